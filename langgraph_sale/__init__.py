@@ -1,0 +1,38 @@
+"""langgraph-sale: SALE (Strategy Auctions for Workload Efficiency) for LangGraph.
+
+Every agent of a pool bids a short plan; a jury of the agents scores the bids; each bid's score is cost minus value;
+the winner executes the task in its own subgraph, guided by its plan.
+
+Example:
+    >>> from langgraph_sale import create_auction
+    >>> from langgraph_sale.testing import fake_pool
+    >>> app = create_auction(fake_pool()).compile(name="auction")
+    >>> app.invoke({"auction_task": "Sort a list."})["auction_winner"]
+    'small'
+"""
+
+from langgraph_sale.bidder import Bidder
+from langgraph_sale.errors import AuctionConfigError, AuctionInputError, BidTimeoutError
+from langgraph_sale.graph import create_auction, route_to_winner
+from langgraph_sale.node import AuctionNode
+from langgraph_sale.scoring import AuctionWeights, CostValueScorer
+from langgraph_sale.state import AuctionState
+from langgraph_sale.types import AuctionOutcome, Bid, CallUsage, JuryScore, ScoreBreakdown
+
+__all__ = [
+    "Bidder",
+    "create_auction",
+    "AuctionNode",
+    "route_to_winner",
+    "CostValueScorer",
+    "AuctionWeights",
+    "AuctionState",
+    "Bid",
+    "JuryScore",
+    "ScoreBreakdown",
+    "AuctionOutcome",
+    "CallUsage",
+    "AuctionConfigError",
+    "AuctionInputError",
+    "BidTimeoutError",
+]

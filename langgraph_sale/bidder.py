@@ -1,0 +1,108 @@
+"""A bidder: one agent of the pool, with its model, its price and (optionally) its own executor subgraph."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.tools import BaseTool
+
+from langgraph_sale.errors import AuctionConfigError
+
+__all__ = ["Bidder", "validate_pool"]
+
+_SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+
+
+class Bidder:
+    """One agent of the pool: it bids a plan, sits on the jury and, when it wins, executes the task.
+
+    Args:
+        name: Unique snake_case name; the auction's executor node for it is `execute_<name>`.
+        model: Any LangChain chat model (`ChatOpenAI`, `ChatOllama`, a fake). It writes the bidder's plans and
+            jury scores, and runs the default executor when `agent` is None.
+        price_per_mtok: Dollars per million tokens, one blended number applied to input and output tokens alike
+            (for a provider with separate prices, pass a blend such as `(3 * input + output) / 4` or the output
+            price).
+        agent: The executor subgraph: any compiled LangGraph graph that takes and returns `messages`. None builds
+            a default executor from `model` and `tools` (a model <-> ToolNode loop with a step limit).
+        tools: Tools of the default executor; also named in the bid prompt so plans can refer to them.
+        description: A short description of the agent, given to it in the bid prompt.
+
+    Raises:
+        AuctionConfigError: On a name that is not snake_case, a negative or non-finite price, or a model that is
+            not a chat model.
+
+    Example:
+        >>> from langgraph_sale.testing import ScriptedChatModel
+        >>> small = Bidder("small", ScriptedChatModel(plans=["1. Do it."]), price_per_mtok=0.05)
+        >>> small.name, small.price_per_mtok
+        ('small', 0.05)
+    """
+
+    def __init__(
+        self,
+        name: str,
+        model: BaseChatModel,
+        price_per_mtok: float,
+        *,
+        agent: Any | None = None,
+        tools: Sequence[BaseTool] = (),
+        description: str = "",
+    ) -> None:
+        if not isinstance(name, str) or not _SNAKE_CASE.match(name):
+            raise AuctionConfigError(
+                "Bidder.name", f"must be snake_case (lowercase letters, digits and underscores), got {name!r}"
+            )
+        if not isinstance(model, BaseChatModel):
+            raise AuctionConfigError(
+                f"Bidder({name}).model", f"must be a langchain BaseChatModel, got {type(model).__name__}"
+            )
+        if isinstance(price_per_mtok, bool) or not isinstance(price_per_mtok, (int, float)):
+            raise AuctionConfigError(f"Bidder({name}).price_per_mtok", f"must be a number, got {price_per_mtok!r}")
+        if not math.isfinite(price_per_mtok) or price_per_mtok < 0:
+            raise AuctionConfigError(
+                f"Bidder({name}).price_per_mtok", f"must be a finite number >= 0, got {price_per_mtok!r}"
+            )
+        if agent is not None and not (hasattr(agent, "invoke") and hasattr(agent, "ainvoke")):
+            raise AuctionConfigError(
+                f"Bidder({name}).agent", "must be a compiled LangGraph graph (or None for the default executor)"
+            )
+        self.name = name
+        self.model = model
+        self.price_per_mtok = float(price_per_mtok)
+        self.agent = agent
+        self.tools: tuple[BaseTool, ...] = tuple(tools)
+        self.description = description
+
+    def __repr__(self) -> str:
+        return f"Bidder(name={self.name!r}, price_per_mtok={self.price_per_mtok!r})"
+
+
+def validate_pool(bidders: Sequence[Bidder]) -> dict[str, Bidder]:
+    """Check a pool and index it by name, keeping pool order.
+
+    Raises:
+        AuctionConfigError: On an empty pool, a member that is not a `Bidder`, or duplicate names.
+
+    Example:
+        >>> from langgraph_sale.testing import ScriptedChatModel
+        >>> pool = [Bidder("a", ScriptedChatModel(), 1.0), Bidder("b", ScriptedChatModel(), 2.0)]
+        >>> list(validate_pool(pool))
+        ['a', 'b']
+    """
+    if isinstance(bidders, Bidder) or not isinstance(bidders, Sequence) or isinstance(bidders, str):
+        raise AuctionConfigError("bidders", "must be a list of Bidder")
+    if len(bidders) == 0:
+        raise AuctionConfigError("bidders", "the pool is empty; give at least one Bidder")
+    pool: dict[str, Bidder] = {}
+    for position, bidder in enumerate(bidders):
+        if not isinstance(bidder, Bidder):
+            raise AuctionConfigError(f"bidders[{position}]", f"must be a Bidder, got {type(bidder).__name__}")
+        if bidder.name in pool:
+            raise AuctionConfigError("bidders", f"duplicate bidder name {bidder.name!r}")
+        pool[bidder.name] = bidder
+    return pool

@@ -1,0 +1,552 @@
+"""`create_auction`: the SALE auction as an uncompiled LangGraph `StateGraph`, read top to bottom as its phases.
+
+```
+START -> open_auction -(Send x |A|)-> bid -> collect_bids -(Send x jurors x bids)-> judge -> score
+score -> execute_<winner> -> record_outcome -> END          (route="internal")
+score -> record_outcome -> END                              (route="decide": the host routes with route_to_winner)
+score -> record_outcome -> Command.PARENT goto <winner>     (route="parent")
+```
+
+`collect_bids` sits between the two fan-outs: a conditional edge hung on a `Send` target would fire once per branch
+(langgraph-notes §0). Bid and judge nodes have sync and async bodies, bound their own time (LangGraph's node
+timeouts refuse sync execution), retry through a `RetryPolicy`, and end in an error handler that returns a
+`Command(goto=...)`: a plain dict from a handler silently ends the run when every branch fails (langgraph-notes §0.4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import inspect
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Literal
+
+from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph._internal._runnable import RunnableCallable  # sync + async node bodies, as langgraph's ToolNode
+from langgraph.errors import NodeError
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Command, Overwrite, RetryPolicy, Send
+
+from langgraph_sale.bidder import Bidder, validate_pool
+from langgraph_sale.bidding import amake_bid, failed_bid, make_bid
+from langgraph_sale.errors import AuctionConfigError, AuctionInputError
+from langgraph_sale.executor import DEFAULT_MAX_STEPS, default_executor, execution_input, read_execution
+from langgraph_sale.jury import JuryScoring, ajudge, judge, structured_juror
+from langgraph_sale.metrics import message_text
+from langgraph_sale.scoring import CostValueScorer
+from langgraph_sale.state import AUCTION_KEYS, AuctionState, BidRequest, JudgeRequest
+from langgraph_sale.types import AuctionOutcome, Bid, CallUsage, JuryScore
+
+__all__ = ["create_auction", "route_to_winner", "Route", "Evaluator", "DEFAULT_MAX_BID_TOKENS"]
+
+Route = Literal["internal", "decide", "parent"]
+Evaluator = Callable[[str, str], bool | Awaitable[bool]]
+
+DEFAULT_MAX_BID_TOKENS = 256
+"""Bid cap: plans are "a few hundred tokens" in the paper; local models ignore word budgets and run to the cap."""
+DEFAULT_BID_TIMEOUT = 120.0
+DEFAULT_BID_RETRY = RetryPolicy(max_attempts=2, initial_interval=0.5, backoff_factor=2.0, jitter=True)
+
+_EVENT = "auction_event"
+
+
+def route_to_winner(state: Mapping[str, Any]) -> str:
+    """For a host graph's conditional edge after a `route="decide"` auction: the winner's name, or `END`.
+
+    Example:
+        >>> route_to_winner({"auction_winner": "small"}), route_to_winner({"auction_winner": None})
+        ('small', '__end__')
+    """
+    winner = state.get("auction_winner")
+    return winner if winner else END
+
+
+def _emit(runtime: Runtime[Any], event: str, **data: Any) -> None:
+    runtime.stream_writer({_EVENT: event, **data})
+
+
+def _usage_by_phase(bids: Sequence[Bid], jury: Sequence[JuryScore], execution: Mapping[str, Any] | None
+                    ) -> dict[str, CallUsage]:
+    phases: dict[str, CallUsage] = {}
+    for bid in bids:
+        phase = "refine" if bid.phase == "refine" else "bid"
+        phases[phase] = phases.get(phase, CallUsage()) + bid.usage
+    for judgment in jury:
+        phase = "refine" if judgment.phase == "refine" else "jury"
+        phases[phase] = phases.get(phase, CallUsage()) + judgment.usage
+    if execution and execution.get("usage"):
+        phases["execute"] = CallUsage.model_validate(execution["usage"])
+    return phases
+
+
+def _ledger(phases: Mapping[str, CallUsage]) -> dict[str, Any]:
+    costs = {phase: usage.cost_usd for phase, usage in phases.items()}
+    costs["total"] = sum(costs.values())
+    return {"auction_usage": {phase: usage.to_state() for phase, usage in phases.items()}, "auction_cost_usd": costs}
+
+
+def create_auction(
+    bidders: Sequence[Bidder],
+    *,
+    scorer: CostValueScorer | None = None,
+    jury: bool | int = True,
+    jury_scoring: JuryScoring = "integer",
+    max_bid_tokens: int = DEFAULT_MAX_BID_TOKENS,
+    bid_timeout: float | None = DEFAULT_BID_TIMEOUT,
+    bid_retry: RetryPolicy | None = DEFAULT_BID_RETRY,
+    route: Route = "internal",
+    parent_destinations: Mapping[str, str] | None = None,
+    fallback: str | bool | None = None,
+    plan_guidance: bool = True,
+    evaluate: Evaluator | None = None,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    state_schema: type[Any] = AuctionState,
+    context_schema: type[Any] | None = None,
+) -> StateGraph[Any, Any, Any, Any]:
+    """Build a SALE auction over a pool of bidders, as an uncompiled `StateGraph`.
+
+    Every bidder bids a short plan (in parallel); every juror scores every bid 0-5 (in parallel, blind); each bid
+    scores `C - V` (`CostValueScorer`); the lowest wins; the winner executes the task in its own subgraph guided by
+    its plan; the outcome (winner, plan, every score term, tokens and dollars by phase) lands in state.
+
+    Args:
+        bidders: The pool, in order (the order breaks ties after price).
+        scorer: The scorer; None uses `CostValueScorer()` with the default weights.
+        jury: True for the full jury (every juror scores every bid, |A|^2 calls), False for none, or an int m for a
+            sampled jury of m jurors per bid that always includes the bid's author. Jurors whose weight is zero
+            are never asked.
+        jury_scoring: "integer" uses the juror's 0-5 answer; "logprobs" the expected score from the score
+            digit's top logprobs where the model returns them (the integer elsewhere).
+        max_bid_tokens: Output cap of a bid.
+        bid_timeout: Seconds a bid (and each jury attempt) may take; None for no limit.
+        bid_retry: Retry policy of a bid; None for no retry. Timeouts and connection errors are retried.
+        route: "internal" runs the winner in an `execute_<name>` node of this graph; "decide" only decides (the
+            host routes with `route_to_winner`); "parent" ends with `Command(graph=Command.PARENT, goto=...)`.
+        parent_destinations: For route="parent", the parent node of each bidder (default: the bidder's name).
+        fallback: Who runs when no bid survives: None, the most expensive bidder without a plan; a bidder's name,
+            that one; False, nobody (the outcome says `no_bids`).
+        plan_guidance: Give the winner its plan as guidance (set False to run it on the bare task).
+        evaluate: Optional `evaluate(task, answer) -> bool` (or async), recorded as the outcome's `success`.
+        max_steps: Model calls of a default executor at most.
+        state_schema: The graph's state; must declare every key of `AuctionState`.
+        context_schema: The run context schema, passed to `StateGraph`.
+
+    Returns:
+        The uncompiled graph: `create_auction(...).compile(checkpointer=..., store=...)`.
+
+    Raises:
+        AuctionConfigError: On an invalid pool or option, naming the field.
+
+    Example:
+        >>> from langgraph_sale import create_auction
+        >>> from langgraph_sale.testing import fake_pool
+        >>> app = create_auction(fake_pool()).compile(name="auction")
+        >>> result = app.invoke({"auction_task": "Deduplicate and sort a list of integers."})
+        >>> result["auction_winner"], result["messages"][-1].name
+        ('small', 'small')
+    """
+    pool = validate_pool(bidders)
+    names = list(pool)
+    prices = {name: pool[name].price_per_mtok for name in names}
+    scorer = _check_options(
+        pool,
+        scorer=scorer,
+        jury=jury,
+        jury_scoring=jury_scoring,
+        max_bid_tokens=max_bid_tokens,
+        bid_timeout=bid_timeout,
+        route=route,
+        parent_destinations=parent_destinations,
+        fallback=fallback,
+        evaluate=evaluate,
+        max_steps=max_steps,
+        state_schema=state_schema,
+    )
+    active_jurors = scorer.active_jurors(names) if jury is not False else []
+    structured = {name: structured_juror(pool[name].model) for name in active_jurors}
+
+    # ---- Phase 0: open the auction ---------------------------------------------------------------------------
+    def open_auction(state: AuctionState, runtime: Runtime[Any]) -> dict[str, Any]:
+        task = _task_of(state)
+        auction_id = uuid.uuid4().hex
+        _emit(runtime, "auction_opened", auction_id=auction_id, task=task[:500], bidders=names)
+        return {
+            "auction_task": task,
+            "auction_id": auction_id,
+            "auction_bids": Overwrite([]),
+            "auction_jury": Overwrite([]),
+            "auction_scores": {},
+            "auction_provisional": None,
+            "auction_winner": None,
+            "auction_plan": None,
+            "auction_usage": {},
+            "auction_cost_usd": {},
+            "auction_execution": {},
+            "auction_clock": {"opened": time.time()},
+            "auction_outcome": {},
+        }
+
+    def send_bids(state: AuctionState) -> list[Send]:
+        return [
+            Send("bid", BidRequest(auction_id=state["auction_id"], bidder=name, task=state["auction_task"] or "",
+                                   phase="bid", round=0))
+            for name in names
+        ]
+
+    # ---- Phase 1: sealed bids, one Send per bidder -------------------------------------------------------------
+    def _bid_done(bid: Bid, runtime: Runtime[Any]) -> dict[str, Any]:
+        if bid.ok:
+            _emit(runtime, "bid_submitted", auction_id=bid.auction_id, bidder=bid.bidder, plan_tokens=bid.plan_tokens,
+                  entropy=bid.entropy, latency_s=bid.latency_s, plan=bid.plan[:300])
+        else:
+            _emit(runtime, "bid_failed", auction_id=bid.auction_id, bidder=bid.bidder, error=bid.error)
+        return {"auction_bids": [bid.to_state()]}
+
+    def bid_sync(request: BidRequest, runtime: Runtime[Any]) -> dict[str, Any]:
+        bidder = pool[request["bidder"]]
+        return _bid_done(make_bid(dict(request), bidder, max_tokens=max_bid_tokens, timeout=bid_timeout), runtime)
+
+    async def bid_async(request: BidRequest, runtime: Runtime[Any]) -> dict[str, Any]:
+        bidder = pool[request["bidder"]]
+        bid = await amake_bid(dict(request), bidder, max_tokens=max_bid_tokens, timeout=bid_timeout)
+        return _bid_done(bid, runtime)
+
+    def bid_failed(request: BidRequest, error: NodeError, runtime: Runtime[Any]) -> Command[Any]:
+        # Retries are spent: record the failure and carry on with the other bids.
+        return Command(goto="collect_bids", update=_bid_done(failed_bid(dict(request), error.error), runtime))
+
+    def collect_bids(state: AuctionState) -> dict[str, Any]:
+        bids = [Bid.model_validate(record) for record in state.get("auction_bids", [])]
+        return {**_ledger(_usage_by_phase(bids, [], None)),
+                "auction_clock": {**state.get("auction_clock", {}), "bids_done": time.time()}}
+
+    # ---- Phase 2: the jury, one Send per (juror, bid) --------------------------------------------------------------
+    def send_judgments(state: AuctionState) -> list[Send] | str:
+        bids = [Bid.model_validate(b) for b in state.get("auction_bids", []) if b.get("phase", "bid") == "bid"]
+        sends = [
+            Send("judge", JudgeRequest(auction_id=state["auction_id"], juror=juror, task=state["auction_task"] or "",
+                                       bid=bid.to_state()))
+            for bid in bids
+            if bid.ok
+            for juror in _panel(bid, state["auction_task"] or "")
+        ]
+        return sends or "score"
+
+    def _panel(bid: Bid, task: str) -> list[str]:
+        if jury is True or isinstance(jury, bool):
+            return list(active_jurors)
+        # A sampled jury of m always keeps the author: self-assessment is part of the design.
+        others = [name for name in active_jurors if name != bid.bidder]
+        seed = hashlib.sha256(f"{task}\x00{bid.bidder}".encode()).hexdigest()
+        author = [bid.bidder] if bid.bidder in active_jurors else []
+        chosen = random.Random(seed).sample(others, min(len(others), jury - len(author)))
+        return [name for name in active_jurors if name in author or name in chosen]
+
+    def _judged(record: JuryScore, runtime: Runtime[Any]) -> dict[str, Any]:
+        _emit(runtime, "jury_scored", auction_id=record.auction_id, juror=record.juror, bidder=record.bidder,
+              score=record.score, error=record.error)
+        return {"auction_jury": [record.to_state()]}
+
+    def judge_sync(request: JudgeRequest, runtime: Runtime[Any]) -> dict[str, Any]:
+        bid = Bid.model_validate(request["bid"])
+        record = judge(pool[request["juror"]], bid, request["task"], structured=structured[request["juror"]],
+                       scoring=jury_scoring, timeout=bid_timeout)
+        return _judged(record, runtime)
+
+    async def judge_async(request: JudgeRequest, runtime: Runtime[Any]) -> dict[str, Any]:
+        bid = Bid.model_validate(request["bid"])
+        record = await ajudge(pool[request["juror"]], bid, request["task"], structured=structured[request["juror"]],
+                              scoring=jury_scoring, timeout=bid_timeout)
+        return _judged(record, runtime)
+
+    def judge_failed(request: JudgeRequest, error: NodeError, runtime: Runtime[Any]) -> Command[Any]:
+        bid = request["bid"]
+        record = JuryScore(auction_id=request["auction_id"], juror=request["juror"], bidder=bid["bidder"],
+                           bid_id=bid["id"], phase=bid.get("phase", "bid"), round=bid.get("round", 0),
+                           error=f"{type(error.error).__name__}: {error.error}"[:500])
+        return Command(goto="score", update=_judged(record, runtime))
+
+    # ---- Phase 3: cost - value; the lowest score wins --------------------------------------------------------------
+    def score(state: AuctionState, runtime: Runtime[Any]) -> dict[str, Any]:
+        auction_id = state["auction_id"]
+        bids = [Bid.model_validate(b) for b in state.get("auction_bids", [])]
+        jury_records = [JuryScore.model_validate(j) for j in state.get("auction_jury", [])]
+        table = scorer.score(bids, jury_records, prices=prices, max_bid_tokens=max_bid_tokens)
+        for name, breakdown in table.items():
+            _emit(runtime, "bid_scored", auction_id=auction_id, bidder=name, score=breakdown.score,
+                  C=breakdown.C, V=breakdown.V, H=breakdown.H, J=breakdown.J)
+        winner = scorer.winner(table, prices=prices, order=names)
+        plan, reason = "", "lowest score (cost - value)"
+        if winner is None:
+            winner, reason = _fallback_choice(bids)
+        else:
+            plan = next(b.plan for b in bids if b.id == table[winner].bid_id)
+        _emit(runtime, "winner", auction_id=auction_id, winner=winner, reason=reason,
+              score=table[winner].score if winner in table else None)
+        return {
+            "auction_scores": {name: breakdown.to_state() for name, breakdown in table.items()},
+            "auction_provisional": winner,
+            "auction_winner": winner,
+            "auction_plan": plan or "",
+            "auction_outcome": {"reason": reason},
+            **_ledger(_usage_by_phase(bids, jury_records, None)),
+            "auction_clock": {**state.get("auction_clock", {}), "decided": time.time()},
+        }
+
+    def _fallback_choice(bids: Sequence[Bid]) -> tuple[str | None, str]:
+        failed = ", ".join(f"{b.bidder} ({b.error})" for b in bids if not b.ok) or "none"
+        if fallback is False:
+            return None, f"no_bids: no valid bid ({failed}); fallback disabled"
+        if isinstance(fallback, str):
+            return fallback, f"fallback: no valid bid ({failed}); configured fallback {fallback} runs without a plan"
+        largest = max(names, key=lambda name: (prices[name], names.index(name)))
+        return largest, f"fallback: no valid bid ({failed}); the most expensive bidder {largest} runs without a plan"
+
+    def after_score(state: AuctionState) -> str:
+        winner = state.get("auction_winner")
+        if route == "internal" and winner:
+            return f"execute_{winner}"
+        return "record_outcome"
+
+    # ---- Phase 5: the winner executes, guided by its plan -------------------------------------------------------
+    def make_execute(bidder: Bidder) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        agent = bidder.agent if bidder.agent is not None else default_executor(bidder, max_steps=max_steps)
+
+        def executed(result: dict[str, Any], runtime: Runtime[Any], state: AuctionState) -> dict[str, Any]:
+            _emit(runtime, "executed", auction_id=state["auction_id"], bidder=bidder.name,
+                  answer=result["answer"][:500], cost_usd=result["usage"]["cost_usd"])
+            return {"messages": [AIMessage(content=result["answer"], name=bidder.name)], "auction_execution": result}
+
+        def execute_sync(state: AuctionState, config: RunnableConfig, runtime: Runtime[Any]) -> dict[str, Any]:
+            sent = execution_input(state["auction_task"] or "", state.get("auction_plan") or "", guided=plan_guidance)
+            started = time.perf_counter()
+            result = agent.invoke(sent, config)
+            return executed(read_execution(sent, result, bidder, started), runtime, state)
+
+        async def execute_async(state: AuctionState, config: RunnableConfig, runtime: Runtime[Any]) -> dict[str, Any]:
+            sent = execution_input(state["auction_task"] or "", state.get("auction_plan") or "", guided=plan_guidance)
+            started = time.perf_counter()
+            result = await agent.ainvoke(sent, config)
+            return executed(read_execution(sent, result, bidder, started), runtime, state)
+
+        return execute_sync, execute_async
+
+    def execution_failed(state: AuctionState, error: NodeError, runtime: Runtime[Any]) -> Command[Any]:
+        # The bids and scores are already in state; the outcome records the failure instead of losing them.
+        message = f"{type(error.error).__name__}: {error.error}"[:2000]
+        _emit(runtime, "execution_failed", auction_id=state.get("auction_id"), error=message)
+        return Command(goto="record_outcome", update={"auction_execution": {
+            "bidder": state.get("auction_winner"), "answer": None, "usage": CallUsage().to_state(), "wall_s": 0.0,
+            "error": message}})
+
+    # ---- Phase 6: feedback into state -------------------------------------------------------------------------------
+    def _outcome(state: AuctionState) -> AuctionOutcome:
+        bids = [Bid.model_validate(b) for b in state.get("auction_bids", [])]
+        jury_records = [JuryScore.model_validate(j) for j in state.get("auction_jury", [])]
+        execution = state.get("auction_execution") or {}
+        phases = _usage_by_phase(bids, jury_records, execution)
+        clock = state.get("auction_clock", {})
+        auction_wall = max(0.0, clock.get("decided", 0.0) - clock.get("opened", 0.0))
+        execute_wall = float(execution.get("wall_s") or 0.0)
+        total_tokens = sum(u.total_tokens for u in phases.values())
+        total_cost = sum(u.cost_usd for u in phases.values())
+        overhead = [u for phase, u in phases.items() if phase != "execute"]
+        winner = state.get("auction_winner")
+        reason = (state.get("auction_outcome") or {}).get("reason", "")
+        if route != "internal":
+            status = "decided" if winner else "no_bids"
+        elif not winner:
+            status = "no_bids"
+        elif execution.get("error"):
+            status = "execution_failed"
+        else:
+            status = "executed"
+        return AuctionOutcome(
+            auction_id=state["auction_id"],
+            status=status,
+            reason=reason,
+            winner=winner,
+            provisional_winner=state.get("auction_provisional"),
+            plan=state.get("auction_plan") or "",
+            fallback_used=reason.startswith("fallback"),
+            answer=execution.get("answer"),
+            execution_error=execution.get("error"),
+            tokens_by_phase={phase: u.total_tokens for phase, u in phases.items()},
+            cost_usd_by_phase={phase: u.cost_usd for phase, u in phases.items()},
+            total_tokens=total_tokens,
+            total_cost_usd=total_cost,
+            overhead_token_share=sum(u.total_tokens for u in overhead) / total_tokens if total_tokens else None,
+            overhead_cost_share=sum(u.cost_usd for u in overhead) / total_cost if total_cost else None,
+            overhead_time_share=auction_wall / (auction_wall + execute_wall) if auction_wall + execute_wall else None,
+            auction_wall_s=auction_wall,
+            execute_wall_s=execute_wall,
+            bids_failed=[b.bidder for b in bids if not b.ok],
+            usage_estimated=any(u.estimated for u in phases.values()),
+        )
+
+    def _finish(state: AuctionState, outcome: AuctionOutcome, runtime: Runtime[Any]) -> dict[str, Any] | Command[Any]:
+        _emit(runtime, "outcome", **outcome.model_dump(mode="json", exclude={"plan", "answer"}))
+        phases = _usage_by_phase([Bid.model_validate(b) for b in state.get("auction_bids", [])],
+                                 [JuryScore.model_validate(j) for j in state.get("auction_jury", [])],
+                                 state.get("auction_execution"))
+        update = {**_ledger(phases), "auction_outcome": {"task": state.get("auction_task"), **outcome.to_state()},
+                  "auction_task": None}
+        if route == "parent" and outcome.winner:
+            destinations = parent_destinations or {}
+            decision = {key: state.get(key) for key in AUCTION_KEYS if key in state and key != "messages"}
+            return Command(graph=Command.PARENT, goto=destinations.get(outcome.winner, outcome.winner),
+                           update={**decision, **update})
+        return update
+
+    def record_outcome(state: AuctionState, runtime: Runtime[Any]) -> dict[str, Any] | Command[Any]:
+        outcome = _outcome(state)
+        if evaluate is not None and outcome.answer is not None:
+            outcome = _evaluated(outcome, state, lambda: _run_sync(evaluate, state["auction_task"] or "",
+                                                                  outcome.answer or ""))
+        return _finish(state, outcome, runtime)
+
+    async def arecord_outcome(state: AuctionState, runtime: Runtime[Any]) -> dict[str, Any] | Command[Any]:
+        outcome = _outcome(state)
+        if evaluate is not None and outcome.answer is not None:
+            verdict: Any
+            try:
+                verdict = evaluate(state["auction_task"] or "", outcome.answer or "")
+                if inspect.isawaitable(verdict):
+                    verdict = await verdict
+            except Exception as err:  # noqa: BLE001 - an evaluator failure is recorded, never fatal
+                verdict = err
+            outcome = _evaluated(outcome, state, lambda: verdict)
+        return _finish(state, outcome, runtime)
+
+    # ---- The graph, in phase order ------------------------------------------------------------------------------
+    graph: StateGraph[Any, Any, Any, Any] = StateGraph(state_schema, context_schema=context_schema)
+    graph.add_node("open_auction", open_auction)
+    graph.add_node("bid", RunnableCallable(bid_sync, bid_async, name="bid"), input_schema=BidRequest,
+                   retry_policy=bid_retry, error_handler=bid_failed)
+    graph.add_node("collect_bids", collect_bids)
+    graph.add_node("judge", RunnableCallable(judge_sync, judge_async, name="judge"), input_schema=JudgeRequest,
+                   error_handler=judge_failed)
+    graph.add_node("score", score)
+    executor_nodes: list[str] = []
+    if route == "internal":
+        for name in names:
+            sync_body, async_body = make_execute(pool[name])
+            graph.add_node(f"execute_{name}", RunnableCallable(sync_body, async_body, name=f"execute_{name}"),
+                           error_handler=execution_failed)
+            graph.add_edge(f"execute_{name}", "record_outcome")
+            executor_nodes.append(f"execute_{name}")
+    graph.add_node(
+        "record_outcome",
+        RunnableCallable(record_outcome, arecord_outcome, name="record_outcome"),
+        destinations=tuple(sorted({(parent_destinations or {}).get(n, n) for n in names})) if route == "parent"
+        else None,
+    )
+    graph.add_edge(START, "open_auction")
+    graph.add_conditional_edges("open_auction", send_bids, ["bid"])
+    graph.add_edge("bid", "collect_bids")
+    graph.add_conditional_edges("collect_bids", send_judgments, ["judge", "score"])
+    graph.add_edge("judge", "score")
+    graph.add_conditional_edges("score", after_score, [*executor_nodes, "record_outcome"])
+    graph.add_edge("record_outcome", END)
+    return graph
+
+
+def _task_of(state: Mapping[str, Any]) -> str:
+    task = state.get("auction_task")
+    if task is None:
+        humans = [m for m in state.get("messages") or [] if isinstance(m, HumanMessage)]
+        if not humans:
+            raise AuctionInputError("auction_task", "no task: set auction_task or send a HumanMessage")
+        task = message_text(humans[-1])
+    if not isinstance(task, str):
+        raise AuctionInputError("auction_task", f"must be text, got {type(task).__name__}")
+    if not task.strip():
+        raise AuctionInputError("auction_task", "must be non-empty text")
+    return task
+
+
+def _evaluated(outcome: AuctionOutcome, state: Mapping[str, Any], verdict_of: Callable[[], Any]) -> AuctionOutcome:
+    try:
+        verdict = verdict_of()
+    except Exception as err:  # noqa: BLE001 - an evaluator failure is recorded, never fatal
+        verdict = err
+    if isinstance(verdict, BaseException):
+        return outcome.model_copy(update={"evaluation_error": f"{type(verdict).__name__}: {verdict}"[:500]})
+    return outcome.model_copy(update={"success": bool(verdict)})
+
+
+def _run_sync(evaluate: Evaluator, task: str, answer: str) -> Any:
+    verdict = evaluate(task, answer)
+    if inspect.isawaitable(verdict):
+        awaitable = verdict
+
+        async def wait() -> Any:
+            return await awaitable
+
+        # The sync path may itself run inside a thread with no loop, or beside one: run in a fresh thread.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, wait()).result()
+    return verdict
+
+
+def _check_options(
+    pool: Mapping[str, Bidder],
+    *,
+    scorer: CostValueScorer | None,
+    jury: bool | int,
+    jury_scoring: str,
+    max_bid_tokens: int,
+    bid_timeout: float | None,
+    route: str,
+    parent_destinations: Mapping[str, str] | None,
+    fallback: str | bool | None,
+    evaluate: Any,
+    max_steps: int,
+    state_schema: type[Any],
+) -> CostValueScorer:
+    if scorer is None:
+        scorer = CostValueScorer()
+    elif not isinstance(scorer, CostValueScorer):
+        raise AuctionConfigError("scorer", f"must be a CostValueScorer, got {type(scorer).__name__}")
+    unknown = sorted(set(scorer.weights.w_jury) - set(pool))
+    if unknown:
+        raise AuctionConfigError("scorer.weights.w_jury", f"names jurors not in the pool: {', '.join(unknown)}")
+    if not isinstance(jury, (bool, int)) or (not isinstance(jury, bool) and not 1 <= jury <= len(pool)):
+        raise AuctionConfigError("jury", f"must be True, False or a juror count in 1..{len(pool)}, got {jury!r}")
+    if jury_scoring not in ("integer", "logprobs"):
+        raise AuctionConfigError("jury_scoring", f"must be 'integer' or 'logprobs', got {jury_scoring!r}")
+    if isinstance(max_bid_tokens, bool) or not isinstance(max_bid_tokens, int) or max_bid_tokens < 1:
+        raise AuctionConfigError("max_bid_tokens", f"must be a positive int, got {max_bid_tokens!r}")
+    if bid_timeout is not None and (isinstance(bid_timeout, bool) or not isinstance(bid_timeout, (int, float))
+                                    or not bid_timeout > 0):
+        raise AuctionConfigError("bid_timeout", f"must be a positive number of seconds or None, got {bid_timeout!r}")
+    if route not in ("internal", "decide", "parent"):
+        raise AuctionConfigError("route", f"must be 'internal', 'decide' or 'parent', got {route!r}")
+    if parent_destinations is not None:
+        if route != "parent":
+            raise AuctionConfigError("parent_destinations", "only applies to route='parent'")
+        stray = sorted(set(parent_destinations) - set(pool))
+        if stray:
+            raise AuctionConfigError("parent_destinations", f"names bidders not in the pool: {', '.join(stray)}")
+    if fallback is True or (isinstance(fallback, str) and fallback not in pool) or not (
+        fallback is None or fallback is False or isinstance(fallback, str)
+    ):
+        raise AuctionConfigError("fallback", f"must be None, False or a bidder's name, got {fallback!r}")
+    if evaluate is not None and not callable(evaluate):
+        raise AuctionConfigError("evaluate", "must be a callable evaluate(task, answer) -> bool")
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+        raise AuctionConfigError("max_steps", f"must be a positive int, got {max_steps!r}")
+    declared = set(getattr(state_schema, "__annotations__", {}))
+    for base in getattr(state_schema, "__mro__", ()):
+        declared |= set(getattr(base, "__annotations__", {}))
+    missing = [key for key in AUCTION_KEYS if key not in declared]
+    if missing:
+        raise AuctionConfigError("state_schema", f"lacks the auction keys {', '.join(missing)}; subclass AuctionState")
+    return scorer
+

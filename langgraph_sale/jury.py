@@ -1,0 +1,242 @@
+"""Phase 2: a juror scores one bid 0-5, blind to its author.
+
+Structured output (`json_schema`) where the model supports it, a text parser where it does not; one retry (as
+text); then the juror is dropped for that bid (a record with no score) and the scorer rescales the jury sum. The
+score is the integer answer, or, with `jury_scoring="logprobs"`, the expected score read from the digit's top
+logprobs when the model returns them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from typing import Any, Literal
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+from langchain_core.runnables import Runnable
+from pydantic import BaseModel, Field
+
+from langgraph_sale.bidder import Bidder
+from langgraph_sale.bidding import with_token_cap
+from langgraph_sale.calls import ainvoke_bounded, invoke_bounded
+from langgraph_sale.metrics import call_usage, expected_digit_score, message_text, token_logprobs
+from langgraph_sale.prompts import jury_messages
+from langgraph_sale.types import Bid, CallUsage, JuryScore
+
+__all__ = [
+    "JuryScoring",
+    "JuryVerdict",
+    "structured_juror",
+    "parse_jury_answer",
+    "judge",
+    "ajudge",
+    "JURY_MAX_TOKENS",
+]
+
+JuryScoring = Literal["integer", "logprobs"]
+"""How a juror's answer becomes its score: the integer it wrote, or the expected score from the digit's logprobs."""
+
+JURY_MAX_TOKENS = 16
+"""Output cap of a jury call: `{"score": N}` needs about 6 tokens."""
+
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?")
+
+
+class JuryVerdict(BaseModel):
+    """The structured answer of a juror."""
+
+    score: Literal[0, 1, 2, 3, 4, 5] = Field(description="How likely the plan leads to a correct result, 0-5.")
+
+
+def structured_juror(model: BaseChatModel) -> Runnable[Any, Any] | None:
+    """The model with JSON-schema structured output, or None when the model cannot do it.
+
+    Models without `bind_tools` raise when `with_structured_output` is *built* (langgraph-notes §1.6): that is
+    caught here, and the text fallback is used instead.
+
+    Example:
+        >>> from langgraph_sale.testing import ScriptedChatModel
+        >>> structured_juror(ScriptedChatModel(structured=False)) is None
+        True
+    """
+    try:
+        return with_token_cap(model, JURY_MAX_TOKENS).with_structured_output(
+            JuryVerdict, method="json_schema", include_raw=True
+        )
+    except (NotImplementedError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def parse_jury_answer(text: str) -> int | None:
+    """Read a 0-5 score from a juror's text answer: JSON `{"score": N}` first, else the first number.
+
+    Out-of-range numbers are clamped to 0-5; an answer with no number gives None.
+
+    Example:
+        >>> parse_jury_answer('{"score": 4}'), parse_jury_answer("I'd say 7/5"), parse_jury_answer("great plan")
+        (4, 5, None)
+    """
+    candidate: Any = None
+    stripped = text.strip()
+    start, end = stripped.find("{"), stripped.rfind("}")
+    if 0 <= start < end:
+        try:
+            loaded = json.loads(stripped[start : end + 1])
+        except ValueError:
+            loaded = None
+        if isinstance(loaded, dict) and "score" in loaded:
+            candidate = loaded["score"]
+    if candidate is None:
+        match = _NUMBER.search(stripped)
+        candidate = match.group(0) if match else None
+    try:
+        value = float(candidate) if candidate is not None else math.nan
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(value):
+        return None
+    return int(min(5, max(0, round(value))))
+
+
+class _Judgment:
+    """The attempts of one juror on one bid; shared by the sync and the async path."""
+
+    def __init__(
+        self,
+        juror: Bidder,
+        structured: Runnable[Any, Any] | None,
+        bid: Bid,
+        task: str,
+        scoring: JuryScoring,
+    ) -> None:
+        self.juror = juror
+        self.bid = bid
+        self.scoring = scoring
+        self.messages = jury_messages(task, bid.plan)
+        self.prompt_chars = sum(len(message_text(m)) for m in self.messages)
+        plain = _capped(juror.model)
+        # First attempt structured where supported; the one retry is always plain text.
+        self.attempts: list[tuple[Runnable[Any, Any], Literal["structured", "text"]]] = [
+            (structured, "structured") if structured is not None else (plain, "text"),
+            (plain, "text"),
+        ]
+        self.usage = CallUsage()
+        self.errors: list[str] = []
+        self.started = time.perf_counter()
+        self.tried = 0
+
+    def failed(self, error: BaseException) -> None:
+        self.tried += 1
+        self.errors.append(f"{type(error).__name__}: {error}"[:500])
+
+    def take(self, result: Any, method: Literal["structured", "text"]) -> JuryScore | None:
+        self.tried += 1
+        raw: BaseMessage | None
+        integer: int | None
+        if isinstance(result, dict):
+            raw = result.get("raw")
+            parsed = result.get("parsed")
+            if isinstance(parsed, JuryVerdict):
+                integer = int(parsed.score)
+            else:
+                integer = parse_jury_answer(message_text(raw)) if raw is not None else None
+        else:
+            raw = result if isinstance(result, BaseMessage) else None
+            integer = parse_jury_answer(message_text(raw)) if raw is not None else None
+        self.usage = self.usage + call_usage(raw, price_per_mtok=self.juror.price_per_mtok,
+                                             prompt_chars=self.prompt_chars)
+        if integer is None:
+            answer = message_text(raw)[:200] if raw is not None else repr(result)[:200]
+            self.errors.append(f"no 0-5 score in the answer {answer!r}")
+            return None
+        expected = expected_digit_score(token_logprobs(raw)) if raw is not None else None
+        score = float(integer)
+        if self.scoring == "logprobs" and expected is not None:
+            score = expected
+        return self._record(score=score, integer=integer, expected=expected, method=method)
+
+    def dropped(self) -> JuryScore:
+        return self._record(score=None, integer=None, expected=None, method="none",
+                            error="; ".join(self.errors) or "no answer")
+
+    def _record(self, *, score: float | None, integer: int | None, expected: float | None,
+                method: Literal["structured", "text", "none"], error: str | None = None) -> JuryScore:
+        return JuryScore(
+            auction_id=self.bid.auction_id,
+            juror=self.juror.name,
+            bidder=self.bid.bidder,
+            bid_id=self.bid.id,
+            phase=self.bid.phase,
+            round=self.bid.round,
+            score=score,
+            integer_score=integer,
+            expected_score=expected,
+            method=method,
+            usage=self.usage,
+            latency_s=time.perf_counter() - self.started,
+            attempts=self.tried,
+            error=error,
+        )
+
+
+def _capped(model: BaseChatModel) -> Runnable[Any, Any]:
+    return with_token_cap(model, JURY_MAX_TOKENS)
+
+
+def judge(
+    juror: Bidder,
+    bid: Bid,
+    task: str,
+    *,
+    structured: Runnable[Any, Any] | None,
+    scoring: JuryScoring = "integer",
+    timeout: float | None = None,
+) -> JuryScore:
+    """Score one bid with one juror (sync). Never raises for a model failure: a dropped juror is a record.
+
+    Example:
+        >>> from langgraph_sale.testing import ScriptedChatModel
+        >>> from langgraph_sale.types import Bid
+        >>> juror = Bidder("large", ScriptedChatModel(jury=[4]), price_per_mtok=1.0)
+        >>> bid = Bid(auction_id="a", bidder="small", plan="1. Test it.")
+        >>> judge(juror, bid, "task", structured=structured_juror(juror.model)).score
+        4.0
+    """
+    work = _Judgment(juror, structured, bid, task, scoring)
+    for runnable, method in work.attempts:
+        try:
+            result = invoke_bounded(runnable, work.messages, timeout=timeout, who=juror.name)
+        except Exception as error:  # noqa: BLE001 - any model failure drops the juror, never the auction
+            work.failed(error)
+            continue
+        record = work.take(result, method)
+        if record is not None:
+            return record
+    return work.dropped()
+
+
+async def ajudge(
+    juror: Bidder,
+    bid: Bid,
+    task: str,
+    *,
+    structured: Runnable[Any, Any] | None,
+    scoring: JuryScoring = "integer",
+    timeout: float | None = None,
+) -> JuryScore:
+    """Score one bid with one juror (async); see `judge`."""
+    work = _Judgment(juror, structured, bid, task, scoring)
+    for runnable, method in work.attempts:
+        try:
+            result = await ainvoke_bounded(runnable, work.messages, timeout=timeout, who=juror.name)
+        except Exception as error:  # noqa: BLE001 - any model failure drops the juror, never the auction
+            work.failed(error)
+            continue
+        record = work.take(result, method)
+        if record is not None:
+            return record
+    return work.dropped()
+

@@ -1,0 +1,100 @@
+"""The auction's graph state: every key but `messages` is prefixed `auction_`, so it drops into host graphs.
+
+Keys written by parallel branches (`auction_bids`, `auction_jury`) have a reducer that merges records by id and
+starts afresh when a new auction begins: a checkpointed thread never mixes two auctions' bids, and a host graph
+that declares the same keys receives the subgraph's final list without duplicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+from typing_extensions import TypedDict
+
+__all__ = ["AuctionState", "BidRequest", "JudgeRequest", "merge_records", "AUCTION_KEYS"]
+
+
+def merge_records(left: Sequence[dict[str, Any]] | None, right: Sequence[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Reducer for record lists: merge by `id` (a re-sent record replaces itself), keep only the newest auction.
+
+    Example:
+        >>> a = [{"id": "1", "auction_id": "x"}]
+        >>> merge_records(a, [{"id": "1", "auction_id": "x"}, {"id": "2", "auction_id": "x"}])
+        [{'id': '1', 'auction_id': 'x'}, {'id': '2', 'auction_id': 'x'}]
+        >>> merge_records(a, [{"id": "3", "auction_id": "y"}])
+        [{'id': '3', 'auction_id': 'y'}]
+    """
+    left = list(left or [])
+    right = list(right or [])
+    if not right:
+        return left
+    current = right[-1].get("auction_id")
+    merged: dict[Any, dict[str, Any]] = {}
+    for record in left + right:
+        if record.get("auction_id") != current:
+            continue
+        merged[record.get("id")] = record
+    return list(merged.values())
+
+
+class AuctionState(TypedDict, total=False):
+    """The state of an auction graph (and the keys a host graph declares to see the auction's results).
+
+    Example:
+        >>> from langgraph_sale.state import AuctionState
+        >>> class HostState(AuctionState):
+        ...     task: str  # a host key of its own; the auction never touches it
+        >>> "auction_winner" in HostState.__annotations__
+        True
+    """
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    """The winner's answer is appended as one `AIMessage(name=<bidder>)`; bids never go here."""
+    auction_task: str | None
+    """The task text; when absent, the last human message. Consumed when the auction ends (kept in the outcome)."""
+    auction_id: str
+    auction_bids: Annotated[list[dict[str, Any]], merge_records]
+    """One `Bid` per bidder and phase (JSON dicts)."""
+    auction_jury: Annotated[list[dict[str, Any]], merge_records]
+    """One `JuryScore` per (juror, bid)."""
+    auction_scores: dict[str, dict[str, Any]]
+    """Per bidder, the `ScoreBreakdown` of its latest bid."""
+    auction_provisional: str | None
+    auction_winner: str | None
+    auction_plan: str | None
+    auction_usage: dict[str, dict[str, Any]]
+    """Per phase (bid, jury, refine, execute), a `CallUsage`: tokens, dollars, calls, estimated."""
+    auction_cost_usd: dict[str, float]
+    """Per phase, dollars; plus `total`."""
+    auction_execution: dict[str, Any]
+    """The winner's run: answer, usage, wall time, error (internal routing only)."""
+    auction_clock: dict[str, float]
+    """Wall-clock marks of the phases (epoch seconds), for the overhead share of time."""
+    auction_outcome: dict[str, Any]
+    """The `AuctionOutcome`: winner, plan, cost by phase, overhead share, success."""
+
+
+AUCTION_KEYS: tuple[str, ...] = tuple(AuctionState.__annotations__)
+"""Every key of the auction's state; a host must declare those it wants to receive."""
+
+
+class BidRequest(TypedDict):
+    """The payload of one `Send` to the bid node."""
+
+    auction_id: str
+    bidder: str
+    task: str
+    phase: str
+    round: int
+
+
+class JudgeRequest(TypedDict):
+    """The payload of one `Send` to the judge node."""
+
+    auction_id: str
+    juror: str
+    task: str
+    bid: dict[str, Any]
