@@ -359,6 +359,7 @@ def create_auction(
         overhead = [u for phase, u in phases.items() if phase != "execute"]
         winner = state.get("auction_winner")
         reason = (state.get("auction_outcome") or {}).get("reason", "")
+        status: Literal["executed", "decided", "no_bids", "execution_failed"]
         if route != "internal":
             status = "decided" if winner else "no_bids"
         elif not winner:
@@ -441,12 +442,8 @@ def create_auction(
                            error_handler=execution_failed)
             graph.add_edge(f"execute_{name}", "record_outcome")
             executor_nodes.append(f"execute_{name}")
-    graph.add_node(
-        "record_outcome",
-        RunnableCallable(record_outcome, arecord_outcome, name="record_outcome"),
-        destinations=tuple(sorted({(parent_destinations or {}).get(n, n) for n in names})) if route == "parent"
-        else None,
-    )
+    # In parent mode the Command.PARENT targets are the host's nodes: the host declares them (`destinations=`).
+    graph.add_node("record_outcome", RunnableCallable(record_outcome, arecord_outcome, name="record_outcome"))
     graph.add_edge(START, "open_auction")
     graph.add_conditional_edges("open_auction", send_bids, ["bid"])
     graph.add_edge("bid", "collect_bids")

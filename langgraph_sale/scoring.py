@@ -26,6 +26,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from langgraph_sale.errors import AuctionConfigError

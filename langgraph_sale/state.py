@@ -17,7 +17,9 @@ from typing_extensions import TypedDict
 __all__ = ["AuctionState", "BidRequest", "JudgeRequest", "merge_records", "AUCTION_KEYS"]
 
 
-def merge_records(left: Sequence[dict[str, Any]] | None, right: Sequence[dict[str, Any]] | None) -> list[dict[str, Any]]:
+def merge_records(
+    left: Sequence[dict[str, Any]] | None, right: Sequence[dict[str, Any]] | None
+) -> list[dict[str, Any]]:
     """Reducer for record lists: merge by `id` (a re-sent record replaces itself), keep only the newest auction.
 
     Example:

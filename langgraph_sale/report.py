@@ -1,0 +1,94 @@
+"""A readable account of one auction, from its final state: bids, jury, score breakdown, winner, cost by phase."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from langgraph_sale.types import AuctionOutcome, Bid, JuryScore, ScoreBreakdown
+
+__all__ = ["format_auction"]
+
+
+def _first_lines(text: str, lines: int = 2, width: int = 100) -> str:
+    kept = [line.strip() for line in text.strip().splitlines() if line.strip()][:lines]
+    return " / ".join(line[:width] for line in kept)
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def format_auction(state: Mapping[str, Any], *, baseline_cost_usd: float | None = None,
+                   baseline_name: str = "the largest bidder alone") -> str:
+    """Render an auction's final state as plain text.
+
+    Args:
+        state: The auction graph's output (or a host state holding the auction keys).
+        baseline_cost_usd: Optional cost of a baseline run (e.g. the largest model alone) to compare with.
+        baseline_name: How to name that baseline.
+
+    Example:
+        >>> from langgraph_sale import create_auction
+        >>> from langgraph_sale.testing import fake_pool
+        >>> state = create_auction(fake_pool()).compile().invoke({"auction_task": "Sort a list."})
+        >>> "Winner: small" in format_auction(state)
+        True
+    """
+    bids = [Bid.model_validate(b) for b in state.get("auction_bids", [])]
+    jury = [JuryScore.model_validate(j) for j in state.get("auction_jury", [])]
+    scores = {name: ScoreBreakdown.model_validate(s) for name, s in (state.get("auction_scores") or {}).items()}
+    outcome = AuctionOutcome.model_validate({k: v for k, v in (state.get("auction_outcome") or {}).items()
+                                             if k != "task"}) if state.get("auction_outcome") else None
+    out: list[str] = []
+    task = (state.get("auction_outcome") or {}).get("task") or state.get("auction_task") or ""
+    out.append(f"Task: {_first_lines(task, 3, 120)}")
+    out.append("")
+    out.append("Bids")
+    for bid in bids:
+        if bid.ok:
+            flag = " (estimated)" if bid.usage.estimated else ""
+            out.append(f"  {bid.bidder:<14} {bid.plan_tokens:>5} tokens{flag}  entropy {_fmt(bid.entropy)}  "
+                       f"{bid.latency_s:6.2f} s  | {_first_lines(bid.plan)}")
+        else:
+            out.append(f"  {bid.bidder:<14} FAILED: {bid.error}")
+    jurors = sorted({j.juror for j in jury}, key=lambda name: [b.bidder for b in bids].index(name)
+                    if name in [b.bidder for b in bids] else 0)
+    if jury:
+        out.append("")
+        out.append("Jury (rows: juror, columns: bid author; '-' = dropped)")
+        authors = [b.bidder for b in bids if b.ok]
+        out.append("  " + " " * 14 + "".join(f"{a:>12}" for a in authors))
+        for juror in jurors:
+            row = {j.bidder: j.score for j in jury if j.juror == juror}
+            out.append(f"  {juror:<14}" + "".join(f"{_fmt(row.get(a), 2) if a in row else '':>12}" for a in authors))
+    if scores:
+        out.append("")
+        out.append("Scores (score = C - V, V = H + J; lowest wins)")
+        out.append(f"  {'bidder':<14}{'price':>8}{'tokens':>8}{'C':>9}{'H':>9}{'J':>9}{'score':>10}")
+        for name, s in sorted(scores.items(), key=lambda item: item[1].score):
+            out.append(f"  {name:<14}{s.price_per_mtok:>8.3f}{s.plan_tokens:>8}{s.C:>9.4f}{s.H:>9.4f}{s.J:>9.4f}"
+                       f"{s.score:>10.4f}")
+        note = next(iter(scores.values())).entropy_note
+        out.append(f"  entropy: {note}")
+    if outcome is not None:
+        out.append("")
+        out.append(f"Winner: {outcome.winner or 'none'} ({outcome.reason})")
+        if outcome.answer is not None:
+            out.append(f"Answer: {_first_lines(outcome.answer, 6, 120)}")
+        if outcome.execution_error:
+            out.append(f"Execution failed: {outcome.execution_error}")
+        if outcome.success is not None:
+            out.append(f"Success: {outcome.success}")
+        out.append("")
+        out.append("Cost by phase")
+        for phase, cost in outcome.cost_usd_by_phase.items():
+            out.append(f"  {phase:<8} {outcome.tokens_by_phase.get(phase, 0):>7} tokens  ${cost:.8f}")
+        out.append(f"  {'total':<8} {outcome.total_tokens:>7} tokens  ${outcome.total_cost_usd:.8f}")
+        if outcome.overhead_cost_share is not None and outcome.overhead_token_share is not None:
+            out.append(f"  auction overhead: {outcome.overhead_cost_share:.1%} of cost, "
+                       f"{outcome.overhead_token_share:.1%} of tokens")
+        if baseline_cost_usd is not None and baseline_cost_usd > 0:
+            ratio = outcome.total_cost_usd / baseline_cost_usd
+            out.append(f"  against {baseline_name}: ${baseline_cost_usd:.8f} -> auction total is {ratio:.2f}x")
+    return "\n".join(out)
