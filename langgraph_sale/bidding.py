@@ -7,6 +7,8 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
+from langchain_core.runnables import Runnable
+from langgraph.constants import TAG_NOSTREAM
 
 from langgraph_sale.bidder import Bidder
 from langgraph_sale.calls import ainvoke_bounded, invoke_bounded
@@ -14,7 +16,7 @@ from langgraph_sale.metrics import call_usage, mean_token_entropy, message_text,
 from langgraph_sale.prompts import bid_messages, clean_untrusted
 from langgraph_sale.types import Bid, CallUsage
 
-__all__ = ["with_token_cap", "make_bid", "amake_bid", "failed_bid"]
+__all__ = ["with_token_cap", "auction_call", "make_bid", "amake_bid", "failed_bid"]
 
 _CAP_FIELDS = ("num_predict", "max_tokens", "max_output_tokens", "max_new_tokens")
 # A plan is stored and shown to jurors at most this many characters per allowed token: a model that ignores the
@@ -42,6 +44,20 @@ def with_token_cap(model: BaseChatModel, max_tokens: int) -> BaseChatModel:
                 return model
             return model.model_copy(update={name: max_tokens})
     return model
+
+
+def auction_call(model: BaseChatModel, max_tokens: int) -> Runnable[Any, Any]:
+    """The model as the auction calls it: output capped, and tagged so `stream_mode="messages"` skips it.
+
+    Bids and jury answers are bookkeeping, not chat output: LangGraph's messages stream (what Studio and chat UIs
+    show) leaves out model calls tagged `nostream`; only the winner's execution streams.
+
+    Example:
+        >>> from langgraph_sale.testing import ScriptedChatModel
+        >>> auction_call(ScriptedChatModel(), 64).config["tags"]
+        ['nostream']
+    """
+    return with_token_cap(model, max_tokens).with_config(tags=[TAG_NOSTREAM])
 
 
 def failed_bid(
@@ -115,7 +131,7 @@ def make_bid(request: dict[str, Any], bidder: Bidder, *, max_tokens: int, timeou
     """
     prompt = _prompt(request, bidder, max_tokens)
     started = time.perf_counter()
-    answer = invoke_bounded(with_token_cap(bidder.model, max_tokens), prompt, timeout=timeout, who=bidder.name)
+    answer = invoke_bounded(auction_call(bidder.model, max_tokens), prompt, timeout=timeout, who=bidder.name)
     return _bid_from_answer(request, bidder, answer, prompt, time.perf_counter() - started, max_tokens)
 
 
@@ -123,7 +139,5 @@ async def amake_bid(request: dict[str, Any], bidder: Bidder, *, max_tokens: int,
     """Ask `bidder` for its plan (async); see `make_bid`."""
     prompt = _prompt(request, bidder, max_tokens)
     started = time.perf_counter()
-    answer = await ainvoke_bounded(
-        with_token_cap(bidder.model, max_tokens), prompt, timeout=timeout, who=bidder.name
-    )
+    answer = await ainvoke_bounded(auction_call(bidder.model, max_tokens), prompt, timeout=timeout, who=bidder.name)
     return _bid_from_answer(request, bidder, answer, prompt, time.perf_counter() - started, max_tokens)

@@ -17,10 +17,11 @@ from typing import Any, Literal
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable
+from langgraph.constants import TAG_NOSTREAM
 from pydantic import BaseModel, Field
 
 from langgraph_sale.bidder import Bidder
-from langgraph_sale.bidding import with_token_cap
+from langgraph_sale.bidding import auction_call, with_token_cap
 from langgraph_sale.calls import ainvoke_bounded, invoke_bounded
 from langgraph_sale.metrics import call_usage, expected_digit_score, message_text, token_logprobs
 from langgraph_sale.prompts import jury_messages
@@ -63,11 +64,12 @@ def structured_juror(model: BaseChatModel) -> Runnable[Any, Any] | None:
         True
     """
     try:
-        return with_token_cap(model, JURY_MAX_TOKENS).with_structured_output(
+        structured = with_token_cap(model, JURY_MAX_TOKENS).with_structured_output(
             JuryVerdict, method="json_schema", include_raw=True
         )
     except (NotImplementedError, TypeError, ValueError, AttributeError):
         return None
+    return structured.with_config(tags=[TAG_NOSTREAM])
 
 
 def parse_jury_answer(text: str) -> int | None:
@@ -117,7 +119,7 @@ class _Judgment:
         self.scoring = scoring
         self.messages = jury_messages(task, bid.plan)
         self.prompt_chars = sum(len(message_text(m)) for m in self.messages)
-        plain = _capped(juror.model)
+        plain = auction_call(juror.model, JURY_MAX_TOKENS)
         # First attempt structured where supported; the one retry is always plain text.
         self.attempts: list[tuple[Runnable[Any, Any], Literal["structured", "text"]]] = [
             (structured, "structured") if structured is not None else (plain, "text"),
@@ -180,10 +182,6 @@ class _Judgment:
             attempts=self.tried,
             error=error,
         )
-
-
-def _capped(model: BaseChatModel) -> Runnable[Any, Any]:
-    return with_token_cap(model, JURY_MAX_TOKENS)
 
 
 def judge(
