@@ -11,6 +11,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
 
 from langgraph_sale.errors import AuctionConfigError
+from langgraph_sale.limits import CallLimiter
 
 __all__ = ["Bidder", "validate_pool"]
 
@@ -31,6 +32,8 @@ class Bidder:
             a default executor from `model` and `tools` (a model <-> ToolNode loop with a step limit).
         tools: Tools of the default executor; also named in the bid prompt so plans can refer to them.
         description: A short description of the agent, given to it in the bid prompt.
+        limiter: A `CallLimiter` capping this bidder's model calls in flight (bids, jury, default executor);
+            bidders on one local server share one, so the server is not oversubscribed.
 
     Raises:
         AuctionConfigError: On a name that is not snake_case, a negative or non-finite price, or a model that is
@@ -52,6 +55,7 @@ class Bidder:
         agent: Any | None = None,
         tools: Sequence[BaseTool] = (),
         description: str = "",
+        limiter: CallLimiter | None = None,
     ) -> None:
         if not isinstance(name, str) or not _SNAKE_CASE.match(name):
             raise AuctionConfigError(
@@ -77,6 +81,9 @@ class Bidder:
         self.agent = agent
         self.tools: tuple[BaseTool, ...] = tuple(tools)
         self.description = description
+        if limiter is not None and not isinstance(limiter, CallLimiter):
+            raise AuctionConfigError(f"Bidder({name}).limiter", f"must be a CallLimiter, got {type(limiter).__name__}")
+        self.limiter = limiter
 
     def __repr__(self) -> str:
         return f"Bidder(name={self.name!r}, price_per_mtok={self.price_per_mtok!r})"

@@ -131,7 +131,8 @@ def make_bid(request: dict[str, Any], bidder: Bidder, *, max_tokens: int, timeou
     """
     prompt = _prompt(request, bidder, max_tokens)
     started = time.perf_counter()
-    answer = invoke_bounded(auction_call(bidder.model, max_tokens), prompt, timeout=timeout, who=bidder.name)
+    answer = invoke_bounded(auction_call(bidder.model, max_tokens), prompt, timeout=timeout, who=bidder.name,
+                            limiter=bidder.limiter)
     return _bid_from_answer(request, bidder, answer, prompt, time.perf_counter() - started, max_tokens)
 
 
@@ -139,5 +140,6 @@ async def amake_bid(request: dict[str, Any], bidder: Bidder, *, max_tokens: int,
     """Ask `bidder` for its plan (async); see `make_bid`."""
     prompt = _prompt(request, bidder, max_tokens)
     started = time.perf_counter()
-    answer = await ainvoke_bounded(auction_call(bidder.model, max_tokens), prompt, timeout=timeout, who=bidder.name)
+    answer = await ainvoke_bounded(auction_call(bidder.model, max_tokens), prompt, timeout=timeout, who=bidder.name,
+                                   limiter=bidder.limiter)
     return _bid_from_answer(request, bidder, answer, prompt, time.perf_counter() - started, max_tokens)

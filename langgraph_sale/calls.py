@@ -1,51 +1,73 @@
-"""Model calls with a timeout, for both the async and the sync path of a node.
+"""Model calls with a timeout and an optional concurrency cap, for both the async and the sync path of a node.
 
 LangGraph's own node `timeout=` refuses sync execution (langgraph-notes §0.3), so bids and jury calls bound their
 own time: `asyncio.wait_for` on the async path, a worker thread with a bounded wait on the sync one. A timeout
-raises `BidTimeoutError`, which LangGraph's default `RetryPolicy` retries.
+raises `BidTimeoutError`, which LangGraph's default `RetryPolicy` retries. The timeout counts from the moment the
+call holds its slot of the `CallLimiter`, not while it queues for one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 from typing import Any
 
 from langchain_core.runnables import Runnable
 
 from langgraph_sale.errors import BidTimeoutError
+from langgraph_sale.limits import CallLimiter
 
 __all__ = ["invoke_bounded", "ainvoke_bounded"]
 
 
-def invoke_bounded(runnable: Runnable[Any, Any], value: Any, *, timeout: float | None, who: str) -> Any:
+def invoke_bounded(
+    runnable: Runnable[Any, Any],
+    value: Any,
+    *,
+    timeout: float | None,
+    who: str,
+    limiter: CallLimiter | None = None,
+) -> Any:
     """Call `runnable.invoke(value)`, raising `BidTimeoutError` after `timeout` seconds.
 
     The call runs in a worker thread with a copy of the caller's context, so LangGraph's callbacks (streaming,
-    tracing) still see it. A call that times out is abandoned, not killed: Python cannot stop a thread.
+    tracing) still see it. A call that times out is abandoned, not killed (Python cannot stop a thread): it keeps
+    its limiter slot until it really ends, so a server is never handed more calls than the cap.
 
     Example:
         >>> from langchain_core.runnables import RunnableLambda
         >>> invoke_bounded(RunnableLambda(lambda x: x + 1), 1, timeout=5, who="adder")
         2
     """
-    if timeout is None:
-        return runnable.invoke(value)
-    context = contextvars.copy_context()
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sale-{who}")
-    try:
-        future = pool.submit(context.run, runnable.invoke, value)
+    with limiter.slot() if limiter is not None else contextlib.nullcontext() as slot:
+        if timeout is None:
+            return runnable.invoke(value)
+        context = contextvars.copy_context()
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sale-{who}")
         try:
-            return future.result(timeout=timeout)
-        except concurrent.futures.TimeoutError as err:
-            raise BidTimeoutError(who, timeout) from err
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+            future = pool.submit(context.run, runnable.invoke, value)
+            try:
+                return future.result(timeout=timeout)
+            except concurrent.futures.TimeoutError as err:
+                if slot is not None:
+                    # Hand the slot over to the abandoned call: it is released when that call ends.
+                    slot.hold_until(future)
+                raise BidTimeoutError(who, timeout) from err
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
-async def ainvoke_bounded(runnable: Runnable[Any, Any], value: Any, *, timeout: float | None, who: str) -> Any:
-    """Await `runnable.ainvoke(value)`, raising `BidTimeoutError` after `timeout` seconds.
+async def ainvoke_bounded(
+    runnable: Runnable[Any, Any],
+    value: Any,
+    *,
+    timeout: float | None,
+    who: str,
+    limiter: CallLimiter | None = None,
+) -> Any:
+    """Await `runnable.ainvoke(value)`, raising `BidTimeoutError` after `timeout` seconds (the call is cancelled).
 
     Example:
         >>> import asyncio
@@ -53,9 +75,10 @@ async def ainvoke_bounded(runnable: Runnable[Any, Any], value: Any, *, timeout: 
         >>> asyncio.run(ainvoke_bounded(RunnableLambda(lambda x: x * 2), 3, timeout=5, who="doubler"))
         6
     """
-    if timeout is None:
-        return await runnable.ainvoke(value)
-    try:
-        return await asyncio.wait_for(runnable.ainvoke(value), timeout)
-    except asyncio.TimeoutError as err:
-        raise BidTimeoutError(who, timeout) from err
+    async with limiter.aslot() if limiter is not None else contextlib.nullcontext():
+        if timeout is None:
+            return await runnable.ainvoke(value)
+        try:
+            return await asyncio.wait_for(runnable.ainvoke(value), timeout)
+        except asyncio.TimeoutError as err:
+            raise BidTimeoutError(who, timeout) from err

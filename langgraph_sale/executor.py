@@ -6,6 +6,7 @@ a model <-> ToolNode loop with a step limit from the bidder's model and tools.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from typing import Annotated, Any
@@ -54,13 +55,17 @@ def default_executor(bidder: Bidder, *, max_steps: int = DEFAULT_MAX_STEPS) -> A
         except NotImplementedError:
             tools = []
 
+    limiter = bidder.limiter
+
     def call_model(state: _ExecutorState, config: RunnableConfig) -> dict[str, Any]:
-        return {"messages": [model.invoke(state["messages"], config)],
-                "executor_steps": state.get("executor_steps", 0) + 1}
+        with limiter.slot() if limiter is not None else contextlib.nullcontext():
+            answer = model.invoke(state["messages"], config)
+        return {"messages": [answer], "executor_steps": state.get("executor_steps", 0) + 1}
 
     async def acall_model(state: _ExecutorState, config: RunnableConfig) -> dict[str, Any]:
-        return {"messages": [await model.ainvoke(state["messages"], config)],
-                "executor_steps": state.get("executor_steps", 0) + 1}
+        async with limiter.aslot() if limiter is not None else contextlib.nullcontext():
+            answer = await model.ainvoke(state["messages"], config)
+        return {"messages": [answer], "executor_steps": state.get("executor_steps", 0) + 1}
 
     def after_model(state: _ExecutorState) -> str:
         last = state["messages"][-1]

@@ -206,7 +206,7 @@ def judge(
     work = _Judgment(juror, structured, bid, task, scoring)
     for runnable, method in work.attempts:
         try:
-            result = invoke_bounded(runnable, work.messages, timeout=timeout, who=juror.name)
+            result = invoke_bounded(runnable, work.messages, timeout=timeout, who=juror.name, limiter=juror.limiter)
         except Exception as error:  # noqa: BLE001 - any model failure drops the juror, never the auction
             work.failed(error)
             continue
@@ -229,7 +229,8 @@ async def ajudge(
     work = _Judgment(juror, structured, bid, task, scoring)
     for runnable, method in work.attempts:
         try:
-            result = await ainvoke_bounded(runnable, work.messages, timeout=timeout, who=juror.name)
+            result = await ainvoke_bounded(runnable, work.messages, timeout=timeout, who=juror.name,
+                                           limiter=juror.limiter)
         except Exception as error:  # noqa: BLE001 - any model failure drops the juror, never the auction
             work.failed(error)
             continue
