@@ -61,7 +61,7 @@ def auction_call(model: BaseChatModel, max_tokens: int) -> Runnable[Any, Any]:
 
 
 def failed_bid(
-    request: dict[str, Any], error: BaseException | str, *, latency_s: float = 0.0, attempts: int = 1
+    request: dict[str, Any], error: BaseException | str, *, latency_s: float = 0.0, attempts: int | None = None
 ) -> Bid:
     """The record of a bid that raised or timed out: it keeps its place in state and takes no part."""
     message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"

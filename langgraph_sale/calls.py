@@ -12,6 +12,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import contextvars
+import threading
 from typing import Any
 
 from langchain_core.runnables import Runnable
@@ -44,19 +45,32 @@ def invoke_bounded(
     with limiter.slot() if limiter is not None else contextlib.nullcontext() as slot:
         if timeout is None:
             return runnable.invoke(value)
-        context = contextvars.copy_context()
-        pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sale-{who}")
+        future = _start_daemon_call(runnable, value, who)
         try:
-            future = pool.submit(context.run, runnable.invoke, value)
-            try:
-                return future.result(timeout=timeout)
-            except concurrent.futures.TimeoutError as err:
-                if slot is not None:
-                    # Hand the slot over to the abandoned call: it is released when that call ends.
-                    slot.hold_until(future)
-                raise BidTimeoutError(who, timeout) from err
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+            return future.result(timeout=timeout)
+        except concurrent.futures.TimeoutError as err:
+            if slot is not None:
+                # Hand the slot over to the abandoned call: it is released when that call ends.
+                slot.hold_until(future)
+            raise BidTimeoutError(who, timeout) from err
+
+
+def _start_daemon_call(runnable: Runnable[Any, Any], value: Any, who: str) -> concurrent.futures.Future[Any]:
+    # A daemon thread, not a ThreadPoolExecutor: an abandoned call that never returns must not hold up the
+    # interpreter's exit (executor threads are joined at exit).
+    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    context = contextvars.copy_context()
+
+    def work() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(context.run(runnable.invoke, value))
+        except BaseException as error:  # noqa: BLE001 - handed to the waiting caller
+            future.set_exception(error)
+
+    threading.Thread(target=work, name=f"sale-{who}", daemon=True).start()
+    return future
 
 
 async def ainvoke_bounded(

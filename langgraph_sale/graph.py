@@ -173,7 +173,7 @@ def create_auction(
 
     # ---- Phase 0: open the auction ---------------------------------------------------------------------------
     def open_auction(state: AuctionState, runtime: Runtime[Any]) -> dict[str, Any]:
-        task = _task_of(state)
+        task, message_id = _task_of(state)
         auction_id = uuid.uuid4().hex
         _emit(runtime, "auction_opened", auction_id=auction_id, task=task[:500], bidders=names)
         return {
@@ -189,7 +189,7 @@ def create_auction(
             "auction_cost_usd": {},
             "auction_execution": {},
             "auction_clock": {"opened": time.time()},
-            "auction_outcome": {},
+            "auction_outcome": {"task": task, "task_message_id": message_id},
         }
 
     def send_bids(state: AuctionState) -> list[Send]:
@@ -219,7 +219,9 @@ def create_auction(
 
     def bid_failed(request: BidRequest, error: NodeError, runtime: Runtime[Any]) -> Command[Any]:
         # Retries are spent: record the failure and carry on with the other bids.
-        return Command(goto="collect_bids", update=_bid_done(failed_bid(dict(request), error.error), runtime))
+        attempts = _attempts_made(bid_retry, error.error)
+        bid = failed_bid(dict(request), error.error, attempts=attempts)
+        return Command(goto="collect_bids", update=_bid_done(bid, runtime))
 
     def collect_bids(state: AuctionState) -> dict[str, Any]:
         bids = [Bid.model_validate(record) for record in state.get("auction_bids", [])]
@@ -294,7 +296,7 @@ def create_auction(
             "auction_provisional": winner,
             "auction_winner": winner,
             "auction_plan": plan or "",
-            "auction_outcome": {"reason": reason},
+            "auction_outcome": {**(state.get("auction_outcome") or {}), "reason": reason},
             **_ledger(_usage_by_phase(bids, jury_records, None)),
             "auction_clock": {**state.get("auction_clock", {}), "decided": time.time()},
         }
@@ -358,7 +360,8 @@ def create_auction(
         total_cost = sum(u.cost_usd for u in phases.values())
         overhead = [u for phase, u in phases.items() if phase != "execute"]
         winner = state.get("auction_winner")
-        reason = (state.get("auction_outcome") or {}).get("reason", "")
+        opened = state.get("auction_outcome") or {}
+        reason = opened.get("reason", "")
         status: Literal["executed", "decided", "no_bids", "execution_failed"]
         if route != "internal":
             status = "decided" if winner else "no_bids"
@@ -370,6 +373,8 @@ def create_auction(
             status = "executed"
         return AuctionOutcome(
             auction_id=state["auction_id"],
+            task=opened.get("task") or state.get("auction_task") or "",
+            task_message_id=opened.get("task_message_id"),
             status=status,
             reason=reason,
             winner=winner,
@@ -396,8 +401,7 @@ def create_auction(
         phases = _usage_by_phase([Bid.model_validate(b) for b in state.get("auction_bids", [])],
                                  [JuryScore.model_validate(j) for j in state.get("auction_jury", [])],
                                  state.get("auction_execution"))
-        update = {**_ledger(phases), "auction_outcome": {"task": state.get("auction_task"), **outcome.to_state()},
-                  "auction_task": None}
+        update = {**_ledger(phases), "auction_outcome": outcome.to_state()}
         if route == "parent" and outcome.winner:
             destinations = parent_destinations or {}
             decision = {key: state.get(key) for key in AUCTION_KEYS if key in state and key != "messages"}
@@ -454,18 +458,49 @@ def create_auction(
     return graph
 
 
-def _task_of(state: Mapping[str, Any]) -> str:
-    task = state.get("auction_task")
-    if task is None:
-        humans = [m for m in state.get("messages") or [] if isinstance(m, HumanMessage)]
-        if not humans:
-            raise AuctionInputError("auction_task", "no task: set auction_task or send a HumanMessage")
-        task = message_text(humans[-1])
+def _task_of(state: Mapping[str, Any]) -> tuple[str, str | None]:
+    """The task of a new auction, and the id of the human message it came from (None: from `auction_task`).
+
+    On a checkpointed thread `auction_task` persists from the previous auction. It is taken as this auction's task
+    unless it is still the previous auction's task and a human message arrived since: then that message is the new
+    task (a chat thread), while a newly set `auction_task` always wins.
+    """
+    humans = [m for m in state.get("messages") or [] if isinstance(m, HumanMessage)]
+    last_human = humans[-1] if humans else None
+    previous = state.get("auction_outcome") or {}
+    explicit = state.get("auction_task")
+    fresh_message = last_human is not None and (
+        not previous or last_human.id is None or last_human.id != previous.get("task_message_id")
+    )
+    stale_explicit = bool(previous) and explicit == previous.get("task") and fresh_message
+    if explicit is not None and not stale_explicit:
+        task: Any = explicit
+        message_id = None
+    elif last_human is not None:
+        task, message_id = message_text(last_human), last_human.id
+    else:
+        raise AuctionInputError("auction_task", "no task: set auction_task or send a HumanMessage")
     if not isinstance(task, str):
         raise AuctionInputError("auction_task", f"must be text, got {type(task).__name__}")
     if not task.strip():
         raise AuctionInputError("auction_task", "must be non-empty text")
-    return task
+    return task, message_id
+
+
+def _attempts_made(policy: RetryPolicy | Sequence[RetryPolicy] | None, error: BaseException) -> int:
+    """How many attempts LangGraph made before giving up on `error` (its first matching policy's max_attempts)."""
+    policies = [policy] if isinstance(policy, RetryPolicy) else list(policy or [])
+    for candidate in policies:
+        retry_on = candidate.retry_on
+        if isinstance(retry_on, type):
+            matches = isinstance(error, retry_on)
+        elif isinstance(retry_on, Sequence):
+            matches = isinstance(error, tuple(retry_on))
+        else:
+            matches = isinstance(error, Exception) and bool(retry_on(error))
+        if matches:
+            return candidate.max_attempts
+    return 1
 
 
 def _evaluated(outcome: AuctionOutcome, state: Mapping[str, Any], verdict_of: Callable[[], Any]) -> AuctionOutcome:

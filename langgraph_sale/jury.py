@@ -15,7 +15,7 @@ import time
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import Runnable
 from langgraph.constants import TAG_NOSTREAM
 from pydantic import BaseModel, Field
@@ -130,9 +130,9 @@ class _Judgment:
         self.started = time.perf_counter()
         self.tried = 0
 
-    def failed(self, error: BaseException) -> None:
+    def failed(self, error: BaseException, method: str) -> None:
         self.tried += 1
-        self.errors.append(f"{type(error).__name__}: {error}"[:500])
+        self.errors.append(f"{method}: {type(error).__name__}: {error}"[:500])
 
     def take(self, result: Any, method: Literal["structured", "text"]) -> JuryScore | None:
         self.tried += 1
@@ -151,8 +151,12 @@ class _Judgment:
         self.usage = self.usage + call_usage(raw, price_per_mtok=self.juror.price_per_mtok,
                                              prompt_chars=self.prompt_chars)
         if integer is None:
-            answer = message_text(raw)[:200] if raw is not None else repr(result)[:200]
-            self.errors.append(f"no 0-5 score in the answer {answer!r}")
+            answer = message_text(raw) if raw is not None else ""
+            if isinstance(raw, AIMessage) and not answer and raw.tool_calls:
+                answer = json.dumps([call.get("args") for call in raw.tool_calls], default=str)
+            parsing_error = result.get("parsing_error") if isinstance(result, dict) else None
+            detail = f" ({type(parsing_error).__name__}: {str(parsing_error)[:200]})" if parsing_error else ""
+            self.errors.append(f"{method}: no 0-5 score in the answer {answer[:200]!r}{detail}")
             return None
         expected = expected_digit_score(token_logprobs(raw)) if raw is not None else None
         score = float(integer)
@@ -208,7 +212,7 @@ def judge(
         try:
             result = invoke_bounded(runnable, work.messages, timeout=timeout, who=juror.name, limiter=juror.limiter)
         except Exception as error:  # noqa: BLE001 - any model failure drops the juror, never the auction
-            work.failed(error)
+            work.failed(error, method)
             continue
         record = work.take(result, method)
         if record is not None:
@@ -232,7 +236,7 @@ async def ajudge(
             result = await ainvoke_bounded(runnable, work.messages, timeout=timeout, who=juror.name,
                                            limiter=juror.limiter)
         except Exception as error:  # noqa: BLE001 - any model failure drops the juror, never the auction
-            work.failed(error)
+            work.failed(error, method)
             continue
         record = work.take(result, method)
         if record is not None:

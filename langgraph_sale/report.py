@@ -38,10 +38,10 @@ def format_auction(state: Mapping[str, Any], *, baseline_cost_usd: float | None 
     bids = [Bid.model_validate(b) for b in state.get("auction_bids", [])]
     jury = [JuryScore.model_validate(j) for j in state.get("auction_jury", [])]
     scores = {name: ScoreBreakdown.model_validate(s) for name, s in (state.get("auction_scores") or {}).items()}
-    outcome = AuctionOutcome.model_validate({k: v for k, v in (state.get("auction_outcome") or {}).items()
-                                             if k != "task"}) if state.get("auction_outcome") else None
+    raw_outcome = state.get("auction_outcome") or {}
+    outcome = AuctionOutcome.model_validate(raw_outcome) if "status" in raw_outcome else None
     out: list[str] = []
-    task = (state.get("auction_outcome") or {}).get("task") or state.get("auction_task") or ""
+    task = raw_outcome.get("task") or state.get("auction_task") or ""
     out.append(f"Task: {_first_lines(task, 3, 120)}")
     out.append("")
     out.append("Bids")

@@ -56,7 +56,8 @@ class AuctionState(TypedDict, total=False):
     messages: Annotated[list[AnyMessage], add_messages]
     """The winner's answer is appended as one `AIMessage(name=<bidder>)`; bids never go here."""
     auction_task: str | None
-    """The task text; when absent, the last human message. Consumed when the auction ends (kept in the outcome)."""
+    """The task text; when absent (or left from the previous auction while a new human message arrived), the last
+    human message."""
     auction_id: str
     auction_bids: Annotated[list[dict[str, Any]], merge_records]
     """One `Bid` per bidder and phase (JSON dicts)."""

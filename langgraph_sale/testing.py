@@ -80,6 +80,7 @@ class ScriptedChatModel(BaseChatModel):
         latency_s: Seconds each call takes (a float, or per call kind).
         fail: Per call kind, how many calls raise `ScriptedFailure` (-1: all of them).
         structured: Whether `bind_tools` (and so `with_structured_output`) works.
+        max_tokens: Output cap in words-as-tokens, as a real model's cap field (the auction sets it for bids).
         name_hint: Only for `repr`.
 
     Example:
@@ -102,6 +103,7 @@ class ScriptedChatModel(BaseChatModel):
     latency_s: float | dict[str, float] = 0.0
     fail: dict[str, int] = Field(default_factory=dict)
     structured: bool = True
+    max_tokens: int | None = None
     name_hint: str = "scripted"
 
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -164,7 +166,7 @@ class ScriptedChatModel(BaseChatModel):
         else:
             message = AIMessage(content=str(content))
         text = message_text(message)
-        cap = kwargs.get("max_tokens") or kwargs.get("num_predict")
+        cap = kwargs.get("max_tokens") or self.max_tokens
         tokens = text.split()
         if kind == "bid" and isinstance(cap, int) and len(tokens) > cap:
             tokens = tokens[:cap]

@@ -100,7 +100,8 @@ class Bid(_Record):
     """How many alternatives per token the entropy was computed from (the k of the top-k approximation)."""
     usage: CallUsage = Field(default_factory=CallUsage)
     latency_s: float = 0.0
-    attempts: int = 1
+    attempts: int | None = None
+    """On a failed bid, how many attempts the retry policy made (a successful bid does not know its retries)."""
     error: str | None = None
 
     @property
@@ -197,6 +198,9 @@ class AuctionOutcome(_Record):
     """
 
     auction_id: str
+    task: str = ""
+    task_message_id: str | None = None
+    """The id of the human message the task was read from (None when it came from `auction_task`)."""
     status: Literal["executed", "decided", "no_bids", "execution_failed"]
     reason: str
     winner: str | None = None
