@@ -61,24 +61,28 @@ Runner = Callable[[], float]
 
 
 # ---- the pool -------------------------------------------------------------------------------------------------
-def make_models(latency: Latency) -> dict[str, ScriptedChatModel]:
-    """One scripted model per bidder; `latency` is per call kind (bid, jury, execute) or one float."""
+def make_models(latency: Latency, *, structured: bool = True) -> dict[str, ScriptedChatModel]:
+    """One scripted model per bidder; `latency` is per call kind (bid, jury, execute) or one float.
+
+    `structured=False` makes the models refuse tool calling, so the auction's jurors take their plain-text path.
+    """
     return {
         name: ScriptedChatModel(
             plans=[f"1. Restate the task. 2. Write the function ({name}). 3. Run unit tests on edge cases."],
             jury=[3 + i % 3],
             answers=[f"def solve(xs):\n    return sorted(set(xs))  # {name}"],
             latency_s=latency,
+            structured=structured,
             name_hint=name,
         )
         for i, name in enumerate(NAMES)
     }
 
 
-def make_auction(models: dict[str, ScriptedChatModel]) -> Any:
+def make_auction(models: dict[str, ScriptedChatModel], **options: Any) -> Any:
     """The auction over the models, with every default of `create_auction` (timeouts, retries, full jury)."""
     pool = [Bidder(name, models[name], price_per_mtok=PRICES[name]) for name in NAMES]
-    return create_auction(pool).compile(name="auction")
+    return create_auction(pool, **options).compile(name="auction")
 
 
 # ---- the bare graph: plain langgraph, the auction's shape ---------------------------------------------------------
@@ -126,7 +130,7 @@ def _winner(state: BareState) -> str:
     value: dict[str, list[int]] = {}
     for judgment in state.get("judgments", []):
         value.setdefault(judgment["bidder"], []).append(judgment["score"])
-    tokens = {bid["bidder"]: len(bid["plan"].split()) for bid in state.get("bids", [])}
+    tokens: dict[str, int] = {bid["bidder"]: len(bid["plan"].split()) for bid in state.get("bids", [])}
     return min(tokens, key=lambda name: (PRICES[name] * tokens[name] / 1000 - statistics.fmean(value[name]), name))
 
 
@@ -177,7 +181,7 @@ def make_bare(models: dict[str, ScriptedChatModel], *, use_async: bool) -> Any:
     async def ajudge(payload: JudgePayload) -> dict[str, Any]:
         return judge_update(payload, (await models[payload["juror"]].ainvoke(_jury_prompt(payload))).content)
 
-    def make_execute(name: str) -> Callable[[BareState], Any]:
+    def make_execute(name: str) -> Any:
         def execute(state: BareState) -> dict[str, Any]:
             return {"answer": str(models[name].invoke([HumanMessage(state["task"])]).content)}
 
@@ -195,9 +199,11 @@ def make_bare(models: dict[str, ScriptedChatModel], *, use_async: bool) -> Any:
     graph: StateGraph[Any, Any, Any, Any] = StateGraph(BareState)
     control: Callable[[Callable[[BareState], Any]], Any] = asynced if use_async else (lambda func: func)
     graph.add_node("open", control(open_))
-    graph.add_node("bid", abid if use_async else bid, input_schema=BidPayload)
+    bid_body: Any = abid if use_async else bid
+    judge_body: Any = ajudge if use_async else judge
+    graph.add_node("bid", bid_body, input_schema=BidPayload)
     graph.add_node("collect", control(collect))
-    graph.add_node("judge", ajudge if use_async else judge, input_schema=JudgePayload)
+    graph.add_node("judge", judge_body, input_schema=JudgePayload)
     graph.add_node("score", control(score))
     for name in NAMES:
         graph.add_node(f"execute_{name}", make_execute(name))
@@ -285,6 +291,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="timed runs per variant of the overhead measurement (default 60; --quick 10); "
                              "the parallelism measurement takes a sixth of it, at least 3")
     parser.add_argument("--quick", action="store_true", help="a smoke run: few repetitions, one warm-up round")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also time the instant auction with parts of it switched off, to show where its "
+                             "overhead goes")
     args = parser.parse_args(argv)
     repeats = args.repeats if args.repeats is not None else (10 if args.quick else 60)
     if repeats < 1:
@@ -298,7 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # 1. Parallelism: 200 ms bids and jury calls, instant execution.
     slow = make_models({"bid": CALL_S, "jury": CALL_S, "execute": 0.0})
-    auction, bare_sync, bare_async = make_auction(slow), make_bare(slow, use_async=False), make_bare(slow, use_async=True)
+    auction, bare_sync = make_auction(slow), make_bare(slow, use_async=False)
+    bare_async = make_bare(slow, use_async=True)
     wide: RunnableConfig = {"max_concurrency": len(NAMES) ** 2}
     parallel = [
         Variant("auction `invoke`", auction, _check_auction, inputs_auction),
@@ -312,14 +322,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # 2. Framework overhead: instant models.
     instant = make_models(0.0)
-    auction, bare_sync, bare_async = make_auction(instant), make_bare(instant, use_async=False), make_bare(
-        instant, use_async=True)
+    auction, bare_sync = make_auction(instant), make_bare(instant, use_async=False)
+    bare_async = make_bare(instant, use_async=True)
     overhead = [
         Variant("auction `invoke`", auction, _check_auction, inputs_auction),
         Variant("bare `invoke`", bare_sync, _check_bare, inputs_bare),
         Variant("auction `ainvoke`", auction, _check_auction, inputs_auction, use_async=True),
         Variant("bare `ainvoke`", bare_async, _check_bare, inputs_bare, use_async=True),
     ]
+    ablations: list[tuple[str, Any]] = []
+    if args.breakdown:
+        text = make_models(0.0, structured=False)
+        ablations = [
+            ("jurors on the plain-text path (models without tool calling)", make_auction(text)),
+            ("`bid_timeout=None` (no timeout wrapper around bid and jury calls)",
+             make_auction(instant, bid_timeout=None)),
+            ("both of the above", make_auction(text, bid_timeout=None)),
+        ]
+        for label, app in ablations:
+            overhead.append(Variant(f"{label}, `invoke`", app, _check_auction, inputs_auction))
+            overhead.append(Variant(f"{label}, `ainvoke`", app, _check_auction, inputs_auction, use_async=True))
     measure(overhead, repeats=repeats, warmup=warmup, loop=loop)
     loop.close()
     total_s = time.perf_counter() - started
@@ -350,6 +372,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         paired = paired_ratio(auction_variant, bare_variant)
         print(f"| {mode} | {auction_variant.median_ms:.1f} | {bare_variant.median_ms:.1f} | {ratio:.2f}x "
               f"| {paired:.2f}x | {_verdict(ratio)} |")
+    if ablations:
+        print(f"\n### 3. Breakdown: the instant auction with one part switched off (median of {repeats} runs, "
+              "same interleaving as table 2)\n")
+        print("| variant | mode | ms/run | vs bare | share of the default auction's time it removes |")
+        print("|---|---|---:|---:|---:|")
+        for index, variant in enumerate(overhead[4:]):
+            mode, auction_variant, bare_variant = (("`ainvoke`", overhead[2], overhead[3]) if variant.use_async
+                                                   else ("`invoke`", overhead[0], overhead[1]))
+            label = ablations[index // 2][0]
+            saved = 1 - variant.median_ms / auction_variant.median_ms
+            print(f"| {label} | {mode} | {variant.median_ms:.1f} | {variant.median_ms / bare_variant.median_ms:.2f}x "
+                  f"| {saved:.0%} |")
     return 0
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -130,16 +129,14 @@ def make_bid(request: dict[str, Any], bidder: Bidder, *, max_tokens: int, timeou
         '1. Parse. 2. Test.'
     """
     prompt = _prompt(request, bidder, max_tokens)
-    started = time.perf_counter()
-    answer = invoke_bounded(auction_call(bidder.model, max_tokens), prompt, timeout=timeout, who=bidder.name,
-                            limiter=bidder.limiter)
-    return _bid_from_answer(request, bidder, answer, prompt, time.perf_counter() - started, max_tokens)
+    answer, seconds = invoke_bounded(auction_call(bidder.model, max_tokens), prompt, timeout=timeout,
+                                     who=bidder.name, limiter=bidder.limiter)
+    return _bid_from_answer(request, bidder, answer, prompt, seconds, max_tokens)
 
 
 async def amake_bid(request: dict[str, Any], bidder: Bidder, *, max_tokens: int, timeout: float | None) -> Bid:
     """Ask `bidder` for its plan (async); see `make_bid`."""
     prompt = _prompt(request, bidder, max_tokens)
-    started = time.perf_counter()
-    answer = await ainvoke_bounded(auction_call(bidder.model, max_tokens), prompt, timeout=timeout, who=bidder.name,
-                                   limiter=bidder.limiter)
-    return _bid_from_answer(request, bidder, answer, prompt, time.perf_counter() - started, max_tokens)
+    answer, seconds = await ainvoke_bounded(auction_call(bidder.model, max_tokens), prompt, timeout=timeout,
+                                            who=bidder.name, limiter=bidder.limiter)
+    return _bid_from_answer(request, bidder, answer, prompt, seconds, max_tokens)

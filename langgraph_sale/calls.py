@@ -13,6 +13,7 @@ import concurrent.futures
 import contextlib
 import contextvars
 import threading
+import time
 from typing import Any
 
 from langchain_core.runnables import Runnable
@@ -30,8 +31,11 @@ def invoke_bounded(
     timeout: float | None,
     who: str,
     limiter: CallLimiter | None = None,
-) -> Any:
+) -> tuple[Any, float]:
     """Call `runnable.invoke(value)`, raising `BidTimeoutError` after `timeout` seconds.
+
+    Returns:
+        The result and the seconds the call took once it held its limiter slot (queueing excluded).
 
     The call runs in a worker thread with a copy of the caller's context, so LangGraph's callbacks (streaming,
     tracing) still see it. A call that times out is abandoned, not killed (Python cannot stop a thread): it keeps
@@ -39,15 +43,16 @@ def invoke_bounded(
 
     Example:
         >>> from langchain_core.runnables import RunnableLambda
-        >>> invoke_bounded(RunnableLambda(lambda x: x + 1), 1, timeout=5, who="adder")
+        >>> invoke_bounded(RunnableLambda(lambda x: x + 1), 1, timeout=5, who="adder")[0]
         2
     """
     with limiter.slot() if limiter is not None else contextlib.nullcontext() as slot:
+        started = time.perf_counter()
         if timeout is None:
-            return runnable.invoke(value)
+            return runnable.invoke(value), time.perf_counter() - started
         future = _start_daemon_call(runnable, value, who)
         try:
-            return future.result(timeout=timeout)
+            return future.result(timeout=timeout), time.perf_counter() - started
         except concurrent.futures.TimeoutError as err:
             if slot is not None:
                 # Hand the slot over to the abandoned call: it is released when that call ends.
@@ -80,19 +85,23 @@ async def ainvoke_bounded(
     timeout: float | None,
     who: str,
     limiter: CallLimiter | None = None,
-) -> Any:
+) -> tuple[Any, float]:
     """Await `runnable.ainvoke(value)`, raising `BidTimeoutError` after `timeout` seconds (the call is cancelled).
+
+    Returns:
+        The result and the seconds the call took once it held its limiter slot (queueing excluded).
 
     Example:
         >>> import asyncio
         >>> from langchain_core.runnables import RunnableLambda
-        >>> asyncio.run(ainvoke_bounded(RunnableLambda(lambda x: x * 2), 3, timeout=5, who="doubler"))
+        >>> asyncio.run(ainvoke_bounded(RunnableLambda(lambda x: x * 2), 3, timeout=5, who="doubler"))[0]
         6
     """
     async with limiter.aslot() if limiter is not None else contextlib.nullcontext():
+        started = time.perf_counter()
         if timeout is None:
-            return await runnable.ainvoke(value)
+            return await runnable.ainvoke(value), time.perf_counter() - started
         try:
-            return await asyncio.wait_for(runnable.ainvoke(value), timeout)
+            return await asyncio.wait_for(runnable.ainvoke(value), timeout), time.perf_counter() - started
         except asyncio.TimeoutError as err:
             raise BidTimeoutError(who, timeout) from err

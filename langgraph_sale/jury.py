@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import time
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
@@ -127,15 +126,16 @@ class _Judgment:
         ]
         self.usage = CallUsage()
         self.errors: list[str] = []
-        self.started = time.perf_counter()
+        self.seconds = 0.0
         self.tried = 0
 
     def failed(self, error: BaseException, method: str) -> None:
         self.tried += 1
         self.errors.append(f"{method}: {type(error).__name__}: {error}"[:500])
 
-    def take(self, result: Any, method: Literal["structured", "text"]) -> JuryScore | None:
+    def take(self, result: Any, method: Literal["structured", "text"], seconds: float) -> JuryScore | None:
         self.tried += 1
+        self.seconds += seconds
         raw: BaseMessage | None
         integer: int | None
         if isinstance(result, dict):
@@ -182,7 +182,7 @@ class _Judgment:
             expected_score=expected,
             method=method,
             usage=self.usage,
-            latency_s=time.perf_counter() - self.started,
+            latency_s=self.seconds,
             attempts=self.tried,
             error=error,
         )
@@ -210,11 +210,12 @@ def judge(
     work = _Judgment(juror, structured, bid, task, scoring)
     for runnable, method in work.attempts:
         try:
-            result = invoke_bounded(runnable, work.messages, timeout=timeout, who=juror.name, limiter=juror.limiter)
+            result, seconds = invoke_bounded(runnable, work.messages, timeout=timeout, who=juror.name,
+                                             limiter=juror.limiter)
         except Exception as error:  # noqa: BLE001 - any model failure drops the juror, never the auction
             work.failed(error, method)
             continue
-        record = work.take(result, method)
+        record = work.take(result, method, seconds)
         if record is not None:
             return record
     return work.dropped()
@@ -233,12 +234,12 @@ async def ajudge(
     work = _Judgment(juror, structured, bid, task, scoring)
     for runnable, method in work.attempts:
         try:
-            result = await ainvoke_bounded(runnable, work.messages, timeout=timeout, who=juror.name,
-                                           limiter=juror.limiter)
+            result, seconds = await ainvoke_bounded(runnable, work.messages, timeout=timeout, who=juror.name,
+                                                    limiter=juror.limiter)
         except Exception as error:  # noqa: BLE001 - any model failure drops the juror, never the auction
             work.failed(error, method)
             continue
-        record = work.take(result, method)
+        record = work.take(result, method, seconds)
         if record is not None:
             return record
     return work.dropped()

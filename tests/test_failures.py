@@ -86,6 +86,7 @@ async def test_a_bidder_that_always_fails_is_recorded_and_the_others_carry_on(mo
     failed = bid_of(result, "large")
     assert "ScriptedFailure" in failed["error"] and failed["plan"] == ""
     assert models["large"].count("bid") == 2  # both attempts of the retry policy
+    assert failed["attempts"] == 2
     assert all(bid_of(result, name)["error"] is None for name in ("tiny", "small"))
     assert {record["bidder"] for record in result["auction_jury"]} == {"tiny", "small"}
     assert len(result["auction_jury"]) == 2 * len(pool)  # the failed bidder still sits on the jury
@@ -114,6 +115,7 @@ async def test_a_bidder_that_fails_once_without_retry_is_recorded_as_failed(mode
     result = await run(create_auction(pool, bid_retry=None).compile(), {"auction_task": TASK}, mode)
     assert models_of(pool)["small"].count("bid") == 1
     assert "ScriptedFailure" in bid_of(result, "small")["error"]
+    assert bid_of(result, "small")["attempts"] == 1
     assert result["auction_winner"] != "small"
 
 
