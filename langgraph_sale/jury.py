@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableSequence
 from langgraph.constants import TAG_NOSTREAM
 from pydantic import BaseModel, Field
 
@@ -63,12 +63,23 @@ def structured_juror(model: BaseChatModel) -> Runnable[Any, Any] | None:
         True
     """
     try:
-        structured = with_token_cap(model, JURY_MAX_TOKENS).with_structured_output(
-            JuryVerdict, method="json_schema", include_raw=True
-        )
+        chain = with_token_cap(model, JURY_MAX_TOKENS).with_structured_output(JuryVerdict, method="json_schema")
     except (NotImplementedError, TypeError, ValueError, AttributeError):
         return None
-    return structured.with_config(tags=[TAG_NOSTREAM])
+    if not isinstance(chain, RunnableSequence):
+        return None
+    # `with_structured_output` is `schema-bound model | parser`. The auction calls the bound model alone and reads
+    # the score itself (`_integer_answer`): that keeps the raw message's usage and logprobs without `include_raw`'s
+    # parallel branches, which cost ten times the model call of a fast model (benchmarks/bench_overhead.py).
+    return chain.first.with_config(tags=[TAG_NOSTREAM])
+
+
+def _integer_answer(raw: BaseMessage) -> int | None:
+    """The 0-5 integer of a juror's answer: the score argument of a tool call, or the score in its text/JSON."""
+    if isinstance(raw, AIMessage) and raw.tool_calls:
+        args = raw.tool_calls[0].get("args") or {}
+        return parse_jury_answer(json.dumps({"score": args.get("score")}, default=str)) if "score" in args else None
+    return parse_jury_answer(message_text(raw))
 
 
 def parse_jury_answer(text: str) -> int | None:
@@ -93,13 +104,18 @@ def parse_jury_answer(text: str) -> int | None:
     if candidate is None:
         match = _NUMBER.search(stripped)
         candidate = match.group(0) if match else None
+    if isinstance(candidate, bool) or candidate is None:
+        return None
+    if isinstance(candidate, int):  # JSON integers can be far too large for a float
+        return min(5, max(0, candidate))
     try:
-        value = float(candidate) if candidate is not None else math.nan
-    except (TypeError, ValueError):
+        value = float(candidate)
+    except (TypeError, ValueError, OverflowError):
         return None
-    if not math.isfinite(value):
+    if math.isnan(value):
         return None
-    return int(min(5, max(0, round(value))))
+    # Out-of-range numbers clamp (infinity included); halves round up, as a reader would.
+    return math.floor(min(5.0, max(0.0, value)) + 0.5)
 
 
 class _Judgment:
@@ -136,27 +152,15 @@ class _Judgment:
     def take(self, result: Any, method: Literal["structured", "text"], seconds: float) -> JuryScore | None:
         self.tried += 1
         self.seconds += seconds
-        raw: BaseMessage | None
-        integer: int | None
-        if isinstance(result, dict):
-            raw = result.get("raw")
-            parsed = result.get("parsed")
-            if isinstance(parsed, JuryVerdict):
-                integer = int(parsed.score)
-            else:
-                integer = parse_jury_answer(message_text(raw)) if raw is not None else None
-        else:
-            raw = result if isinstance(result, BaseMessage) else None
-            integer = parse_jury_answer(message_text(raw)) if raw is not None else None
+        raw = result if isinstance(result, BaseMessage) else None
+        integer = _integer_answer(raw) if raw is not None else None
         self.usage = self.usage + call_usage(raw, price_per_mtok=self.juror.price_per_mtok,
                                              prompt_chars=self.prompt_chars)
         if integer is None:
-            answer = message_text(raw) if raw is not None else ""
+            answer = message_text(raw) if raw is not None else repr(result)
             if isinstance(raw, AIMessage) and not answer and raw.tool_calls:
                 answer = json.dumps([call.get("args") for call in raw.tool_calls], default=str)
-            parsing_error = result.get("parsing_error") if isinstance(result, dict) else None
-            detail = f" ({type(parsing_error).__name__}: {str(parsing_error)[:200]})" if parsing_error else ""
-            self.errors.append(f"{method}: no 0-5 score in the answer {answer[:200]!r}{detail}")
+            self.errors.append(f"{method}: no 0-5 score in the answer {answer[:200]!r}")
             return None
         expected = expected_digit_score(token_logprobs(raw)) if raw is not None else None
         score = float(integer)

@@ -30,8 +30,9 @@ BID_MARKER = "[auction bid]"
 JURY_MARKER = "[auction jury]"
 """Opens every jury prompt."""
 
-# Control characters other than tab and newline, plus the Unicode bidi overrides that can hide text.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Control characters other than tab and newline, zero-width and direction marks, line/paragraph separators and
+# the Unicode bidi overrides: all can hide text from a reader.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 
 
 def words_for_tokens(max_tokens: int) -> int:
@@ -68,7 +69,8 @@ def fence_untrusted(text: str, *, label: str = "plan") -> tuple[str, str]:
         True
     """
     clean = clean_untrusted(text)
-    tag = f"{label}-{hashlib.sha256(clean.encode('utf-8')).hexdigest()[:10]}"
+    # 128 bits of the plan's own hash: a plan cannot contain the marker that closes it.
+    tag = f"{label}-{hashlib.sha256(clean.encode('utf-8')).hexdigest()[:32]}"
     return f"<{tag}>\n{clean}\n</{tag}>", tag
 
 

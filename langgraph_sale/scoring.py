@@ -35,6 +35,7 @@ from langgraph_sale.types import Bid, JuryScore, ScoreBreakdown
 __all__ = ["AuctionWeights", "CostValueScorer"]
 
 _TIE_DECIMALS = 12
+_MIN_JUROR_WEIGHT = 1e-9
 
 
 class AuctionWeights(BaseModel):
@@ -77,6 +78,9 @@ class AuctionWeights(BaseModel):
         for name, weight in value.items():
             if not math.isfinite(weight):
                 raise ValueError(f"juror weight for {name!r} must be a finite number")
+            if weight != 0 and abs(weight) < _MIN_JUROR_WEIGHT:
+                # Subnormal weights would overflow the rescale factor; zero is the way to switch a juror off.
+                raise ValueError(f"juror weight for {name!r} must be 0 or at least {_MIN_JUROR_WEIGHT} in size")
         return value
 
     def juror_weights(self, pool: Sequence[str]) -> dict[str, float]:
@@ -194,7 +198,7 @@ class CostValueScorer:
                     weighted += weights[judgment.juror] * min(5.0, max(0.0, value)) / 5.0
                     answered_weight += abs(weights[judgment.juror])
             rescale = total_weight / answered_weight if answered_weight > 0 else 0.0
-            j_term = rescale * weighted
+            j_term = rescale * weighted if math.isfinite(rescale * weighted) else 0.0
             v_term = h_term + j_term
             table[bid.bidder] = ScoreBreakdown(
                 bidder=bid.bidder,

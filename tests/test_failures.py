@@ -120,8 +120,9 @@ async def test_a_bidder_that_fails_once_without_retry_is_recorded_as_failed(mode
 
 
 async def test_a_slow_bidder_times_out_and_is_recorded_as_failed(mode: str) -> None:
-    pool = scripted_pool(large={"latency_s": {"bid": 1.0}})
-    app = create_auction(pool, bid_timeout=0.2, bid_retry=None).compile()
+    # A generous timeout for the others (a loaded CI machine is slow), far below the slow bidder's latency.
+    pool = scripted_pool(large={"latency_s": {"bid": 3.0}})
+    app = create_auction(pool, bid_timeout=0.75, bid_retry=None).compile()
     result = await run(app, {"auction_task": TASK}, mode)
 
     slow_bid = bid_of(result, "large")

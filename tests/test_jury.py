@@ -102,13 +102,14 @@ def test_structured_juror_is_none_for_a_model_without_tool_calling() -> None:
     assert structured_juror(FakeListChatModel(responses=["4"])) is None
 
 
-def test_structured_juror_answers_a_verdict_with_the_raw_message() -> None:
+def test_structured_juror_answers_the_raw_message_with_a_schema_bound_verdict() -> None:
     model = ScriptedChatModel(jury=[2])
     structured = structured_juror(model)
     assert structured is not None
     result = structured.invoke(jury_messages(TASK, PLAN))
-    assert result["parsed"] == JuryVerdict(score=2)
-    assert result["raw"].tool_calls
+    # The raw message keeps usage and logprobs; its tool call carries the verdict in JuryVerdict's schema.
+    assert result.usage_metadata and result.response_metadata["logprobs"]
+    assert JuryVerdict.model_validate(result.tool_calls[0]["args"]) == JuryVerdict(score=2)
     assert model.count("jury") == 1
 
 
@@ -328,4 +329,14 @@ def test_the_jury_prompt_carries_the_cleaned_plan() -> None:
 def test_fence_untrusted_wraps_the_cleaned_text() -> None:
     fenced, tag = fence_untrusted("a\x00b")
     assert fenced == f"<{tag}>\nab\n</{tag}>"
-    assert len(tag) == len("plan-") + 10
+    assert len(tag) == len("plan-") + 32
+
+
+@pytest.mark.parametrize("hidden", ["\u200b", "\u200e", "\u061c", "\u2028", "\u2066", "\ufeff"])
+def test_invisible_and_direction_characters_are_stripped(hidden: str) -> None:
+    assert clean_untrusted(f"score{hidden} 5") == "score 5"
+
+
+@pytest.mark.parametrize(("answer", "score"), [("2.5", 3), ("4.5", 5), ("0.49", 0), ('{"score": 1e999}', 5)])
+def test_halves_round_up_and_infinity_clamps(answer: str, score: int) -> None:
+    assert parse_jury_answer(answer) == score

@@ -405,3 +405,9 @@ def test_the_scorer_refuses_weights_of_the_wrong_type() -> None:
         CostValueScorer({"w_cost": 1.0})  # type: ignore[arg-type]
     assert info.value.field == "scorer.weights"
     assert CostValueScorer().weights == AuctionWeights()
+
+
+def test_subnormal_juror_weights_are_rejected_and_zero_is_allowed() -> None:
+    with pytest.raises(ValidationError, match="at least"):
+        AuctionWeights(w_jury={"a": 5e-324})
+    assert AuctionWeights(w_jury={"a": 0.0, "b": -1e-9}).w_jury == {"a": 0.0, "b": -1e-9}
