@@ -10,6 +10,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
 
+from langgraph_sale.calls import auction_call
 from langgraph_sale.errors import AuctionConfigError
 from langgraph_sale.limits import CallLimiter
 
@@ -84,6 +85,15 @@ class Bidder:
         if limiter is not None and not isinstance(limiter, CallLimiter):
             raise AuctionConfigError(f"Bidder({name}).limiter", f"must be a CallLimiter, got {type(limiter).__name__}")
         self.limiter = limiter
+        self._auction_models: dict[int, Any] = {}
+
+    def auction_model(self, max_tokens: int) -> Any:
+        """The model as the auction calls it for bids and jury answers: capped at `max_tokens` and tagged `nostream`
+        (built once per cap; see `langgraph_sale.calls.auction_call`)."""
+        runnable = self._auction_models.get(max_tokens)
+        if runnable is None:
+            runnable = self._auction_models[max_tokens] = auction_call(self.model, max_tokens)
+        return runnable
 
     def __repr__(self) -> str:
         return f"Bidder(name={self.name!r}, price_per_mtok={self.price_per_mtok!r})"

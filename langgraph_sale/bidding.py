@@ -4,59 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
-from langchain_core.runnables import Runnable
-from langgraph.constants import TAG_NOSTREAM
 
 from langgraph_sale.bidder import Bidder
-from langgraph_sale.calls import ainvoke_bounded, invoke_bounded
+from langgraph_sale.calls import ainvoke_bounded, auction_call, invoke_bounded, with_token_cap
 from langgraph_sale.metrics import call_usage, mean_token_entropy, message_text, token_logprobs
 from langgraph_sale.prompts import bid_messages, clean_untrusted
 from langgraph_sale.types import Bid, CallUsage
 
 __all__ = ["with_token_cap", "auction_call", "make_bid", "amake_bid", "failed_bid"]
 
-_CAP_FIELDS = ("num_predict", "max_tokens", "max_output_tokens", "max_new_tokens")
 # A plan is stored and shown to jurors at most this many characters per allowed token: a model that ignores the
 # cap cannot flood the jury prompt (its real token count is still what it is billed and scored on).
 _PLAN_CHARS_PER_TOKEN = 8
-
-
-def with_token_cap(model: BaseChatModel, max_tokens: int) -> BaseChatModel:
-    """A copy of `model` whose output is capped at `max_tokens`, via whichever cap field the integration has.
-
-    `ChatOpenAI` has `max_tokens`, `ChatOllama` `num_predict`; a model with neither is returned unchanged and
-    bounded only by the prompt's word budget. A smaller cap already set on the model is kept.
-
-    Example:
-        >>> from langchain_openai import ChatOpenAI
-        >>> capped = with_token_cap(ChatOpenAI(model="m", api_key="x", base_url="http://127.0.0.1:9/v1"), 64)
-        >>> capped.max_tokens
-        64
-    """
-    fields = type(model).model_fields
-    for name in _CAP_FIELDS:
-        if name in fields:
-            current = getattr(model, name, None)
-            if isinstance(current, int) and 0 < current <= max_tokens:
-                return model
-            return model.model_copy(update={name: max_tokens})
-    return model
-
-
-def auction_call(model: BaseChatModel, max_tokens: int) -> Runnable[Any, Any]:
-    """The model as the auction calls it: output capped, and tagged so `stream_mode="messages"` skips it.
-
-    Bids and jury answers are bookkeeping, not chat output: LangGraph's messages stream (what Studio and chat UIs
-    show) leaves out model calls tagged `nostream`; only the winner's execution streams.
-
-    Example:
-        >>> from langgraph_sale.testing import ScriptedChatModel
-        >>> auction_call(ScriptedChatModel(), 64).config["tags"]
-        ['nostream']
-    """
-    return with_token_cap(model, max_tokens).with_config(tags=[TAG_NOSTREAM])
 
 
 def failed_bid(
@@ -129,7 +89,7 @@ def make_bid(request: dict[str, Any], bidder: Bidder, *, max_tokens: int, timeou
         '1. Parse. 2. Test.'
     """
     prompt = _prompt(request, bidder, max_tokens)
-    answer, seconds = invoke_bounded(auction_call(bidder.model, max_tokens), prompt, timeout=timeout,
+    answer, seconds = invoke_bounded(bidder.auction_model(max_tokens), prompt, timeout=timeout,
                                      who=bidder.name, limiter=bidder.limiter)
     return _bid_from_answer(request, bidder, answer, prompt, seconds, max_tokens)
 
@@ -137,6 +97,6 @@ def make_bid(request: dict[str, Any], bidder: Bidder, *, max_tokens: int, timeou
 async def amake_bid(request: dict[str, Any], bidder: Bidder, *, max_tokens: int, timeout: float | None) -> Bid:
     """Ask `bidder` for its plan (async); see `make_bid`."""
     prompt = _prompt(request, bidder, max_tokens)
-    answer, seconds = await ainvoke_bounded(auction_call(bidder.model, max_tokens), prompt, timeout=timeout,
+    answer, seconds = await ainvoke_bounded(bidder.auction_model(max_tokens), prompt, timeout=timeout,
                                             who=bidder.name, limiter=bidder.limiter)
     return _bid_from_answer(request, bidder, answer, prompt, seconds, max_tokens)

@@ -1,4 +1,5 @@
-"""Model calls with a timeout and an optional concurrency cap, for both the async and the sync path of a node.
+"""How the auction calls a model: output capped, kept out of the messages stream, with a timeout and an optional
+concurrency cap, for both the async and the sync path of a node.
 
 LangGraph's own node `timeout=` refuses sync execution (langgraph-notes §0.3), so bids and jury calls bound their
 own time: `asyncio.wait_for` on the async path, a worker thread with a bounded wait on the sync one. A timeout
@@ -16,12 +17,53 @@ import threading
 import time
 from typing import Any
 
+from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
+from langgraph.constants import TAG_NOSTREAM
 
 from langgraph_sale.errors import BidTimeoutError
 from langgraph_sale.limits import CallLimiter
 
-__all__ = ["invoke_bounded", "ainvoke_bounded"]
+__all__ = ["with_token_cap", "auction_call", "invoke_bounded", "ainvoke_bounded"]
+
+_CAP_FIELDS = ("num_predict", "max_tokens", "max_output_tokens", "max_new_tokens")
+
+
+def with_token_cap(model: BaseChatModel, max_tokens: int) -> BaseChatModel:
+    """A copy of `model` whose output is capped at `max_tokens`, via whichever cap field the integration has.
+
+    `ChatOpenAI` has `max_tokens`, `ChatOllama` `num_predict`; a model with neither is returned unchanged and
+    bounded only by the prompt's word budget. A smaller cap already set on the model is kept.
+
+    Example:
+        >>> from langchain_openai import ChatOpenAI
+        >>> capped = with_token_cap(ChatOpenAI(model="m", api_key="x", base_url="http://127.0.0.1:9/v1"), 64)
+        >>> capped.max_tokens
+        64
+    """
+    fields = type(model).model_fields
+    for name in _CAP_FIELDS:
+        if name in fields:
+            current = getattr(model, name, None)
+            if isinstance(current, int) and 0 < current <= max_tokens:
+                return model
+            return model.model_copy(update={name: max_tokens})
+    return model
+
+
+def auction_call(model: BaseChatModel, max_tokens: int) -> Runnable[Any, Any]:
+    """The model as the auction calls it: output capped, and tagged so `stream_mode="messages"` skips it.
+
+    Bids and jury answers are bookkeeping, not chat output: LangGraph's messages stream (what Studio and chat UIs
+    show) leaves out model calls tagged `nostream`; only the winner's execution streams.
+
+    Example:
+        >>> from langgraph_sale.testing import ScriptedChatModel
+        >>> auction_call(ScriptedChatModel(), 64).config["tags"]
+        ['nostream']
+    """
+    return with_token_cap(model, max_tokens).with_config(tags=[TAG_NOSTREAM])
+
 
 
 def invoke_bounded(

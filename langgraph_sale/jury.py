@@ -20,8 +20,7 @@ from langgraph.constants import TAG_NOSTREAM
 from pydantic import BaseModel, Field
 
 from langgraph_sale.bidder import Bidder
-from langgraph_sale.bidding import auction_call, with_token_cap
-from langgraph_sale.calls import ainvoke_bounded, invoke_bounded
+from langgraph_sale.calls import ainvoke_bounded, invoke_bounded, with_token_cap
 from langgraph_sale.metrics import call_usage, expected_digit_score, message_text, token_logprobs
 from langgraph_sale.prompts import jury_messages
 from langgraph_sale.types import Bid, CallUsage, JuryScore
@@ -134,7 +133,7 @@ class _Judgment:
         self.scoring = scoring
         self.messages = jury_messages(task, bid.plan)
         self.prompt_chars = sum(len(message_text(m)) for m in self.messages)
-        plain = auction_call(juror.model, JURY_MAX_TOKENS)
+        plain = juror.auction_model(JURY_MAX_TOKENS)
         # First attempt structured where supported; the one retry is always plain text.
         self.attempts: list[tuple[Runnable[Any, Any], Literal["structured", "text"]]] = [
             (structured, "structured") if structured is not None else (plain, "text"),

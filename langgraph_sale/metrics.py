@@ -35,6 +35,8 @@ TokenLogprobs = tuple[str, list[tuple[str, float]]]
 
 
 def _field(obj: Any, name: str) -> Any:
+    if type(obj) is dict:  # the common case (OpenAI format), checked first: this runs once per token
+        return obj.get(name)
     if isinstance(obj, Mapping):
         return obj.get(name)
     return getattr(obj, name, None)

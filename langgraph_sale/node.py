@@ -56,8 +56,13 @@ class AuctionNode:
         """Compile the auction graph (`StateGraph.compile`), named "auction" unless told otherwise.
 
         Give two auctions in one host different names: `AuctionNode(...).compile(name="code_auction")`.
+
+        The compiled graph runs up to |A|^2 tasks at once (the jury's fan-out): LangGraph's sync `invoke` otherwise
+        uses a thread pool of `cpu_count + 4` workers, which serialises a jury on a small machine into waves
+        (measured in benchmarks/bench_overhead.py). Per-server caps belong on the bidders (`CallLimiter`).
         """
-        return self.builder.compile(name=name, **compile_kwargs)
+        compiled = self.builder.compile(name=name, **compile_kwargs)
+        return compiled.with_config(max_concurrency=max(4, len(self.bidders) ** 2))
 
     def as_tool(
         self,

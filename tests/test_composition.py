@@ -12,7 +12,7 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 
 from langgraph_sale import AuctionConfigError, AuctionInputError, AuctionNode, AuctionState, Bidder, route_to_winner
-from langgraph_sale.testing import ScriptedChatModel
+from langgraph_sale.testing import ScriptedChatModel, fake_pool
 
 PRICES = {"tiny": 0.02, "small": 0.06, "large": 0.54}
 PLANS = {
@@ -353,3 +353,11 @@ def test_as_tool_inside_create_react_agent() -> None:
 )
 def test_route_to_winner(state: dict[str, Any], destination: str) -> None:
     assert route_to_winner(state) == destination
+
+
+def test_auction_node_compiles_with_room_for_the_whole_jury_at_once() -> None:
+    pool = fake_pool()
+    app = AuctionNode(pool).compile()
+    assert app.config["max_concurrency"] == len(pool) ** 2
+    assert app.name == "auction"
+    assert app.invoke({"auction_task": "Sort a list."})["auction_outcome"]["status"] == "executed"
