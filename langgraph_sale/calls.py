@@ -13,8 +13,11 @@ import asyncio
 import concurrent.futures
 import contextlib
 import contextvars
+import os
+import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -65,7 +68,6 @@ def auction_call(model: BaseChatModel, max_tokens: int) -> Runnable[Any, Any]:
     return with_token_cap(model, max_tokens).with_config(tags=[TAG_NOSTREAM])
 
 
-
 def invoke_bounded(
     runnable: Runnable[Any, Any],
     value: Any,
@@ -102,8 +104,61 @@ def invoke_bounded(
             raise BidTimeoutError(who, timeout) from err
 
 
+class _DaemonWorkers:
+    """A small reusable pool of daemon worker threads for bounded sync calls.
+
+    Not a ThreadPoolExecutor: its threads are joined at interpreter exit, so an abandoned call that never returns
+    would hold the exit up. These threads are daemons, and the pool is unbounded: a call never queues behind an
+    abandoned one (a new worker starts when none is idle), as with one thread per call. What it saves is the start
+    of a fresh thread for each of the auction's 20-odd calls per run; idle workers exit after `idle_s`.
+
+    Invariant, under `_lock`: `_idle` = workers waiting on the queue - items in the queue (never negative).
+    """
+
+    def __init__(self, idle_s: float = 30.0) -> None:
+        self._idle_s = idle_s
+        self._lock = threading.Lock()
+        self._idle = 0
+        self._queue: queue.SimpleQueue[tuple[Callable[[], None], str]] = queue.SimpleQueue()
+
+    def submit(self, work: Callable[[], None], name: str) -> None:
+        with self._lock:
+            spawn = self._idle == 0
+            if not spawn:
+                self._idle -= 1  # an idle worker takes this item
+        self._queue.put((work, name))
+        if spawn:
+            threading.Thread(target=self._serve, name=name, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                work, name = self._queue.get(timeout=self._idle_s)
+            except queue.Empty:
+                with self._lock:
+                    if self._idle > 0:  # more waiting workers than queued items: this one may go
+                        self._idle -= 1
+                        return
+                continue  # an item was handed to this worker as it timed out: take it
+            threading.current_thread().name = name
+            work()
+            with self._lock:
+                self._idle += 1
+
+    def reset(self) -> None:
+        # After fork only the forking thread survives: the child's pool must not count the parent's workers.
+        self._lock = threading.Lock()
+        self._idle = 0
+        self._queue = queue.SimpleQueue()
+
+
+_WORKERS = _DaemonWorkers()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_WORKERS.reset)
+
+
 def _start_daemon_call(runnable: Runnable[Any, Any], value: Any, who: str) -> concurrent.futures.Future[Any]:
-    # A daemon thread, not a ThreadPoolExecutor: an abandoned call that never returns must not hold up the
+    # On a daemon worker, not a ThreadPoolExecutor: an abandoned call that never returns must not hold up the
     # interpreter's exit (executor threads are joined at exit).
     future: concurrent.futures.Future[Any] = concurrent.futures.Future()
     context = contextvars.copy_context()
@@ -116,7 +171,7 @@ def _start_daemon_call(runnable: Runnable[Any, Any], value: Any, who: str) -> co
         except BaseException as error:  # noqa: BLE001 - handed to the waiting caller
             future.set_exception(error)
 
-    threading.Thread(target=work, name=f"sale-{who}", daemon=True).start()
+    _WORKERS.submit(work, f"sale-{who}")
     return future
 
 

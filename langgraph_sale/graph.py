@@ -348,11 +348,14 @@ def create_auction(
             "error": message}})
 
     # ---- Phase 6: feedback into state -------------------------------------------------------------------------------
-    def _outcome(state: AuctionState) -> AuctionOutcome:
+    def _records(state: AuctionState) -> tuple[list[Bid], dict[str, CallUsage]]:
+        # Validated once per run's end and shared by `_outcome` and `_finish`, which both need the phase usage.
         bids = [Bid.model_validate(b) for b in state.get("auction_bids", [])]
         jury_records = [JuryScore.model_validate(j) for j in state.get("auction_jury", [])]
+        return bids, _usage_by_phase(bids, jury_records, state.get("auction_execution"))
+
+    def _outcome(state: AuctionState, bids: Sequence[Bid], phases: Mapping[str, CallUsage]) -> AuctionOutcome:
         execution = state.get("auction_execution") or {}
-        phases = _usage_by_phase(bids, jury_records, execution)
         clock = state.get("auction_clock", {})
         auction_wall = max(0.0, clock.get("decided", 0.0) - clock.get("opened", 0.0))
         execute_wall = float(execution.get("wall_s") or 0.0)
@@ -396,11 +399,9 @@ def create_auction(
             usage_estimated=any(u.estimated for u in phases.values()),
         )
 
-    def _finish(state: AuctionState, outcome: AuctionOutcome, runtime: Runtime[Any]) -> dict[str, Any] | Command[Any]:
+    def _finish(state: AuctionState, outcome: AuctionOutcome, phases: Mapping[str, CallUsage],
+                runtime: Runtime[Any]) -> dict[str, Any] | Command[Any]:
         _emit(runtime, "outcome", **outcome.model_dump(mode="json", exclude={"plan", "answer"}))
-        phases = _usage_by_phase([Bid.model_validate(b) for b in state.get("auction_bids", [])],
-                                 [JuryScore.model_validate(j) for j in state.get("auction_jury", [])],
-                                 state.get("auction_execution"))
         update = {**_ledger(phases), "auction_outcome": outcome.to_state()}
         if route == "parent" and outcome.winner:
             destinations = parent_destinations or {}
@@ -410,14 +411,16 @@ def create_auction(
         return update
 
     def record_outcome(state: AuctionState, runtime: Runtime[Any]) -> dict[str, Any] | Command[Any]:
-        outcome = _outcome(state)
+        bids, phases = _records(state)
+        outcome = _outcome(state, bids, phases)
         if evaluate is not None and outcome.answer is not None:
             outcome = _evaluated(outcome, state, lambda: _run_sync(evaluate, state["auction_task"] or "",
                                                                   outcome.answer or ""))
-        return _finish(state, outcome, runtime)
+        return _finish(state, outcome, phases, runtime)
 
     async def arecord_outcome(state: AuctionState, runtime: Runtime[Any]) -> dict[str, Any] | Command[Any]:
-        outcome = _outcome(state)
+        bids, phases = _records(state)
+        outcome = _outcome(state, bids, phases)
         if evaluate is not None and outcome.answer is not None:
             verdict: Any
             try:
@@ -427,7 +430,7 @@ def create_auction(
             except Exception as err:  # noqa: BLE001 - an evaluator failure is recorded, never fatal
                 verdict = err
             outcome = _evaluated(outcome, state, lambda: verdict)
-        return _finish(state, outcome, runtime)
+        return _finish(state, outcome, phases, runtime)
 
     # ---- The graph, in phase order ------------------------------------------------------------------------------
     graph: StateGraph[Any, Any, Any, Any] = StateGraph(state_schema, context_schema=context_schema)

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import Runnable, RunnableSequence
+from langchain_core.utils.function_calling import convert_to_json_schema
 from langgraph.constants import TAG_NOSTREAM
 from pydantic import BaseModel, Field
 
@@ -70,7 +71,26 @@ def structured_juror(model: BaseChatModel) -> Runnable[Any, Any] | None:
     # `with_structured_output` is `schema-bound model | parser`. The auction calls the bound model alone and reads
     # the score itself (`_integer_answer`): that keeps the raw message's usage and logprobs without `include_raw`'s
     # parallel branches, which cost ten times the model call of a fast model (benchmarks/bench_overhead.py).
-    return chain.first.with_config(tags=[TAG_NOSTREAM])
+    return _schema_preconverted(chain.first).with_config(tags=[TAG_NOSTREAM])
+
+
+def _schema_preconverted(bound: Runnable[Any, Any]) -> Runnable[Any, Any]:
+    """`bound` with its tracing metadata's schema already converted to the JSON schema LangChain would send.
+
+    `with_structured_output` binds `ls_structured_output_format={"schema": JuryVerdict, ...}`, and every call turns
+    that class into a JSON schema again for the tracing metadata (`convert_to_json_schema`, ~0.2 ms: a pydantic
+    schema build), 16 times per auction. Converting it once here gives the same metadata (the conversion of a JSON
+    schema dict is that dict); a schema that cannot be converted is left for LangChain to handle as before.
+    """
+    kwargs = getattr(bound, "kwargs", None)
+    traced = kwargs.get("ls_structured_output_format") if isinstance(kwargs, dict) else None
+    if not isinstance(traced, dict) or isinstance(traced.get("schema"), dict) or "schema" not in traced:
+        return bound
+    try:
+        schema = convert_to_json_schema(traced["schema"])
+    except ValueError:
+        return bound
+    return bound.bind(ls_structured_output_format={**traced, "schema": schema})
 
 
 def _integer_answer(raw: BaseMessage) -> int | None:

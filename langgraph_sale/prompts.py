@@ -7,6 +7,7 @@ hash), and the model is told the fenced text is data to judge, never instruction
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Sequence
@@ -57,6 +58,8 @@ def clean_untrusted(text: str) -> str:
     return _CONTROL.sub("", text.encode("utf-8", errors="replace").decode("utf-8", errors="replace"))
 
 
+# Pure, and each plan is fenced once per juror (|A| times per auction): cached, so the cleaning and hashing run once.
+@functools.lru_cache(maxsize=256)
 def fence_untrusted(text: str, *, label: str = "plan") -> tuple[str, str]:
     """Fence untrusted text between nonce-tagged markers the text cannot forge.
 

@@ -13,34 +13,7 @@ from langgraph.prebuilt import ToolNode, tools_condition
 
 from langgraph_sale import AuctionConfigError, AuctionInputError, AuctionNode, AuctionState, Bidder, route_to_winner
 from langgraph_sale.testing import ScriptedChatModel, fake_pool
-
-PRICES = {"tiny": 0.02, "small": 0.06, "large": 0.54}
-PLANS = {
-    "tiny": "1. Write the answer. 2. Done, a vague plan.",
-    "small": "1. Write the function. 2. Run unit tests on edge cases.",
-    "large": "1. Study the spec. 2. Design the algorithm. 3. Implement it. 4. Write unit tests. 5. Review it all.",
-}
-JURY_BY_PLAN_TEXT = {"vague": 1, "unit tests": 5}  # small wins
-TASK = "Deduplicate and sort a list of integers."
-
-
-def scripted_pool(label: str = "pool", **model_options: Mapping[str, Any]) -> list[Bidder]:
-    """Three bidders tiny / small / large whose answers say which pool and bidder wrote them."""
-    pool = []
-    for name, price in PRICES.items():
-        options: dict[str, Any] = {
-            "plans": [PLANS[name]],
-            "jury": JURY_BY_PLAN_TEXT,
-            "answers": [f"{label}: answer from {name}"],
-            "name_hint": name,
-            **model_options.get(name, {}),
-        }
-        pool.append(Bidder(name, ScriptedChatModel(**options), price_per_mtok=price))
-    return pool
-
-
-def models_of(pool: list[Bidder]) -> list[ScriptedChatModel]:
-    return [bidder.model for bidder in pool]  # type: ignore[misc]
+from tests.support import PLANS, PRICES, TASK, models_of, run, scripted_pool
 
 
 def ai_messages(state: Mapping[str, Any]) -> list[AIMessage]:
@@ -64,9 +37,8 @@ class HostState(AuctionState):
     task: str
 
 
-@pytest.mark.parametrize("mode", ["sync", "async"])
 async def test_auction_as_a_node_leaves_host_keys_alone_and_answers_in_host_messages(mode: str) -> None:
-    pool = scripted_pool()
+    pool = scripted_pool(label="pool")
     host = StateGraph(HostState)
     host.add_node("auction", AuctionNode(pool).compile())
     host.add_edge(START, "auction")
@@ -74,7 +46,7 @@ async def test_auction_as_a_node_leaves_host_keys_alone_and_answers_in_host_mess
     app = host.compile()
     inputs = {"task": "the host's own ticket label", "auction_task": TASK, "messages": [HumanMessage("Please help.")]}
 
-    result = app.invoke(inputs) if mode == "sync" else await app.ainvoke(inputs)
+    result = await run(app, inputs, mode)
 
     assert result["task"] == "the host's own ticket label"
     assert [message.content for message in result["messages"]] == ["Please help.", "pool: answer from small"]
@@ -88,7 +60,7 @@ async def test_auction_as_a_node_leaves_host_keys_alone_and_answers_in_host_mess
 
 
 def test_two_auctions_side_by_side_in_a_messages_only_host() -> None:
-    code_pool, prose_pool = scripted_pool("code"), scripted_pool("prose")
+    code_pool, prose_pool = scripted_pool(label="code"), scripted_pool(label="prose")
     host = StateGraph(MessagesState)
     host.add_node("code_auction", AuctionNode(code_pool).compile(name="a1"))
     host.add_node("prose_auction", AuctionNode(prose_pool).compile(name="a2"))
@@ -103,12 +75,12 @@ def test_two_auctions_side_by_side_in_a_messages_only_host() -> None:
     assert answers == ["code: answer from small", "prose: answer from small"]
     assert result["messages"][0].content == TASK
     assert set(result) == {"messages"}
-    for model in models_of(code_pool) + models_of(prose_pool):
+    for model in [*models_of(code_pool).values(), *models_of(prose_pool).values()]:
         assert model.count("bid") == 1
 
 
 def test_two_auctions_in_sequence_in_an_auction_state_host() -> None:
-    first_pool, second_pool = scripted_pool("first"), scripted_pool("second")
+    first_pool, second_pool = scripted_pool(label="first"), scripted_pool(label="second")
     host = StateGraph(AuctionState)
     host.add_node("first_auction", AuctionNode(first_pool).compile(name="a1"))
     host.add_node("second_auction", AuctionNode(second_pool).compile(name="a2"))
@@ -124,7 +96,7 @@ def test_two_auctions_in_sequence_in_an_auction_state_host() -> None:
     assert len(result["auction_bids"]) == len(second_pool)
     assert {bid["auction_id"] for bid in result["auction_bids"]} == {result["auction_id"]}
     assert len(result["auction_jury"]) == len(second_pool) ** 2
-    for model in models_of(first_pool) + models_of(second_pool):
+    for model in [*models_of(first_pool).values(), *models_of(second_pool).values()]:
         assert model.count("bid") == 1
 
 
@@ -142,17 +114,16 @@ def decide_host(pool: list[Bidder], ran: list[str], **options: Any) -> Any:
     return host.compile()
 
 
-@pytest.mark.parametrize("mode", ["sync", "async"])
 async def test_decide_mode_routes_the_host_to_its_own_agent_for_the_winner(mode: str) -> None:
-    pool = scripted_pool()
+    pool = scripted_pool(label="pool")
     ran: list[str] = []
     app = decide_host(pool, ran)
 
     inputs = {"auction_task": TASK}
-    result = app.invoke(inputs) if mode == "sync" else await app.ainvoke(inputs)
+    result = await run(app, inputs, mode)
 
     assert ran == ["small"]
-    assert all(model.count("execute") == 0 for model in models_of(pool))
+    assert all(model.count("execute") == 0 for model in models_of(pool).values())
     assert result["auction_outcome"]["status"] == "decided"
     assert result["auction_outcome"]["answer"] is None
     assert result["auction_winner"] == "small"
@@ -162,7 +133,7 @@ async def test_decide_mode_routes_the_host_to_its_own_agent_for_the_winner(mode:
 
 def test_decide_mode_with_no_valid_bid_and_no_fallback_routes_to_end() -> None:
     failing = {"fail": {"bid": -1}}
-    pool = scripted_pool(tiny=failing, small=failing, large=failing)
+    pool = scripted_pool(label="pool", tiny=failing, small=failing, large=failing)
     ran: list[str] = []
     app = decide_host(pool, ran, fallback=False, bid_retry=None)
 
@@ -173,15 +144,14 @@ def test_decide_mode_with_no_valid_bid_and_no_fallback_routes_to_end() -> None:
     assert result["auction_winner"] is None
     assert result["auction_outcome"]["status"] == "no_bids"
     assert ai_messages(result) == []
-    assert all(model.count("execute") == 0 for model in models_of(pool))
+    assert all(model.count("execute") == 0 for model in models_of(pool).values())
 
 
 # ---- (d) parent mode: Command.PARENT to the host's node -------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", ["sync", "async"])
 async def test_parent_mode_sends_the_host_to_the_winners_destination(mode: str) -> None:
-    pool = scripted_pool()
+    pool = scripted_pool(label="pool")
     ran: list[str] = []
     destinations = {"tiny": "cheap_agent", "small": "cheap_agent", "large": "strong_agent"}
     host = StateGraph(AuctionState)
@@ -195,19 +165,19 @@ async def test_parent_mode_sends_the_host_to_the_winners_destination(mode: str) 
     app = host.compile()
 
     inputs = {"auction_task": TASK}
-    result = app.invoke(inputs) if mode == "sync" else await app.ainvoke(inputs)
+    result = await run(app, inputs, mode)
 
     assert ran == ["cheap_agent"]
     assert result["auction_winner"] == "small"
     assert result["auction_plan"] == PLANS["small"]
     assert result["auction_outcome"]["status"] == "decided"
     assert set(result["auction_scores"]) == set(PRICES)
-    assert all(model.count("execute") == 0 for model in models_of(pool))
+    assert all(model.count("execute") == 0 for model in models_of(pool).values())
     assert ai_messages(result)[-1].name == "cheap_agent"
 
 
 def test_parent_mode_defaults_to_the_host_node_named_after_the_winner() -> None:
-    pool = scripted_pool()
+    pool = scripted_pool(label="pool")
     ran: list[str] = []
     host = StateGraph(AuctionState)
     host.add_node("auction", AuctionNode(pool, route="parent").compile(), destinations=tuple(PRICES))
@@ -225,31 +195,31 @@ def test_parent_mode_defaults_to_the_host_node_named_after_the_winner() -> None:
 
 
 def test_as_tool_answers_with_the_winners_answer() -> None:
-    pool = scripted_pool()
+    pool = scripted_pool(label="pool")
     tool = AuctionNode(pool).as_tool()
     assert tool.name == "run_auction"
     assert set(tool.args) == {"task"}
     assert tool.invoke({"task": TASK}) == "pool: answer from small"
-    bid_prompt = [messages for kind, messages in models_of(pool)[1].calls if kind == "bid"][0]
+    bid_prompt = [messages for kind, messages in models_of(pool)["small"].calls if kind == "bid"][0]
     assert TASK in bid_prompt[-1].content
 
 
 async def test_as_tool_answers_asynchronously() -> None:
-    tool = AuctionNode(scripted_pool()).as_tool(name="ask_the_pool")
+    tool = AuctionNode(scripted_pool(label="pool")).as_tool(name="ask_the_pool")
     assert tool.name == "ask_the_pool"
     assert await tool.ainvoke({"task": TASK}) == "pool: answer from small"
 
 
 def test_as_tool_rejects_an_empty_task() -> None:
-    pool = scripted_pool()
+    pool = scripted_pool(label="pool")
     with pytest.raises(AuctionInputError):
         AuctionNode(pool).as_tool().invoke({"task": "  "})
-    assert all(not model.calls for model in models_of(pool))
+    assert all(not model.calls for model in models_of(pool).values())
 
 
 def test_as_tool_reports_when_no_bidder_answers() -> None:
     failing = {"fail": {"bid": -1}}
-    pool = scripted_pool(tiny=failing, small=failing, large=failing)
+    pool = scripted_pool(label="pool", tiny=failing, small=failing, large=failing)
     answer = AuctionNode(pool, fallback=False, bid_retry=None).as_tool().invoke({"task": TASK})
     assert "no answer" in answer and "no_bids" in answer
 
@@ -257,7 +227,7 @@ def test_as_tool_reports_when_no_bidder_answers() -> None:
 @pytest.mark.parametrize("route", ["decide", "parent"])
 def test_as_tool_needs_internal_routing(route: str) -> None:
     with pytest.raises(AuctionConfigError) as raised:
-        AuctionNode(scripted_pool(), route=route).as_tool()
+        AuctionNode(scripted_pool(label="pool"), route=route).as_tool()
     assert raised.value.field == "route"
 
 
@@ -275,12 +245,11 @@ def assert_the_agent_used_the_auction(result: Mapping[str, Any], agent_model: Sc
     assert tool_messages[0].content == "pool: answer from small"
     assert result["messages"][-1].content == "final"
     assert agent_model.count("execute") == 2  # the agent's own calls: the tool call, then the final answer
-    assert [model.count("execute") for model in models_of(pool)] == [0, 1, 0]
+    assert [model.count("execute") for model in models_of(pool).values()] == [0, 1, 0]
 
 
-@pytest.mark.parametrize("mode", ["sync", "async"])
 async def test_as_tool_inside_a_hand_made_tool_calling_graph(mode: str) -> None:
-    pool = scripted_pool()
+    pool = scripted_pool(label="pool")
     tool = AuctionNode(pool).as_tool()
     agent_model = tool_calling_model()
     bound = agent_model.bind_tools([tool])
@@ -300,13 +269,13 @@ async def test_as_tool_inside_a_hand_made_tool_calling_graph(mode: str) -> None:
     app = graph.compile()
 
     inputs = {"messages": [HumanMessage("Use the pool for this.")]}
-    result = app.invoke(inputs) if mode == "sync" else await app.ainvoke(inputs)
+    result = await run(app, inputs, mode)
 
     assert_the_agent_used_the_auction(result, agent_model, pool)
 
 
 def test_as_tool_auction_events_reach_the_callers_stream() -> None:
-    pool = scripted_pool()
+    pool = scripted_pool(label="pool")
     tool = AuctionNode(pool).as_tool()
     bound = tool_calling_model().bind_tools([tool])
     graph = StateGraph(MessagesState)
@@ -327,7 +296,7 @@ def test_as_tool_auction_events_reach_the_callers_stream() -> None:
 def test_as_tool_inside_create_react_agent() -> None:
     from langgraph.prebuilt import create_react_agent
 
-    pool = scripted_pool()
+    pool = scripted_pool(label="pool")
     agent_model = tool_calling_model()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # create_react_agent is deprecated for create_agent

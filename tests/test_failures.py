@@ -22,57 +22,15 @@ from langgraph_sale import (
     create_auction,
 )
 from langgraph_sale.testing import ScriptedChatModel
+from tests.support import PLANS, PRICES, TASK, answer_of, execute_prompts, models_of, run, scripted_pool
 
-PRICES = {"tiny": 0.02, "small": 0.06, "large": 0.54}
-PLANS = {
-    "tiny": "1. Write the answer. 2. Done, a vague plan.",
-    "small": "1. Write the function. 2. Run unit tests on edge cases.",
-    "large": "1. Study the spec. 2. Design the algorithm. 3. Implement it. 4. Write unit tests. 5. Review it all.",
-}
-JURY_BY_PLAN_TEXT = {"vague": 1, "unit tests": 5}  # small wins
-TASK = "Deduplicate and sort a list of integers."
 FAST_RETRY = RetryPolicy(max_attempts=2, initial_interval=0.01)
 ALWAYS_FAILS_TO_BID = {"fail": {"bid": -1}}
-
-
-def answer_of(name: str) -> str:
-    return f"answer from {name}"
-
-
-def scripted_pool(*, agents: Mapping[str, Any] | None = None, **model_options: Mapping[str, Any]) -> list[Bidder]:
-    """Three bidders tiny / small / large; per-name model options and executor agents."""
-    pool = []
-    for name, price in PRICES.items():
-        options: dict[str, Any] = {
-            "plans": [PLANS[name]],
-            "jury": JURY_BY_PLAN_TEXT,
-            "answers": [answer_of(name)],
-            "name_hint": name,
-            **model_options.get(name, {}),
-        }
-        agent = (agents or {}).get(name)
-        pool.append(Bidder(name, ScriptedChatModel(**options), price_per_mtok=price, agent=agent))
-    return pool
-
-
-def models_of(pool: list[Bidder]) -> dict[str, ScriptedChatModel]:
-    return {bidder.name: bidder.model for bidder in pool}  # type: ignore[misc]
 
 
 def bid_of(result: Mapping[str, Any], bidder: str) -> dict[str, Any]:
     (bid,) = [bid for bid in result["auction_bids"] if bid["bidder"] == bidder]
     return bid  # type: ignore[no-any-return]
-
-
-@pytest.fixture(params=["sync", "async"])
-def mode(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-async def run(app: Any, inputs: dict[str, Any], mode: str) -> dict[str, Any]:
-    if mode == "sync":
-        return app.invoke(inputs)  # type: ignore[no-any-return]
-    return await app.ainvoke(inputs)  # type: ignore[no-any-return]
 
 
 # ---- failing bidders -------------------------------------------------------------------------------------------
@@ -139,10 +97,6 @@ async def test_a_slow_bidder_times_out_and_is_recorded_as_failed(mode: str) -> N
 
 def all_failing_pool() -> list[Bidder]:
     return scripted_pool(tiny=ALWAYS_FAILS_TO_BID, small=ALWAYS_FAILS_TO_BID, large=ALWAYS_FAILS_TO_BID)
-
-
-def execute_prompts(model: ScriptedChatModel) -> list[list[Any]]:
-    return [messages for kind, messages in model.calls if kind == "execute"]
 
 
 @pytest.mark.parametrize(("fallback", "runner"), [(None, "large"), ("small", "small"), ("tiny", "tiny")])

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -17,57 +16,10 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph_sale import (
     AuctionInputError,
     AuctionWeights,
-    Bidder,
     CostValueScorer,
     create_auction,
 )
-from langgraph_sale.testing import ScriptedChatModel
-
-PRICES = {"tiny": 0.02, "small": 0.06, "large": 0.54}
-PLANS = {
-    "tiny": "1. Write the answer. 2. Done, a vague plan.",
-    "small": "1. Write the function. 2. Run unit tests on edge cases.",
-    "large": "1. Study the spec. 2. Design the algorithm. 3. Implement it. 4. Write unit tests. 5. Review it all.",
-}
-# The jury likes tested plans and dislikes vague ones: small (tested, cheap) wins, tiny (vague) and large (pricey) lose.
-JURY_BY_PLAN_TEXT = {"vague": 1, "unit tests": 5}
-TASK = "Deduplicate and sort a list of integers."
-
-
-def answer_of(name: str) -> str:
-    return f"answer from {name}"
-
-
-def scripted_pool(**model_options: Mapping[str, Any]) -> list[Bidder]:
-    """Three bidders tiny / small / large; `scripted_pool(large={"logprobs": None})` changes one model's options."""
-    pool = []
-    for name, price in PRICES.items():
-        options: dict[str, Any] = {
-            "plans": [PLANS[name]],
-            "jury": JURY_BY_PLAN_TEXT,
-            "jury_default": 3,
-            "answers": [answer_of(name)],
-            "name_hint": name,
-            **model_options.get(name, {}),
-        }
-        pool.append(Bidder(name, ScriptedChatModel(**options), price_per_mtok=price))
-    return pool
-
-
-def models_of(pool: list[Bidder]) -> dict[str, ScriptedChatModel]:
-    return {bidder.name: bidder.model for bidder in pool}  # type: ignore[misc]
-
-
-@pytest.fixture(params=["sync", "async"])
-def mode(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-async def run(app: Any, inputs: dict[str, Any], mode: str, config: dict[str, Any] | None = None) -> dict[str, Any]:
-    if mode == "sync":
-        return app.invoke(inputs, config)  # type: ignore[no-any-return]
-    return await app.ainvoke(inputs, config)  # type: ignore[no-any-return]
-
+from tests.support import PLANS, PRICES, TASK, answer_of, execute_prompts, models_of, run, scripted_pool
 
 # ---- bids and jury ---------------------------------------------------------------------------------------------
 
@@ -398,10 +350,6 @@ async def test_a_garbage_jury_answer_is_retried_once_then_dropped_and_the_jury_r
 
 
 # ---- execution -------------------------------------------------------------------------------------------------
-
-
-def execute_prompts(model: ScriptedChatModel) -> list[list[Any]]:
-    return [messages for kind, messages in model.calls if kind == "execute"]
 
 
 async def test_the_winner_gets_its_plan_as_system_guidance(mode: str) -> None:
