@@ -61,7 +61,8 @@ def test_a_real_auction_between_two_local_models() -> None:
     assert any(j.method == "structured" and j.score is not None for j in jury)
     assert all(j.score is not None or j.error for j in jury)
     outcome = state["auction_outcome"]
-    assert outcome["status"] == "executed" and outcome["winner"] in names
+    assert outcome["status"] == "executed", outcome.get("execution_error")
+    assert outcome["winner"] in names
     assert isinstance(outcome["answer"], str) and state["messages"][-1].name == outcome["winner"]
     assert outcome["tokens_by_phase"]["execute"] > 0 and not outcome["usage_estimated"]
     assert all(state["auction_scores"][b.bidder]["entropy_used"] for b in bids)
