@@ -7,12 +7,12 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 
 from langgraph_sale.bidder import Bidder
-from langgraph_sale.calls import ainvoke_bounded, auction_call, invoke_bounded, with_token_cap
+from langgraph_sale.calls import ainvoke_bounded, invoke_bounded
 from langgraph_sale.metrics import call_usage, mean_token_entropy, message_text, token_logprobs
 from langgraph_sale.prompts import bid_messages, clean_untrusted
-from langgraph_sale.types import Bid, CallUsage
+from langgraph_sale.types import Bid
 
-__all__ = ["with_token_cap", "auction_call", "make_bid", "amake_bid", "failed_bid"]
+__all__ = ["make_bid", "amake_bid", "failed_bid"]
 
 # A plan is stored and shown to jurors at most this many characters per allowed token: a model that ignores the
 # cap cannot flood the jury prompt (its real token count is still what it is billed and scored on).
@@ -41,17 +41,10 @@ def _bid_from_answer(
 ) -> Bid:
     text = clean_untrusted(message_text(answer)).strip()
     prompt_chars = sum(len(message_text(message)) for message in prompt)
-    usage = call_usage(answer, price_per_mtok=bidder.price_per_mtok, prompt_chars=prompt_chars)
     tokens = token_logprobs(answer)
-    if usage.estimated and tokens:
-        # The logprobs list the generated tokens: an exact output count even where usage is missing.
-        usage = CallUsage(
-            input_tokens=usage.input_tokens,
-            output_tokens=len(tokens),
-            cost_usd=bidder.price_per_mtok * (usage.input_tokens + len(tokens)) / 1_000_000,
-            calls=1,
-            estimated=True,
-        )
+    # Where usage is missing, the logprobs still list the generated tokens: an exact output count.
+    usage = call_usage(answer, price_per_mtok=bidder.price_per_mtok, prompt_chars=prompt_chars,
+                       counted_output_tokens=len(tokens) if tokens else None)
     entropy, top_k = mean_token_entropy(tokens)
     limit = max_tokens * _PLAN_CHARS_PER_TOKEN
     return Bid(

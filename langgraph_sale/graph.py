@@ -414,22 +414,14 @@ def create_auction(
         bids, phases = _records(state)
         outcome = _outcome(state, bids, phases)
         if evaluate is not None and outcome.answer is not None:
-            outcome = _evaluated(outcome, state, lambda: _run_sync(evaluate, state["auction_task"] or "",
-                                                                  outcome.answer or ""))
+            outcome = _judged_by(outcome, _call_evaluator_sync(evaluate, outcome.task, outcome.answer))
         return _finish(state, outcome, phases, runtime)
 
     async def arecord_outcome(state: AuctionState, runtime: Runtime[Any]) -> dict[str, Any] | Command[Any]:
         bids, phases = _records(state)
         outcome = _outcome(state, bids, phases)
         if evaluate is not None and outcome.answer is not None:
-            verdict: Any
-            try:
-                verdict = evaluate(state["auction_task"] or "", outcome.answer or "")
-                if inspect.isawaitable(verdict):
-                    verdict = await verdict
-            except Exception as err:  # noqa: BLE001 - an evaluator failure is recorded, never fatal
-                verdict = err
-            outcome = _evaluated(outcome, state, lambda: verdict)
+            outcome = _judged_by(outcome, await _call_evaluator(evaluate, outcome.task, outcome.answer))
         return _finish(state, outcome, phases, runtime)
 
     # ---- The graph, in phase order ------------------------------------------------------------------------------
@@ -506,28 +498,25 @@ def _attempts_made(policy: RetryPolicy | Sequence[RetryPolicy] | None, error: Ba
     return 1
 
 
-def _evaluated(outcome: AuctionOutcome, state: Mapping[str, Any], verdict_of: Callable[[], Any]) -> AuctionOutcome:
+async def _call_evaluator(evaluate: Evaluator, task: str, answer: str) -> bool | Exception:
+    """The evaluator's verdict, awaited if it is async; its exception, if it raised (recorded, never fatal)."""
     try:
-        verdict = verdict_of()
+        verdict = evaluate(task, answer)
+        return bool(await verdict) if inspect.isawaitable(verdict) else bool(verdict)
     except Exception as err:  # noqa: BLE001 - an evaluator failure is recorded, never fatal
-        verdict = err
-    if isinstance(verdict, BaseException):
+        return err
+
+
+def _call_evaluator_sync(evaluate: Evaluator, task: str, answer: str) -> bool | Exception:
+    """`_call_evaluator` from the sync path, in a fresh thread: this thread may run beside an event loop."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, _call_evaluator(evaluate, task, answer)).result()
+
+
+def _judged_by(outcome: AuctionOutcome, verdict: bool | Exception) -> AuctionOutcome:
+    if isinstance(verdict, Exception):
         return outcome.model_copy(update={"evaluation_error": f"{type(verdict).__name__}: {verdict}"[:500]})
-    return outcome.model_copy(update={"success": bool(verdict)})
-
-
-def _run_sync(evaluate: Evaluator, task: str, answer: str) -> Any:
-    verdict = evaluate(task, answer)
-    if inspect.isawaitable(verdict):
-        awaitable = verdict
-
-        async def wait() -> Any:
-            return await awaitable
-
-        # The sync path may itself run inside a thread with no loop, or beside one: run in a fresh thread.
-        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            return pool.submit(asyncio.run, wait()).result()
-    return verdict
+    return outcome.model_copy(update={"success": verdict})
 
 
 def _check_options(

@@ -187,6 +187,7 @@ def call_usage(
     *,
     price_per_mtok: float,
     prompt_chars: int = 0,
+    counted_output_tokens: int | None = None,
 ) -> CallUsage:
     """Tokens and dollars of one call, from `usage_metadata` where present, estimated (and flagged) otherwise.
 
@@ -196,6 +197,8 @@ def call_usage(
         message: The model's answer (None when the call failed: nothing is known, nothing is charged).
         price_per_mtok: The bidder's price.
         prompt_chars: Length of the prompt, used to estimate input tokens when usage is missing.
+        counted_output_tokens: The output tokens where they are known without usage (one logprob entry per
+            generated token); used instead of the text estimate.
 
     Example:
         >>> msg = AIMessage("ok", usage_metadata={"input_tokens": 10, "output_tokens": 2, "total_tokens": 12})
@@ -211,7 +214,7 @@ def call_usage(
         estimated = False
     else:
         input_tokens = math.ceil(prompt_chars / CHARS_PER_TOKEN)
-        output_tokens = estimate_tokens(message_text(message))
+        output_tokens = counted_output_tokens or estimate_tokens(message_text(message))
         estimated = True
     cost = price_per_mtok * (input_tokens + output_tokens) / 1_000_000
     return CallUsage(

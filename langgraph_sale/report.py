@@ -52,8 +52,8 @@ def format_auction(state: Mapping[str, Any], *, baseline_cost_usd: float | None 
                        f"{bid.latency_s:6.2f} s  | {_first_lines(bid.plan)}")
         else:
             out.append(f"  {bid.bidder:<16} FAILED: {bid.error}")
-    jurors = sorted({j.juror for j in jury}, key=lambda name: [b.bidder for b in bids].index(name)
-                    if name in [b.bidder for b in bids] else 0)
+    pool_order = {bid.bidder: index for index, bid in enumerate(bids)}
+    jurors = sorted({j.juror for j in jury}, key=lambda name: pool_order.get(name, 0))
     if jury:
         out.append("")
         out.append("Jury (rows: juror, columns: bid author; '-' = dropped)")

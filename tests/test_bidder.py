@@ -13,7 +13,8 @@ from langchain_ollama import ChatOllama
 from langchain_openai import ChatOpenAI
 
 from langgraph_sale.bidder import Bidder, validate_pool
-from langgraph_sale.bidding import amake_bid, auction_call, failed_bid, make_bid, with_token_cap
+from langgraph_sale.bidding import amake_bid, failed_bid, make_bid
+from langgraph_sale.calls import auction_call, with_token_cap
 from langgraph_sale.errors import AuctionConfigError
 from langgraph_sale.limits import CallLimiter
 from langgraph_sale.prompts import BID_MARKER
