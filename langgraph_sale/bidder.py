@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
@@ -33,6 +33,9 @@ class Bidder:
             a default executor from `model` and `tools` (a model <-> ToolNode loop with a step limit).
         tools: Tools of the default executor; also named in the bid prompt so plans can refer to them.
         description: A short description of the agent, given to it in the bid prompt.
+        tool_calling: How the default executor lets the model use `tools`: "native" binds them (`bind_tools`;
+            a model without it falls back to "json"), "json" asks for a JSON decision per step, bounded by a JSON
+            schema, for models that cannot emit tool calls (the small local models: local-models.md).
         limiter: A `CallLimiter` capping this bidder's model calls in flight (bids, jury, default executor);
             bidders on one local server share one, so the server is not oversubscribed.
 
@@ -56,6 +59,7 @@ class Bidder:
         agent: Any | None = None,
         tools: Sequence[BaseTool] = (),
         description: str = "",
+        tool_calling: Literal["native", "json"] = "native",
         limiter: CallLimiter | None = None,
     ) -> None:
         if not isinstance(name, str) or not _SNAKE_CASE.match(name):
@@ -82,6 +86,9 @@ class Bidder:
         self.agent = agent
         self.tools: tuple[BaseTool, ...] = tuple(tools)
         self.description = description
+        if tool_calling not in ("native", "json"):
+            raise AuctionConfigError(f"Bidder({name}).tool_calling", f'must be "native" or "json", got {tool_calling!r}')
+        self.tool_calling: Literal["native", "json"] = tool_calling
         if limiter is not None and not isinstance(limiter, CallLimiter):
             raise AuctionConfigError(f"Bidder({name}).limiter", f"must be a CallLimiter, got {type(limiter).__name__}")
         self.limiter = limiter

@@ -1,18 +1,37 @@
 """Phase 5: the winner executes the task in its own agent subgraph, guided by its plan.
 
 A bidder's `agent` is any compiled graph that takes and returns `messages`. Without one, `default_executor` builds
-a model <-> ToolNode loop with a step limit from the bidder's model and tools.
+the executor from the bidder's model and tools:
+
+- no tools: one model call (a loop without tools is one call, and a graph around it only adds overhead);
+- tools the model calls natively (`bind_tools`): a model <-> ToolNode loop with a step limit;
+- tools through a JSON decision step (`Bidder(tool_calling="json")`, or a model whose `bind_tools` is not
+  implemented): small local models cannot emit tool calls (local-models.md), but a JSON schema enforced by the
+  server's grammar can make them choose. Each step the model answers `{"tool": <name>, "args": {...}}` or
+  `{"final_answer": "..."}`; a choice of tool becomes an ordinary `AIMessage.tool_calls` entry, so the same
+  ToolNode runs it and the history stays in LangGraph's usual shape.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Annotated, Any
 
-from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage
+from langchain_core.messages import (
+    AIMessage,
+    AnyMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
 from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.prebuilt import ToolNode
@@ -23,10 +42,19 @@ from langgraph_sale.metrics import call_usage, message_text
 from langgraph_sale.prompts import guidance_message
 from langgraph_sale.types import CallUsage
 
-__all__ = ["default_executor", "execution_input", "read_execution", "DEFAULT_MAX_STEPS"]
+__all__ = [
+    "default_executor",
+    "decision_schema",
+    "parse_decision",
+    "execution_input",
+    "read_execution",
+    "DEFAULT_MAX_STEPS",
+]
 
 DEFAULT_MAX_STEPS = 8
 """Model calls the default executor makes at most (each may be followed by one round of tool calls)."""
+
+FINAL_ANSWER = "final_answer"
 
 
 class _ExecutorState(TypedDict, total=False):
@@ -34,11 +62,30 @@ class _ExecutorState(TypedDict, total=False):
     executor_steps: int
 
 
-def default_executor(bidder: Bidder, *, max_steps: int = DEFAULT_MAX_STEPS) -> Any:
-    """Build the default executor of a bidder: its model, with its tools bound, in a loop with a ToolNode.
+class _SingleCall:
+    """The default executor of a bidder without tools: its model called once on the messages."""
 
-    The loop stops when the model answers without tool calls or after `max_steps` model calls. A model without
-    tool calling runs without tools.
+    def __init__(self, bidder: Bidder) -> None:
+        self.bidder = bidder
+
+    def invoke(self, value: dict[str, Any], config: RunnableConfig | None = None) -> dict[str, Any]:
+        limiter = self.bidder.limiter
+        with limiter.slot() if limiter is not None else contextlib.nullcontext():
+            answer = self.bidder.model.invoke(value["messages"], config)
+        return {"messages": [*value["messages"], answer]}
+
+    async def ainvoke(self, value: dict[str, Any], config: RunnableConfig | None = None) -> dict[str, Any]:
+        limiter = self.bidder.limiter
+        async with limiter.aslot() if limiter is not None else contextlib.nullcontext():
+            answer = await self.bidder.model.ainvoke(value["messages"], config)
+        return {"messages": [*value["messages"], answer]}
+
+
+def default_executor(bidder: Bidder, *, max_steps: int = DEFAULT_MAX_STEPS) -> Any:
+    """Build the default executor of a bidder from its model and tools (see the module docstring).
+
+    The tool loop stops when the model answers without choosing a tool or after `max_steps` model calls; in the
+    JSON protocol the last allowed step may only answer. It takes and returns `{"messages": [...]}`, like an agent.
 
     Example:
         >>> from langgraph_sale.testing import ScriptedChatModel
@@ -47,43 +94,201 @@ def default_executor(bidder: Bidder, *, max_steps: int = DEFAULT_MAX_STEPS) -> A
         >>> agent.invoke({"messages": [HumanMessage("2 + 2?")]})["messages"][-1].content
         '4'
     """
-    model: Any = bidder.model
     tools = list(bidder.tools)
-    if tools:
+    if not tools:
+        return _SingleCall(bidder)
+    protocol = bidder.tool_calling
+    model: Any = bidder.model
+    if protocol == "native":
         try:
             model = bidder.model.bind_tools(tools)
         except NotImplementedError:
-            tools = []
-
+            protocol = "json"
+    step = _JsonDecisionStep(bidder.model, tools) if protocol == "json" else None
     limiter = bidder.limiter
 
     def call_model(state: _ExecutorState, config: RunnableConfig) -> dict[str, Any]:
+        steps = state.get("executor_steps", 0)
         with limiter.slot() if limiter is not None else contextlib.nullcontext():
-            answer = model.invoke(state["messages"], config)
-        return {"messages": [answer], "executor_steps": state.get("executor_steps", 0) + 1}
+            if step is not None:
+                answer = step.invoke(state["messages"], config, last_step=steps + 1 >= max_steps)
+            else:
+                answer = model.invoke(state["messages"], config)
+        return {"messages": [answer], "executor_steps": steps + 1}
 
     async def acall_model(state: _ExecutorState, config: RunnableConfig) -> dict[str, Any]:
+        steps = state.get("executor_steps", 0)
         async with limiter.aslot() if limiter is not None else contextlib.nullcontext():
-            answer = await model.ainvoke(state["messages"], config)
-        return {"messages": [answer], "executor_steps": state.get("executor_steps", 0) + 1}
+            if step is not None:
+                answer = await step.ainvoke(state["messages"], config, last_step=steps + 1 >= max_steps)
+            else:
+                answer = await model.ainvoke(state["messages"], config)
+        return {"messages": [answer], "executor_steps": steps + 1}
 
     def after_model(state: _ExecutorState) -> str:
         last = state["messages"][-1]
         wants_tools = isinstance(last, AIMessage) and bool(last.tool_calls)
-        return "tools" if wants_tools and tools and state.get("executor_steps", 0) < max_steps else END
+        return "tools" if wants_tools and state.get("executor_steps", 0) < max_steps else END
 
     from langgraph._internal._runnable import RunnableCallable  # sync + async node bodies, as ToolNode uses
 
     graph = StateGraph(_ExecutorState)
     graph.add_node("model", RunnableCallable(call_model, acall_model))
+    graph.add_node("tools", ToolNode(tools))
     graph.add_edge(START, "model")
-    if tools:
-        graph.add_node("tools", ToolNode(tools))
-        graph.add_conditional_edges("model", after_model, ["tools", END])
-        graph.add_edge("tools", "model")
-    else:
-        graph.add_edge("model", END)
+    graph.add_conditional_edges("model", after_model, ["tools", END])
+    graph.add_edge("tools", "model")
     return graph.compile(name=f"executor_{bidder.name}")
+
+
+# ---- the JSON decision step: tools for models without native tool calls ----------------------------------------
+def decision_schema(tools: Sequence[BaseTool], *, allow_tools: bool = True) -> dict[str, Any]:
+    """The JSON schema of one executor step: call one of `tools` with its arguments, or give the final answer.
+
+    Example:
+        >>> from langchain_core.tools import tool
+        >>> @tool
+        ... def add(a: int, b: int) -> int:
+        ...     \"\"\"Add two integers.\"\"\"
+        ...     return a + b
+        >>> [choice["required"] for choice in decision_schema([add])["anyOf"]]
+        [['tool', 'args'], ['final_answer']]
+    """
+    final = {
+        "type": "object",
+        "properties": {FINAL_ANSWER: {"type": "string"}},
+        "required": [FINAL_ANSWER],
+        "additionalProperties": False,
+    }
+    choices: list[dict[str, Any]] = []
+    if allow_tools:
+        for tool in tools:
+            parameters = convert_to_openai_tool(tool)["function"].get("parameters") or {"type": "object"}
+            choices.append({
+                "type": "object",
+                "properties": {"tool": {"type": "string", "enum": [tool.name]}, "args": parameters},
+                "required": ["tool", "args"],
+                "additionalProperties": False,
+            })
+    choices.append(final)
+    return {"title": "next_step", "description": "Call one tool, or give the final answer.", "anyOf": choices}
+
+
+def parse_decision(decision: Any) -> tuple[str, dict[str, Any]] | str:
+    """Read one step's decision: `(tool name, args)` for a tool call, else the final answer text.
+
+    Accepts the parsed JSON object or raw text; text that holds no decision object is taken as the final answer,
+    so a model that ignores the protocol still ends the loop with what it said.
+
+    Example:
+        >>> parse_decision('{"tool": "search", "args": {"query": "LangGraph"}}')
+        ('search', {'query': 'LangGraph'})
+        >>> parse_decision('```json\\n{"final_answer": "42"}\\n```')
+        '42'
+        >>> parse_decision("It is 42.")
+        'It is 42.'
+    """
+    if isinstance(decision, str):
+        said: str = decision
+        text = said.strip()
+        if text.startswith("```"):
+            text = text.strip("`").removeprefix("json").strip()
+        try:
+            decision = json.loads(text)
+        except ValueError:
+            return said
+    if isinstance(decision, str):
+        return decision
+    if not isinstance(decision, dict):
+        return json.dumps(decision)
+    name, args = decision.get("tool"), decision.get("args")
+    if isinstance(name, str) and name != FINAL_ANSWER and isinstance(args, dict):
+        return name, args
+    answer = decision.get(FINAL_ANSWER)
+    return answer if isinstance(answer, str) else json.dumps(decision)
+
+
+class _JsonDecisionStep:
+    """One executor step through a JSON decision: the prompt names the tools, the schema bounds the answer."""
+
+    def __init__(self, model: Any, tools: Sequence[BaseTool]) -> None:
+        self.model = model
+        self.instructions = _tool_instructions(tools)
+        self.deciders = {allow: _structured_or_none(model, decision_schema(tools, allow_tools=allow))
+                         for allow in (True, False)}
+
+    def _prompt(self, messages: Sequence[BaseMessage], last_step: bool) -> list[BaseMessage]:
+        instructions = self.instructions
+        if last_step:
+            instructions += "\nThis is your last step: give the final answer now."
+        prompt = [_as_plain_turn(message) for message in messages]
+        if prompt and isinstance(prompt[0], SystemMessage):
+            # One system message first: the chat templates of small models accept no other place for it.
+            prompt[0] = SystemMessage(f"{message_text(prompt[0])}\n\n{instructions}")
+        else:
+            prompt.insert(0, SystemMessage(instructions))
+        return prompt
+
+    def invoke(self, messages: Sequence[BaseMessage], config: RunnableConfig, *, last_step: bool) -> AIMessage:
+        decider = self.deciders[not last_step]
+        prompt = self._prompt(messages, last_step)
+        if decider is None:
+            return _decided(self.model.invoke(prompt, config), None)
+        result = decider.invoke(prompt, config)
+        return _decided(result["raw"], result.get("parsed"))
+
+    async def ainvoke(self, messages: Sequence[BaseMessage], config: RunnableConfig, *, last_step: bool) -> AIMessage:
+        decider = self.deciders[not last_step]
+        prompt = self._prompt(messages, last_step)
+        if decider is None:
+            return _decided(await self.model.ainvoke(prompt, config), None)
+        result = await decider.ainvoke(prompt, config)
+        return _decided(result["raw"], result.get("parsed"))
+
+
+def _structured_or_none(model: Any, schema: dict[str, Any]) -> Any:
+    # Models without structured output raise when it is built; they get the prompt alone and the tolerant parser.
+    try:
+        return model.with_structured_output(schema, method="json_schema", include_raw=True)
+    except (NotImplementedError, TypeError, ValueError):
+        return None
+
+
+def _tool_instructions(tools: Sequence[BaseTool]) -> str:
+    lines = ["You can use these tools:"]
+    for tool in tools:
+        parameters = convert_to_openai_tool(tool)["function"].get("parameters") or {}
+        arguments = ", ".join(f"{name} ({spec.get('type', 'any')})"
+                              for name, spec in (parameters.get("properties") or {}).items())
+        lines.append(f"- {tool.name}({arguments}): {tool.description}")
+    lines.append('Answer with one JSON object: {"tool": "<name>", "args": {...}} to use a tool (its result comes '
+                 'back to you), or {"final_answer": "<your answer>"} when you are done.')
+    return "\n".join(lines)
+
+
+def _as_plain_turn(message: BaseMessage) -> BaseMessage:
+    # Tool-call turns become plain text, so models whose chat template has no tool role can read the history.
+    if isinstance(message, AIMessage) and message.tool_calls:
+        call = message.tool_calls[0]
+        return AIMessage(json.dumps({"tool": call["name"], "args": call["args"]}))
+    if isinstance(message, ToolMessage):
+        return HumanMessage(f"Result of {message.name or 'the tool'}:\n{message_text(message)}")
+    return message
+
+
+def _decided(raw: Any, parsed: Any) -> AIMessage:
+    """The step's answer as an `AIMessage`: a tool call LangGraph's ToolNode runs, or the final answer."""
+    if not isinstance(raw, AIMessage):
+        raw = AIMessage(message_text(raw) if isinstance(raw, BaseMessage) else str(raw or ""))
+    if parsed is None and raw.tool_calls:
+        parsed = raw.tool_calls[0]["args"]  # a provider that answered the schema as a tool call
+    decision = parse_decision(parsed if parsed is not None else message_text(raw))
+    kept = {"usage_metadata": raw.usage_metadata, "response_metadata": raw.response_metadata, "id": raw.id}
+    if isinstance(decision, tuple):
+        name, args = decision
+        return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": f"call_{uuid.uuid4().hex}"}],
+                         **kept)
+    return AIMessage(content=decision, **kept)
 
 
 def execution_input(task: str, plan: str, *, guided: bool) -> dict[str, list[BaseMessage]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
+import json
 import math
 import re
 import threading
@@ -71,7 +72,9 @@ class ScriptedChatModel(BaseChatModel):
             (first match wins, else `jury_default`), or a function of the plan. Answers may be ints or any text
             (to test the parser).
         jury_default: The answer when a mapping has no match.
-        answers: Execution answers (str or `AIMessage`, e.g. with `tool_calls`), used in turn.
+        answers: Execution answers, used in turn: str, an `AIMessage` (e.g. with `tool_calls`), or a dict, the
+            JSON decision of an executor in the JSON tool protocol (`{"tool": ..., "args": ...}` or
+            `{"final_answer": ...}`).
         confidence: Probability of each generated token among its top-k alternatives (sets the plan entropy); a
             mapping from a plan substring to a confidence gives plans different entropies.
         top_k: How many alternatives each token's logprobs carry.
@@ -161,8 +164,16 @@ class ScriptedChatModel(BaseChatModel):
             content = self._jury_answer(plan_text)
         else:
             content = self._next("execute", self.answers)
+        tools = kwargs.get("tools")
         if isinstance(content, AIMessage):
             message = content.model_copy(update={"id": None})
+        elif isinstance(content, Mapping):
+            # A JSON decision of the executor: the schema's tool call when it was bound, else the JSON text.
+            text = json.dumps(content)
+            message = AIMessage(content=text)
+            if tools and kind == "execute":
+                message = AIMessage(content="", tool_calls=[
+                    {"name": tools[0]["function"]["name"], "args": dict(content), "id": f"call_{uuid.uuid4().hex[:8]}"}])
         else:
             message = AIMessage(content=str(content))
         text = message_text(message)
@@ -171,7 +182,6 @@ class ScriptedChatModel(BaseChatModel):
         if kind == "bid" and isinstance(cap, int) and len(tokens) > cap:
             tokens = tokens[:cap]
             message = AIMessage(content=" ".join(tokens))
-        tools = kwargs.get("tools")
         if tools and kind == "jury":
             name = tools[0]["function"]["name"]
             score: Any = content
