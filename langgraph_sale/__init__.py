@@ -14,6 +14,7 @@ Example:
 from langgraph_sale.bidder import Bidder
 from langgraph_sale.errors import AuctionConfigError, AuctionInputError, BidTimeoutError
 from langgraph_sale.graph import create_auction, route_to_winner
+from langgraph_sale.memory import AuctionMemory, AuctionRecord
 from langgraph_sale.node import AuctionNode
 from langgraph_sale.scoring import AuctionWeights, CostValueScorer
 from langgraph_sale.state import AuctionState
@@ -26,6 +27,8 @@ __all__ = [
     "route_to_winner",
     "CostValueScorer",
     "AuctionWeights",
+    "AuctionMemory",
+    "AuctionRecord",
     "AuctionState",
     "Bid",
     "JuryScore",

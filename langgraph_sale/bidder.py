@@ -87,7 +87,8 @@ class Bidder:
         self.tools: tuple[BaseTool, ...] = tuple(tools)
         self.description = description
         if tool_calling not in ("native", "json"):
-            raise AuctionConfigError(f"Bidder({name}).tool_calling", f'must be "native" or "json", got {tool_calling!r}')
+            raise AuctionConfigError(f"Bidder({name}).tool_calling",
+                                     f'must be "native" or "json", got {tool_calling!r}')
         self.tool_calling: Literal["native", "json"] = tool_calling
         if limiter is not None and not isinstance(limiter, CallLimiter):
             raise AuctionConfigError(f"Bidder({name}).limiter", f"must be a CallLimiter, got {type(limiter).__name__}")

@@ -8,8 +8,8 @@ from langchain_core.messages import BaseMessage
 
 from langgraph_sale.bidder import Bidder
 from langgraph_sale.calls import ainvoke_bounded, invoke_bounded
-from langgraph_sale.metrics import call_usage, mean_token_entropy, message_text, token_logprobs
-from langgraph_sale.prompts import bid_messages, clean_untrusted
+from langgraph_sale.metrics import TokenLogprobs, call_usage, mean_token_entropy, message_text, token_logprobs
+from langgraph_sale.prompts import bid_messages, clean_untrusted, refine_messages, revised_plan_start
 from langgraph_sale.types import Bid
 
 __all__ = ["make_bid", "amake_bid", "failed_bid"]
@@ -45,6 +45,10 @@ def _bid_from_answer(
     # Where usage is missing, the logprobs still list the generated tokens: an exact output count.
     usage = call_usage(answer, price_per_mtok=bidder.price_per_mtok, prompt_chars=prompt_chars,
                        counted_output_tokens=len(tokens) if tokens else None)
+    plan_tokens = usage.output_tokens
+    if request.get("phase") == "refine":
+        # The whole answer is paid for; only the revised plan after the analysis is scored (sale-method §6.2 #15).
+        text, tokens, plan_tokens = _revised_part(text, tokens, plan_tokens)
     entropy, top_k = mean_token_entropy(tokens)
     limit = max_tokens * _PLAN_CHARS_PER_TOKEN
     return Bid(
@@ -53,7 +57,7 @@ def _bid_from_answer(
         phase=request.get("phase", "bid"),
         round=request.get("round", 0),
         plan=text[:limit],
-        plan_tokens=usage.output_tokens,
+        plan_tokens=plan_tokens,
         entropy=entropy,
         entropy_top_k=top_k,
         usage=usage,
@@ -62,7 +66,41 @@ def _bid_from_answer(
     )
 
 
+def _revised_part(
+    text: str, tokens: list[TokenLogprobs] | None, output_tokens: int
+) -> tuple[str, list[TokenLogprobs] | None, int]:
+    """The revised plan of a rewritten bid, its tokens' logprobs and its token count."""
+    start = revised_plan_start(text)
+    if start == 0:
+        return text, tokens, output_tokens
+    plan = text[start:].strip()
+    if not tokens:
+        # No logprobs to split on: the plan's share of the characters stands for its share of the tokens.
+        return plan, tokens, max(1, round(output_tokens * len(plan) / max(1, len(text)))) if plan else 0
+    # Walk the generated tokens until their text covers the analysis: the rest are the plan's tokens.
+    # Whitespace is left out of the comparison: tokenizers differ in where they put it.
+    analysis_chars = len("".join(text[:start].split()))
+    seen, first = 0, len(tokens)
+    for index, (token, _) in enumerate(tokens):
+        if seen >= analysis_chars:
+            first = index
+            break
+        seen += len("".join(token.split()))
+    plan_tokens = tokens[first:]
+    return plan, plan_tokens, len(plan_tokens)
+
+
 def _prompt(request: dict[str, Any], bidder: Bidder, max_tokens: int) -> list[BaseMessage]:
+    if request.get("phase") == "refine":
+        return refine_messages(
+            request["task"],
+            current_plan=request.get("current_plan", ""),
+            contrast=request.get("contrast", []),
+            bidder_name=bidder.name,
+            description=bidder.description,
+            tools=bidder.tools,
+            max_tokens=max_tokens,
+        )
     return bid_messages(
         request["task"],
         bidder_name=bidder.name,

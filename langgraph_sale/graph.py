@@ -2,6 +2,7 @@
 
 ```
 START -> open_auction -(Send x |A|)-> bid -> collect_bids -(Send x jurors x bids)-> judge -> score
+score -> recall -(Send x cheaper bidders)-> bid (phase refine) -> collect_bids -> judge -> score   (outbid round)
 score -> execute_<winner> -> record_outcome -> END          (route="internal")
 score -> record_outcome -> END                              (route="decide": the host routes with route_to_winner)
 score -> record_outcome -> Command.PARENT goto <winner>     (route="parent")
@@ -38,10 +39,11 @@ from langgraph_sale.bidding import amake_bid, failed_bid, make_bid
 from langgraph_sale.errors import AuctionConfigError, AuctionInputError
 from langgraph_sale.executor import DEFAULT_MAX_STEPS, default_executor, execution_input, read_execution
 from langgraph_sale.jury import JuryScoring, ajudge, judge, structured_juror
+from langgraph_sale.memory import AuctionMemory, AuctionRecord, MemoryBid
 from langgraph_sale.metrics import message_text
 from langgraph_sale.scoring import CostValueScorer
 from langgraph_sale.state import AUCTION_KEYS, AuctionState, BidRequest, JudgeRequest
-from langgraph_sale.types import AuctionOutcome, Bid, CallUsage, JuryScore
+from langgraph_sale.types import AuctionOutcome, Bid, CallUsage, JuryScore, ScoreBreakdown
 
 __all__ = ["create_auction", "route_to_winner", "Route", "Evaluator", "DEFAULT_MAX_BID_TOKENS"]
 
@@ -97,6 +99,8 @@ def create_auction(
     scorer: CostValueScorer | None = None,
     jury: bool | int = True,
     jury_scoring: JuryScoring = "integer",
+    memory: AuctionMemory | None = None,
+    refine: bool | int = True,
     max_bid_tokens: int = DEFAULT_MAX_BID_TOKENS,
     bid_timeout: float | None = DEFAULT_BID_TIMEOUT,
     bid_retry: RetryPolicy | None = DEFAULT_BID_RETRY,
@@ -123,6 +127,11 @@ def create_auction(
             are never asked.
         jury_scoring: "integer" uses the juror's 0-5 answer; "logprobs" the expected score from the score
             digit's top logprobs where the model returns them (the integer elsewhere).
+        memory: The shared auction memory (`AuctionMemory`, over the run's store): every auction is written to
+            it, and it feeds the outbid round. None: no memory, no outbid round.
+        refine: Outbid rounds (with memory): True for the paper's single round, an int for at most that many,
+            False for none. Bidders strictly cheaper than the leader rewrite their bids from recalled
+            (losing, winning) plan pairs; a rewritten bid takes the win only with a strictly lower score.
         max_bid_tokens: Output cap of a bid.
         bid_timeout: Seconds a bid (and each jury attempt) may take; None for no limit.
         bid_retry: Retry policy of a bid; None for no retry. Timeouts and connection errors are retried.
@@ -159,6 +168,8 @@ def create_auction(
         scorer=scorer,
         jury=jury,
         jury_scoring=jury_scoring,
+        memory=memory,
+        refine=refine,
         max_bid_tokens=max_bid_tokens,
         bid_timeout=bid_timeout,
         route=route,
@@ -168,12 +179,17 @@ def create_auction(
         max_steps=max_steps,
         state_schema=state_schema,
     )
+    refine_rounds = 0 if memory is None or refine is False else 1 if refine is True else int(refine)
     active_jurors = scorer.active_jurors(names) if jury is not False else []
     structured = {name: structured_juror(pool[name].model) for name in active_jurors}
 
     # ---- Phase 0: open the auction ---------------------------------------------------------------------------
-    def open_auction(state: AuctionState, runtime: Runtime[Any]) -> dict[str, Any]:
+    def open_auction(state: AuctionState, config: RunnableConfig, runtime: Runtime[Any]) -> dict[str, Any]:
         task, message_id = _task_of(state)
+        if memory is not None:
+            # A missing store or scope fails here, before anything is paid for.
+            memory.store_for(runtime.store)
+            memory.namespace_for(runtime.context, config)
         auction_id = uuid.uuid4().hex
         _emit(runtime, "auction_opened", auction_id=auction_id, task=task[:500], bidders=names)
         return {
@@ -190,12 +206,13 @@ def create_auction(
             "auction_execution": {},
             "auction_clock": {"opened": time.time()},
             "auction_outcome": {"task": task, "task_message_id": message_id},
+            "auction_refine": {},
         }
 
     def send_bids(state: AuctionState) -> list[Send]:
         return [
             Send("bid", BidRequest(auction_id=state["auction_id"], bidder=name, task=state["auction_task"] or "",
-                                   phase="bid", round=0))
+                                   phase="bid", round=0, current_plan="", contrast=[]))
             for name in names
         ]
 
@@ -230,7 +247,10 @@ def create_auction(
 
     # ---- Phase 2: the jury, one Send per (juror, bid) --------------------------------------------------------------
     def send_judgments(state: AuctionState) -> list[Send] | str:
-        bids = [Bid.model_validate(b) for b in state.get("auction_bids", []) if b.get("phase", "bid") == "bid"]
+        # The bids of the round just collected: the first bids, or the rewritten ones of an outbid round.
+        records = state.get("auction_bids", [])
+        latest = max((b.get("round", 0) for b in records), default=0)
+        bids = [Bid.model_validate(b) for b in records if b.get("round", 0) == latest]
         sends = [
             Send("judge", JudgeRequest(auction_id=state["auction_id"], juror=juror, task=state["auction_task"] or "",
                                        bid=bid.to_state()))
@@ -276,29 +296,76 @@ def create_auction(
 
     # ---- Phase 3: cost - value; the lowest score wins --------------------------------------------------------------
     def score(state: AuctionState, runtime: Runtime[Any]) -> dict[str, Any]:
-        auction_id = state["auction_id"]
         bids = [Bid.model_validate(b) for b in state.get("auction_bids", [])]
         jury_records = [JuryScore.model_validate(j) for j in state.get("auction_jury", [])]
-        table = scorer.score(bids, jury_records, prices=prices, max_bid_tokens=max_bid_tokens)
+        latest = max((b.round for b in bids), default=0)
+        decision = _rescore(state, bids, jury_records, latest, runtime) if latest else _first_score(
+            state, bids, jury_records, runtime)
+        return {
+            **decision,
+            **_ledger(_usage_by_phase(bids, jury_records, None)),
+            "auction_clock": {**state.get("auction_clock", {}), "decided": time.time()},
+        }
+
+    def _scored(table: Mapping[str, ScoreBreakdown], bids: Sequence[Bid], runtime: Runtime[Any]) -> dict[str, Any]:
+        # Every bid keeps its own breakdown in `auction_bids`; `auction_scores` holds each bidder's latest.
+        by_id = {breakdown.bid_id: breakdown for breakdown in table.values()}
         for name, breakdown in table.items():
-            _emit(runtime, "bid_scored", auction_id=auction_id, bidder=name, score=breakdown.score,
-                  C=breakdown.C, V=breakdown.V, H=breakdown.H, J=breakdown.J)
+            _emit(runtime, "bid_scored", auction_id=bids[0].auction_id, bidder=name, phase=breakdown.phase,
+                  round=breakdown.round, score=breakdown.score, C=breakdown.C, V=breakdown.V, H=breakdown.H,
+                  J=breakdown.J)
+        return {"auction_bids": [bid.model_copy(update={"breakdown": by_id[bid.id]}).to_state()
+                                 for bid in bids if bid.id in by_id]}
+
+    def _first_score(state: AuctionState, bids: Sequence[Bid], jury_records: Sequence[JuryScore],
+                     runtime: Runtime[Any]) -> dict[str, Any]:
+        table = scorer.score(bids, jury_records, prices=prices, max_bid_tokens=max_bid_tokens)
         winner = scorer.winner(table, prices=prices, order=names)
         plan, reason = "", "lowest score (cost - value)"
         if winner is None:
             winner, reason = _fallback_choice(bids)
         else:
             plan = next(b.plan for b in bids if b.id == table[winner].bid_id)
-        _emit(runtime, "winner", auction_id=auction_id, winner=winner, reason=reason,
+        update = _scored(table, bids, runtime) if table else {}
+        _emit(runtime, "winner", auction_id=state["auction_id"], winner=winner, reason=reason,
               score=table[winner].score if winner in table else None)
         return {
+            **update,
             "auction_scores": {name: breakdown.to_state() for name, breakdown in table.items()},
             "auction_provisional": winner,
             "auction_winner": winner,
             "auction_plan": plan or "",
             "auction_outcome": {**(state.get("auction_outcome") or {}), "reason": reason},
-            **_ledger(_usage_by_phase(bids, jury_records, None)),
-            "auction_clock": {**state.get("auction_clock", {}), "decided": time.time()},
+        }
+
+    def _rescore(state: AuctionState, bids: Sequence[Bid], jury_records: Sequence[JuryScore], latest: int,
+                 runtime: Runtime[Any]) -> dict[str, Any]:
+        # The rewritten bids are scored on every term, jury included, against the leader's bid under the same
+        # scaling (entropy is used only if every bid of the auction has it); only a strictly lower score wins.
+        leader = state["auction_winner"] or ""
+        leader_bid_id = state["auction_scores"][leader]["bid_id"]
+        leader_bid = next(b for b in bids if b.id == leader_bid_id)
+        rewritten = [b for b in bids if b.round == latest and b.ok]
+        table = scorer.score([leader_bid, *rewritten], jury_records, prices=prices, max_bid_tokens=max_bid_tokens,
+                             entropy_bids=[b for b in bids if b.ok])
+        challengers = {name: breakdown for name, breakdown in table.items() if name != leader}
+        best = scorer.winner(challengers, prices=prices, order=names)
+        outcome = dict(state.get("auction_outcome") or {})
+        update: dict[str, Any] = {}
+        if best is not None and challengers[best].score < table[leader].score:
+            outcome["reason"] = (f"outbid: {best}'s rewritten bid scored {challengers[best].score:.4f}, below "
+                                 f"{leader}'s {table[leader].score:.4f}")
+            update = {"auction_winner": best, "auction_plan": next(b.plan for b in rewritten if b.bidder == best)}
+            _emit(runtime, "winner", auction_id=state["auction_id"], winner=best, reason=outcome["reason"],
+                  score=challengers[best].score)
+        refine_state = {**state.get("auction_refine", {}), "outbid": bool(update)}
+        return {
+            **_scored(table, [leader_bid, *rewritten], runtime),
+            **update,
+            "auction_scores": {**state.get("auction_scores", {}),
+                               **{name: breakdown.to_state() for name, breakdown in table.items()}},
+            "auction_outcome": outcome,
+            "auction_refine": refine_state,
         }
 
     def _fallback_choice(bids: Sequence[Bid]) -> tuple[str | None, str]:
@@ -311,10 +378,78 @@ def create_auction(
         return largest, f"fallback: no valid bid ({failed}); the most expensive bidder {largest} runs without a plan"
 
     def after_score(state: AuctionState) -> str:
+        if _outbid_due(state):
+            return "recall"
+        return _after_decision(state)
+
+    def _after_decision(state: AuctionState) -> str:
         winner = state.get("auction_winner")
         if route == "internal" and winner:
             return f"execute_{winner}"
         return "record_outcome"
+
+    # ---- Phase 4: the outbid round: cheaper bidders rewrite their bids from recalled auctions -------------------
+    def _leader_and_challengers(state: AuctionState) -> tuple[str | None, dict[str, Bid]]:
+        leader = state.get("auction_winner")
+        if not leader or leader not in state.get("auction_scores", {}):
+            return None, {}  # no scored leader (a fallback or no bids): nothing to outbid
+        latest: dict[str, Bid] = {}
+        for record in state.get("auction_bids", []):
+            bid = Bid.model_validate(record)
+            if bid.ok and prices[bid.bidder] < prices[leader]:
+                latest[bid.bidder] = max(latest.get(bid.bidder, bid), bid, key=lambda b: b.round)
+        return leader, latest
+
+    def _outbid_due(state: AuctionState) -> bool:
+        if refine_rounds == 0:
+            return False
+        refine_state = state.get("auction_refine") or {}
+        done = int(refine_state.get("round", 0))
+        if done >= refine_rounds or (done and not refine_state.get("outbid")):
+            return False  # rounds spent, or the last round changed nothing
+        return bool(_leader_and_challengers(state)[1])
+
+    def _refine_requests(state: AuctionState, records: Sequence[AuctionRecord]) -> dict[str, Any]:
+        refine_state = state.get("auction_refine") or {}
+        number = int(refine_state.get("round", 0)) + 1
+        _, challengers = _leader_and_challengers(state)
+        requests: dict[str, Any] = {}
+        for name, bid in challengers.items():
+            pairs = [pair for record in records if (pair := record.pair_for(name)) is not None]
+            if pairs:  # a bidder absent from every recalled auction has nothing to learn from
+                requests[name] = {"current_plan": bid.plan, "contrast": [p.model_dump() for p in pairs]}
+        return {"auction_refine": {"round": number, "recalled": len(records), "requests": requests,
+                                   "recalled_total": int(refine_state.get("recalled_total", 0)) + len(records)}}
+
+    def _recalled(state: AuctionState, records: Sequence[AuctionRecord], runtime: Runtime[Any]) -> dict[str, Any]:
+        update = _refine_requests(state, records)
+        refine_state = update["auction_refine"]
+        _emit(runtime, "outbid_round", auction_id=state["auction_id"], round=refine_state["round"],
+              recalled=len(records), bidders=sorted(refine_state["requests"]))
+        return update
+
+    def recall_sync(state: AuctionState, config: RunnableConfig, runtime: Runtime[Any]) -> dict[str, Any]:
+        assert memory is not None  # the recall node exists only with memory
+        store = memory.store_for(runtime.store)
+        namespace = memory.namespace_for(runtime.context, config)
+        return _recalled(state, memory.recall(store, namespace, state["auction_task"] or ""), runtime)
+
+    async def recall_async(state: AuctionState, config: RunnableConfig, runtime: Runtime[Any]) -> dict[str, Any]:
+        assert memory is not None
+        store = memory.store_for(runtime.store)
+        namespace = memory.namespace_for(runtime.context, config)
+        return _recalled(state, await memory.arecall(store, namespace, state["auction_task"] or ""), runtime)
+
+    def send_refines(state: AuctionState) -> list[Send] | str:
+        refine_state = state.get("auction_refine") or {}
+        sends = [
+            Send("bid", BidRequest(auction_id=state["auction_id"], bidder=name, task=state["auction_task"] or "",
+                                   phase="refine", round=refine_state["round"], current_plan=request["current_plan"],
+                                   contrast=request["contrast"]))
+            for name, request in (refine_state.get("requests") or {}).items()
+        ]
+        # Empty memory, or no challenger in any recalled auction: the round is skipped.
+        return sends or _after_decision(state)
 
     # ---- Phase 5: the winner executes, guided by its plan -------------------------------------------------------
     def make_execute(bidder: Bidder) -> tuple[Callable[..., Any], Callable[..., Any]]:
@@ -363,6 +498,7 @@ def create_auction(
         total_cost = sum(u.cost_usd for u in phases.values())
         overhead = [u for phase, u in phases.items() if phase != "execute"]
         winner = state.get("auction_winner")
+        outbid = winner is not None and winner != state.get("auction_provisional")
         opened = state.get("auction_outcome") or {}
         reason = opened.get("reason", "")
         status: Literal["executed", "decided", "no_bids", "execution_failed"]
@@ -397,6 +533,10 @@ def create_auction(
             execute_wall_s=execute_wall,
             bids_failed=[b.bidder for b in bids if not b.ok],
             usage_estimated=any(u.estimated for u in phases.values()),
+            refine_rounds=max((b.round for b in bids), default=0),
+            recalled=int((state.get("auction_refine") or {}).get("recalled_total", 0)),
+            outbid=outbid,
+            outbid_by=winner if outbid else None,
         )
 
     def _finish(state: AuctionState, outcome: AuctionOutcome, phases: Mapping[str, CallUsage],
@@ -410,29 +550,53 @@ def create_auction(
                            update={**decision, **update})
         return update
 
-    def record_outcome(state: AuctionState, runtime: Runtime[Any]) -> dict[str, Any] | Command[Any]:
+    def _remembered(outcome: AuctionOutcome, error: Exception | None) -> AuctionOutcome:
+        if error is not None:
+            return outcome.model_copy(update={"memory_error": f"{type(error).__name__}: {error}"[:500]})
+        return outcome.model_copy(update={"memory_written": True})
+
+    def record_outcome(state: AuctionState, config: RunnableConfig, runtime: Runtime[Any]
+                       ) -> dict[str, Any] | Command[Any]:
         bids, phases = _records(state)
         outcome = _outcome(state, bids, phases)
         if evaluate is not None and outcome.answer is not None:
             outcome = _judged_by(outcome, _call_evaluator_sync(evaluate, outcome.task, outcome.answer))
+        if memory is not None and outcome.winner:
+            try:
+                memory.write(memory.store_for(runtime.store), memory.namespace_for(runtime.context, config),
+                             _memory_record(names, bids, outcome))
+                outcome = _remembered(outcome, None)
+            except Exception as err:  # noqa: BLE001 - a store failure is recorded; the outcome is not lost
+                outcome = _remembered(outcome, err)
         return _finish(state, outcome, phases, runtime)
 
-    async def arecord_outcome(state: AuctionState, runtime: Runtime[Any]) -> dict[str, Any] | Command[Any]:
+    async def arecord_outcome(state: AuctionState, config: RunnableConfig, runtime: Runtime[Any]
+                              ) -> dict[str, Any] | Command[Any]:
         bids, phases = _records(state)
         outcome = _outcome(state, bids, phases)
         if evaluate is not None and outcome.answer is not None:
             outcome = _judged_by(outcome, await _call_evaluator(evaluate, outcome.task, outcome.answer))
+        if memory is not None and outcome.winner:
+            try:
+                await memory.awrite(memory.store_for(runtime.store), memory.namespace_for(runtime.context, config),
+                                    _memory_record(names, bids, outcome))
+                outcome = _remembered(outcome, None)
+            except Exception as err:  # noqa: BLE001 - as above
+                outcome = _remembered(outcome, err)
         return _finish(state, outcome, phases, runtime)
 
     # ---- The graph, in phase order ------------------------------------------------------------------------------
     graph: StateGraph[Any, Any, Any, Any] = StateGraph(state_schema, context_schema=context_schema)
-    graph.add_node("open_auction", open_auction)
-    graph.add_node("bid", RunnableCallable(bid_sync, bid_async, name="bid"), input_schema=BidRequest,
-                   retry_policy=bid_retry, error_handler=bid_failed)
+    graph.add_node("open_auction", RunnableCallable(open_auction, name="open_auction"))
+    # (mypy matches no add_node overload for this input schema with an error handler, though it runs as typed)
+    graph.add_node("bid", RunnableCallable(bid_sync, bid_async, name="bid"),  # type: ignore[call-overload]
+                   input_schema=BidRequest, retry_policy=bid_retry, error_handler=bid_failed)
     graph.add_node("collect_bids", collect_bids)
     graph.add_node("judge", RunnableCallable(judge_sync, judge_async, name="judge"), input_schema=JudgeRequest,
                    error_handler=judge_failed)
     graph.add_node("score", score)
+    if refine_rounds:
+        graph.add_node("recall", RunnableCallable(recall_sync, recall_async, name="recall"))
     executor_nodes: list[str] = []
     if route == "internal":
         for name in names:
@@ -448,9 +612,31 @@ def create_auction(
     graph.add_edge("bid", "collect_bids")
     graph.add_conditional_edges("collect_bids", send_judgments, ["judge", "score"])
     graph.add_edge("judge", "score")
-    graph.add_conditional_edges("score", after_score, [*executor_nodes, "record_outcome"])
+    if refine_rounds:
+        graph.add_conditional_edges("score", after_score, ["recall", *executor_nodes, "record_outcome"])
+        graph.add_conditional_edges("recall", send_refines, ["bid", *executor_nodes, "record_outcome"])
+    else:
+        graph.add_conditional_edges("score", after_score, [*executor_nodes, "record_outcome"])
     graph.add_edge("record_outcome", END)
     return graph
+
+
+def _memory_record(pool: Sequence[str], bids: Sequence[Bid], outcome: AuctionOutcome) -> AuctionRecord:
+    """What memory keeps of an auction: every bid with its score, the winners, the execution outcome."""
+    return AuctionRecord(
+        auction_id=outcome.auction_id,
+        task=outcome.task,
+        pool=list(pool),
+        bids=[MemoryBid(bidder=b.bidder, phase=b.phase, round=b.round, plan=b.plan, plan_tokens=b.plan_tokens,
+                        score=b.breakdown.score if b.breakdown is not None and b.ok else None) for b in bids],
+        provisional_winner=outcome.provisional_winner,
+        winner=outcome.winner,
+        outbid=outcome.outbid,
+        status=outcome.status,
+        success=outcome.success,
+        success_known=outcome.success is not None,
+        cost_usd=outcome.total_cost_usd,
+    )
 
 
 def _task_of(state: Mapping[str, Any]) -> tuple[str, str | None]:
@@ -525,6 +711,8 @@ def _check_options(
     scorer: CostValueScorer | None,
     jury: bool | int,
     jury_scoring: str,
+    memory: Any,
+    refine: Any,
     max_bid_tokens: int,
     bid_timeout: float | None,
     route: str,
@@ -545,6 +733,10 @@ def _check_options(
         raise AuctionConfigError("jury", f"must be True, False or a juror count in 1..{len(pool)}, got {jury!r}")
     if jury_scoring not in ("integer", "logprobs"):
         raise AuctionConfigError("jury_scoring", f"must be 'integer' or 'logprobs', got {jury_scoring!r}")
+    if memory is not None and not isinstance(memory, AuctionMemory):
+        raise AuctionConfigError("memory", f"must be an AuctionMemory or None, got {type(memory).__name__}")
+    if not isinstance(refine, (bool, int)) or (not isinstance(refine, bool) and refine < 0):
+        raise AuctionConfigError("refine", f"must be True, False or a number of rounds >= 0, got {refine!r}")
     if isinstance(max_bid_tokens, bool) or not isinstance(max_bid_tokens, int) or max_bid_tokens < 1:
         raise AuctionConfigError("max_bid_tokens", f"must be a positive int, got {max_bid_tokens!r}")
     if bid_timeout is not None and (isinstance(bid_timeout, bool) or not isinstance(bid_timeout, (int, float))

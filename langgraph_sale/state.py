@@ -78,6 +78,8 @@ class AuctionState(TypedDict, total=False):
     """Wall-clock marks of the phases (epoch seconds), for the overhead share of time."""
     auction_outcome: dict[str, Any]
     """The `AuctionOutcome`: winner, plan, cost by phase, overhead share, success."""
+    auction_refine: dict[str, Any]
+    """The outbid round in progress: its number, the past auctions recalled, and each eligible bidder's request."""
 
 
 AUCTION_KEYS: tuple[str, ...] = tuple(AuctionState.__annotations__)
@@ -85,13 +87,16 @@ AUCTION_KEYS: tuple[str, ...] = tuple(AuctionState.__annotations__)
 
 
 class BidRequest(TypedDict):
-    """The payload of one `Send` to the bid node."""
+    """The payload of one `Send` to the bid node. In an outbid round it carries the bidder's current plan and the
+    recalled (losing, winning) plan pairs; a first bid has them empty."""
 
     auction_id: str
     bidder: str
     task: str
     phase: str
     round: int
+    current_plan: str
+    contrast: list[dict[str, Any]]
 
 
 class JudgeRequest(TypedDict):

@@ -31,11 +31,11 @@ from pydantic import ConfigDict, Field, PrivateAttr
 
 from langgraph_sale.bidder import Bidder
 from langgraph_sale.metrics import message_text
-from langgraph_sale.prompts import BID_MARKER, JURY_MARKER
+from langgraph_sale.prompts import BID_MARKER, JURY_MARKER, REFINE_MARKER
 
 __all__ = ["ScriptedChatModel", "HashingEmbeddings", "CallKind", "call_kind", "fake_pool", "ScriptedFailure"]
 
-CallKind = Literal["bid", "jury", "execute"]
+CallKind = Literal["bid", "refine", "jury", "execute"]
 
 JuryScript = Sequence[int | str] | Mapping[str, int | str] | Callable[[str], int | str]
 
@@ -53,6 +53,8 @@ def call_kind(messages: Sequence[BaseMessage]) -> CallKind:
         'execute'
     """
     head = message_text(messages[0]) if messages else ""
+    if REFINE_MARKER in head:
+        return "refine"
     if BID_MARKER in head:
         return "bid"
     if JURY_MARKER in head:
@@ -68,6 +70,8 @@ class ScriptedChatModel(BaseChatModel):
 
     Args:
         plans: Bid answers, used in turn (cycling).
+        refinements: Answers to outbid-round prompts: a list used in turn, or a function of the whole prompt
+            text (so a fake can "learn" from the recalled plans); None answers them like bids, from `plans`.
         jury: Jury answers: a list used in turn, a mapping from a substring of the judged plan to the answer
             (first match wins, else `jury_default`), or a function of the plan. Answers may be ints or any text
             (to test the parser).
@@ -96,6 +100,7 @@ class ScriptedChatModel(BaseChatModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     plans: list[str] = Field(default_factory=lambda: ["1. Read the task. 2. Do it. 3. Check the result."])
+    refinements: Any = None
     jury: Any = Field(default_factory=lambda: [3])
     jury_default: int | str = 3
     answers: list[Any] = Field(default_factory=lambda: ["Done."])
@@ -151,13 +156,21 @@ class ScriptedChatModel(BaseChatModel):
             fails = failures < 0 or failed_so_far < failures
             if fails:
                 self._counters[f"fail:{kind}"] = failed_so_far + 1
-        delay = self.latency_s.get(kind, 0.0) if isinstance(self.latency_s, dict) else self.latency_s
+        if isinstance(self.latency_s, dict):
+            delay = self.latency_s.get(kind, self.latency_s.get("bid", 0.0) if kind == "refine" else 0.0)
+        else:
+            delay = self.latency_s
         return kind, delay, fails
 
     def _answer(self, kind: CallKind, messages: list[BaseMessage], kwargs: Mapping[str, Any]) -> ChatResult:
         plan_text = ""
-        if kind == "bid":
+        if kind == "bid" or (kind == "refine" and self.refinements is None):
             content: Any = self._next("bid", self.plans)
+        elif kind == "refine":
+            if callable(self.refinements):
+                content = self.refinements("\n".join(message_text(m) for m in messages))
+            else:
+                content = self._next("refine", list(self.refinements))
         elif kind == "jury":
             match = _FENCED_PLAN.search(message_text(messages[-1]))
             plan_text = match.group(2) if match else ""
@@ -172,14 +185,15 @@ class ScriptedChatModel(BaseChatModel):
             text = json.dumps(content)
             message = AIMessage(content=text)
             if tools and kind == "execute":
-                message = AIMessage(content="", tool_calls=[
-                    {"name": tools[0]["function"]["name"], "args": dict(content), "id": f"call_{uuid.uuid4().hex[:8]}"}])
+                name = tools[0]["function"]["name"]
+                call = {"name": name, "args": dict(content), "id": f"call_{uuid.uuid4().hex[:8]}"}
+                message = AIMessage(content="", tool_calls=[call])
         else:
             message = AIMessage(content=str(content))
         text = message_text(message)
         cap = kwargs.get("max_tokens") or self.max_tokens
         tokens = text.split()
-        if kind == "bid" and isinstance(cap, int) and len(tokens) > cap:
+        if kind in ("bid", "refine") and isinstance(cap, int) and len(tokens) > cap:
             tokens = tokens[:cap]
             message = AIMessage(content=" ".join(tokens))
         if tools and kind == "jury":

@@ -103,6 +103,8 @@ class Bid(_Record):
     attempts: int | None = None
     """On a failed bid, how many attempts the retry policy made (a successful bid does not know its retries)."""
     error: str | None = None
+    breakdown: ScoreBreakdown | None = None
+    """The bid's own score breakdown, once it is scored (every bid keeps its own, also after an outbid round)."""
 
     @property
     def ok(self) -> bool:
@@ -224,3 +226,16 @@ class AuctionOutcome(_Record):
     execute_wall_s: float = 0.0
     bids_failed: list[str] = Field(default_factory=list)
     usage_estimated: bool = False
+    refine_rounds: int = 0
+    """Outbid rounds run (0: none, e.g. memory empty, no memory configured, or the cheapest bidder led)."""
+    recalled: int = 0
+    """Past auctions recalled from memory for the outbid round(s)."""
+    outbid: bool = False
+    """True when a rewritten bid of a cheaper bidder took the win from the provisional winner."""
+    outbid_by: str | None = None
+    memory_written: bool = False
+    memory_error: str | None = None
+    """Why the auction could not be written to memory (the outcome in state is kept regardless)."""
+
+
+Bid.model_rebuild()  # `breakdown` refers to ScoreBreakdown, defined after Bid

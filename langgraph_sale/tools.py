@@ -1,0 +1,636 @@
+"""Real tools for the agents of an auction pool: a sandboxed Python runner and a BM25 search over a local corpus.
+
+`python_tool` lets a model run the code it wrote (for example a solution and its unit tests) and read what it
+printed; `run_python` is the same runner for a benchmark that wants the result as data. `bm25_tool` lets a model
+search a `SearchCorpus` (for example the paragraphs of a multi-hop QA set) by keywords.
+
+What the Python sandbox does. The code runs in a child `python -I` (isolated: no user site, no `PYTHON*` variables,
+the caller's directory not importable) with a fresh temporary directory as working directory, `HOME` and `TMPDIR`
+(deleted afterwards), an environment holding only a few locale and thread-count variables (no API keys), stdin
+closed, and its own session, so a timeout kills the whole process group. Before the code starts, a small bootstrap
+
+- sets resource limits: address space (`memory_mb`), CPU time (a little above the timeout), size of a written
+  file (8 MiB), no core files;
+- installs a `sys.addaudithook` hook (audit hooks cannot be removed) that refuses, with `PermissionError`:
+  network use (`socket.connect`, `bind`, `sendto`, `sendmsg`, `getaddrinfo`, host-name look-ups), starting
+  programs (`subprocess`, `os.system`, `os.exec*`, `os.posix_spawn`, `os.fork`, `os.forkpty`, and
+  `_posixsubprocess.fork_exec`, which `multiprocessing` uses without an audit event), writing, creating, renaming,
+  deleting or changing the mode of files outside the temporary directory, reading `/proc/<pid>` of another process
+  (where the caller's environment, and so its API keys, can be read), signalling another process, raising the
+  resource limits, and looking up those same calls in C libraries through `ctypes`.
+
+Where the `unshare` program can give the child its own network namespace (as root, or through an unprivileged user
+namespace), the child also runs in one, which holds only a loopback interface that is down: no network at all
+even for code that gets past the audit hook. This is detected once per process and silently skipped where it fails.
+
+What it does not do. It is a guard against mistakes of model-written code, not a security boundary against a
+determined attacker: audit hooks can be bypassed from C (for example through `ctypes` on raw memory addresses, or a
+compiled extension module), files are readable wherever the caller's user can read, nothing limits the number of
+processes or threads (`RLIMIT_NPROC` counts every process of the user account, so it would starve the caller's own
+work; spawning is refused by the hook instead), and without a network namespace an attacker who bypasses the hook
+reaches the network. Run untrusted code in a container or a VM.
+
+Example:
+    >>> from langgraph_sale.tools import run_python
+    >>> run = run_python("print(6 * 7)")
+    >>> run.ok, run.output
+    (True, '42\\n')
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import functools
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from langchain_core.tools import BaseTool, StructuredTool
+from pydantic import BaseModel, Field
+
+from langgraph_sale.errors import AuctionConfigError
+
+__all__ = ["PythonRun", "run_python", "python_tool", "Hit", "SearchCorpus", "bm25_tool"]
+
+# The size of one file the sandboxed code may write: enough for test fixtures, too small to fill the disk.
+_FILE_SIZE_LIMIT_BYTES = 8 * 1024 * 1024
+# Exit code of the bootstrap when the code died of a MemoryError; a number a program rarely picks on its own.
+_MEMORY_EXIT_CODE = 213
+# Below this the interpreter itself does not start under the address-space limit.
+_MIN_MEMORY_MB = 64
+
+# Runs in the child before the model's code: limits, audit hook, then the code from main.py as __main__.
+# Kept free of module-level names other than `_sandbox_main`, so the model's code sees a clean namespace.
+_BOOTSTRAP = r"""
+def _sandbox_main():
+    import builtins, os, re, resource, signal, sys, traceback
+    import _posixsubprocess
+
+    sandbox, memory_bytes, cpu_seconds, file_bytes, memory_exit_code = (
+        sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
+
+    def limit(kind, soft, hard):
+        current_hard = resource.getrlimit(kind)[1]
+        if current_hard != resource.RLIM_INFINITY:
+            soft, hard = min(soft, current_hard), min(hard, current_hard)
+        resource.setrlimit(kind, (soft, hard))
+
+    limit(resource.RLIMIT_AS, memory_bytes, memory_bytes)
+    limit(resource.RLIMIT_CPU, cpu_seconds, cpu_seconds + 1)
+    limit(resource.RLIMIT_FSIZE, file_bytes, file_bytes)
+    limit(resource.RLIMIT_CORE, 0, 0)
+    # A too-large file becomes an OSError the code can report, instead of a silent SIGXFSZ death.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    own_pid = os.getpid()
+    own_proc = re.compile(r"/proc/(\d+)(/|$)")
+    always_writable = {"/dev/null", "/dev/stdout", "/dev/stderr"}
+    refused_always = {
+        "socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg", "socket.getaddrinfo",
+        "socket.gethostbyname", "socket.gethostbyaddr", "socket.getnameinfo",
+        "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
+        "resource.setrlimit", "resource.prlimit",
+    }
+    refused_c_symbols = {
+        "fork", "vfork", "clone", "clone3", "execve", "execv", "execvp", "execvpe", "execl", "execlp", "execle",
+        "fexecve", "system", "popen", "posix_spawn", "posix_spawnp", "socket", "connect", "bind", "sendto",
+        "sendmsg", "getaddrinfo", "gethostbyname", "syscall", "setrlimit", "prlimit", "prlimit64", "kill",
+        "unshare", "setns", "ptrace",
+    }
+    # Event -> positions of its path arguments and of the matching dir_fd argument (None: no dir_fd).
+    path_events = {
+        "os.remove": ((0, 1),), "os.rmdir": ((0, 1),), "os.mkdir": ((0, 2),), "os.chmod": ((0, 2),),
+        "os.chown": ((0, 3),), "os.utime": ((0, 3),), "os.truncate": ((0, None),), "os.chflags": ((0, None),),
+        "os.setxattr": ((0, None),), "os.removexattr": ((0, None),), "os.symlink": ((1, 2),),
+        "os.rename": ((0, 2), (1, 3)), "os.link": ((0, 2), (1, 3)), "shutil.rmtree": ((0, 1),),
+    }
+    write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+
+    def resolve(path, dir_fd=None):
+        if isinstance(path, int):
+            return None  # an open descriptor: its file was checked when it was opened
+        path = os.fsdecode(os.fspath(path))
+        # A negative dir_fd (the audit event's "none given") means the working directory, as realpath assumes.
+        if dir_fd is not None and dir_fd >= 0 and not os.path.isabs(path):
+            path = os.path.join(os.readlink(f"/proc/self/fd/{dir_fd}"), path)
+        return os.path.realpath(path)
+
+    def inside_sandbox(real):
+        return real is None or real == sandbox or real.startswith(sandbox + os.sep) or real in always_writable
+
+    def refuse(what):
+        raise PermissionError(f"sandbox: {what} is not allowed here")
+
+    def audit(event, args):
+        if event in refused_always:
+            refuse(event)
+        elif event == "open":
+            path, mode, flags = args
+            if path is None:
+                return
+            real = resolve(path)
+            match = own_proc.match(real or "")
+            if match and int(match.group(1)) != own_pid:
+                refuse(f"reading {real}")
+            writing = any(c in mode for c in "wax+") if isinstance(mode, str) else bool(flags & write_flags)
+            if writing and not inside_sandbox(real):
+                refuse(f"writing {real} (outside the working directory)")
+        elif event in path_events:
+            for path_at, dir_fd_at in path_events[event]:
+                dir_fd = None if dir_fd_at is None or dir_fd_at >= len(args) else args[dir_fd_at]
+                real = resolve(args[path_at], dir_fd)
+                if not inside_sandbox(real):
+                    refuse(f"{event} on {real} (outside the working directory)")
+        elif event in ("os.kill", "os.killpg"):
+            if args[0] not in (0, own_pid, os.getpgid(0)):  # 0: its own process group
+                refuse(f"{event} of another process")
+        elif event == "ctypes.dlsym" and isinstance(args[1], str) and args[1] in refused_c_symbols:
+            refuse(f"calling {args[1]} through ctypes")
+
+    def refuse_fork_exec(*args, **kwargs):
+        refuse("starting a program")
+
+    sys.addaudithook(audit)
+    _posixsubprocess.fork_exec = refuse_fork_exec
+
+    sys.argv = ["main.py"]
+    sys.path.insert(0, sandbox)
+    with open("main.py", encoding="utf-8") as file:
+        source = file.read()
+    namespace = {"__name__": "__main__", "__file__": os.path.join(sandbox, "main.py"), "__builtins__": builtins}
+    try:
+        exec(compile(source, "main.py", "exec"), namespace)
+    except SystemExit:
+        raise
+    except BaseException as error:
+        # Free what the code allocated first, so printing a MemoryError's traceback has memory to work with.
+        namespace.clear()
+        sys.stdout.flush()
+        # Skip this bootstrap's frame: the model should see its own code only.
+        traceback.print_exception(type(error), error, error.__traceback__.tb_next)
+        sys.stderr.flush()
+        if isinstance(error, MemoryError):
+            os._exit(memory_exit_code)
+        sys.exit(1)
+
+_sandbox_main()
+"""
+
+
+@dataclass(frozen=True)
+class PythonRun:
+    """The result of one sandboxed Python run.
+
+    `exit_code` is the child's status as `subprocess` reports it: 0 on success, the `sys.exit` code, or minus the
+    signal number that killed it (-9 after a timeout). `output` is stdout and stderr interleaved, truncated to the
+    run's `max_output_chars` (the start and the end are kept; a marker says how much was cut).
+
+    Example:
+        >>> from langgraph_sale.tools import PythonRun
+        >>> PythonRun(ok=False, exit_code=-9, timed_out=True, output="", seconds=2.0, timeout_s=2.0).status
+        'timed out after 2 s'
+    """
+
+    ok: bool
+    exit_code: int
+    timed_out: bool
+    output: str
+    seconds: float
+    memory_exceeded: bool = False
+    timeout_s: float = 0.0
+
+    @property
+    def status(self) -> str:
+        """One line a model can read: "ok", "exit code N", "timed out after X s", "memory limit" or a signal."""
+        if self.timed_out:
+            return f"timed out after {self.timeout_s:g} s"
+        if self.memory_exceeded:
+            return "memory limit"
+        if self.ok:
+            return "ok"
+        if self.exit_code < 0:
+            try:
+                return f"killed by signal {signal.Signals(-self.exit_code).name}"
+            except ValueError:
+                return f"killed by signal {-self.exit_code}"
+        return f"exit code {self.exit_code}"
+
+    def as_text(self) -> str:
+        """The status line, then the output (or "(no output)"): what `python_tool` returns to the model."""
+        return f"status: {self.status}\noutput:\n{self.output.rstrip() or '(no output)'}"
+
+
+def run_python(code: str, *, timeout_s: float = 10.0, memory_mb: int = 512, max_output_chars: int = 4000) -> PythonRun:
+    """Run `code` as a Python program in the sandbox described in the module docstring and wait for it.
+
+    Never raises for anything the code does (an exception, a timeout, too much memory): that is in the result.
+
+    Example:
+        >>> from langgraph_sale.tools import run_python
+        >>> run = run_python("raise ValueError('boom')")
+        >>> run.status, run.output.strip().splitlines()[-1]
+        ('exit code 1', 'ValueError: boom')
+    """
+    _check_sandbox_options(timeout_s=timeout_s, memory_mb=memory_mb, max_output_chars=max_output_chars)
+    if not isinstance(code, str):
+        raise AuctionConfigError("code", f"must be a string of Python source, got {type(code).__name__}")
+    with tempfile.TemporaryDirectory(prefix="sale-python-", ignore_cleanup_errors=True) as temporary:
+        sandbox = os.path.realpath(temporary)
+        Path(sandbox, "main.py").write_text(code, encoding="utf-8")
+        # CPU time can only run out after the wall clock does, unless the code runs on several threads.
+        cpu_seconds = math.ceil(timeout_s) + 1
+        command = [
+            *_network_namespace_prefix(),
+            sys.executable,
+            "-I",  # isolated: no user site, no PYTHON* variables, the working directory not on sys.path
+            "-B",  # no .pyc files written anywhere
+            "-X",
+            "utf8",
+            "-X",
+            "faulthandler",  # a crash in C still shows the Python line it came from
+            "-c",
+            _BOOTSTRAP,
+            sandbox,
+            str(memory_mb * 1024 * 1024),
+            str(cpu_seconds),
+            str(_FILE_SIZE_LIMIT_BYTES),
+            str(_MEMORY_EXIT_CODE),
+        ]
+        started = time.monotonic()
+        process = subprocess.Popen(
+            command,
+            cwd=sandbox,
+            env=_child_environment(sandbox),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so a timeout kills everything it started
+            close_fds=True,
+        )
+        assert process.stdout is not None
+        collector = _OutputCollector(process.stdout, max_output_chars)
+        timed_out = False
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        finally:
+            if process.poll() is None:
+                _kill_group(process.pid)
+            exit_code = process.wait()
+        seconds = time.monotonic() - started
+        output = collector.finish(on_stuck=lambda: _kill_group(process.pid))
+    # Running out of CPU time (SIGXCPU; only possible first with several busy threads) is a timeout too.
+    cpu_killed = exit_code == -signal.SIGXCPU
+    return PythonRun(
+        ok=exit_code == 0 and not timed_out,
+        exit_code=exit_code,
+        timed_out=timed_out or cpu_killed,
+        output=output,
+        seconds=seconds,
+        memory_exceeded=exit_code == _MEMORY_EXIT_CODE,
+        timeout_s=timeout_s,
+    )
+
+
+class _PythonToolInput(BaseModel):
+    code: str = Field(description="A complete Python 3 program. Print what you want to see; nothing is shown else.")
+
+
+def python_tool(
+    *, timeout_s: float = 10.0, memory_mb: int = 512, max_output_chars: int = 4000, name: str = "run_python"
+) -> BaseTool:
+    """A tool that runs a Python program in the sandbox and returns its status line and printed output.
+
+    Sync and async (`ainvoke` runs the blocking child on a worker thread; a cancelled call still ends at the timeout).
+
+    Example:
+        >>> from langgraph_sale.tools import python_tool
+        >>> print(python_tool(timeout_s=5).invoke({"code": "print(1 + 1)"}))
+        status: ok
+        output:
+        2
+    """
+    _check_sandbox_options(timeout_s=timeout_s, memory_mb=memory_mb, max_output_chars=max_output_chars)
+    _check_name(name)
+
+    def run(code: str) -> str:
+        return run_python(code, timeout_s=timeout_s, memory_mb=memory_mb, max_output_chars=max_output_chars).as_text()
+
+    async def arun(code: str) -> str:
+        return await asyncio.to_thread(run, code)
+
+    description = (
+        f"Run a Python 3 program and get back its exit status and printed output (stdout and stderr). "
+        f"Limits: {timeout_s:g} s, {memory_mb} MB of memory, no network, no subprocesses, files only in a fresh "
+        f"temporary working directory. Only what the program prints is returned, so print your results."
+    )
+    return StructuredTool.from_function(
+        func=run, coroutine=arun, name=name, description=description, args_schema=_PythonToolInput
+    )
+
+
+def _check_sandbox_options(*, timeout_s: float, memory_mb: int, max_output_chars: int) -> None:
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or not 0 < timeout_s < math.inf:
+        raise AuctionConfigError("timeout_s", f"must be a positive finite number of seconds, got {timeout_s!r}")
+    if isinstance(memory_mb, bool) or not isinstance(memory_mb, int) or memory_mb < _MIN_MEMORY_MB:
+        raise AuctionConfigError("memory_mb", f"must be an integer of at least {_MIN_MEMORY_MB}, got {memory_mb!r}")
+    if isinstance(max_output_chars, bool) or not isinstance(max_output_chars, int) or max_output_chars < 1:
+        raise AuctionConfigError("max_output_chars", f"must be a positive integer, got {max_output_chars!r}")
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str) or not name.strip():
+        raise AuctionConfigError("name", f"must be a non-empty tool name, got {name!r}")
+
+
+def _child_environment(sandbox: str) -> dict[str, str]:
+    """No variable of the caller (API keys live there); single-threaded numeric libraries fit the memory limit."""
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": sandbox,
+        "TMPDIR": sandbox,
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "MPLBACKEND": "Agg",
+    }
+
+
+@functools.lru_cache(maxsize=1)
+def _network_namespace_prefix() -> tuple[str, ...]:
+    """The `unshare` command that gives the child a network namespace of its own, or () where none works here."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return ()
+    for flags in (("--net",), ("--user", "--map-root-user", "--net")):
+        prefix = (unshare, *flags)
+        try:
+            probe = subprocess.run(
+                [*prefix, sys.executable, "-I", "-c", "pass"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=10,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if probe.returncode == 0:
+            return prefix
+    return ()
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass  # already gone
+
+
+class _OutputCollector:
+    """Reads the child's output on a thread, keeping its first and last characters and counting the rest.
+
+    Reading on to the end (and dropping the middle) keeps a chatty child from blocking on a full pipe, and keeps its
+    output from filling the caller's memory.
+    """
+
+    def __init__(self, stream: IO[bytes], max_chars: int) -> None:
+        self._stream = stream
+        self._max_chars = max_chars
+        self._head = ""
+        self._tail = ""
+        self._total_chars = 0
+        self._thread = threading.Thread(target=self._read, name="sale-python-output", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        fd = self._stream.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # closed by `finish` after giving up on a stuck pipe
+                return
+            text = decoder.decode(chunk, final=not chunk)
+            self._keep(text)
+            if not chunk:
+                return
+
+    def _keep(self, text: str) -> None:
+        self._total_chars += len(text)
+        room = self._max_chars - len(self._head)
+        self._head += text[:room]
+        self._tail += text[room:]
+        if len(self._tail) > 2 * self._max_chars:  # trim now and then, not on every chunk
+            self._tail = self._tail[-self._max_chars :]
+
+    def finish(self, *, on_stuck: Callable[[], None]) -> str:
+        """Wait for the end of the output; `on_stuck` is called when something else still holds the pipe open."""
+        self._thread.join(timeout=1.0)
+        if self._thread.is_alive():
+            on_stuck()
+            self._thread.join(timeout=5.0)
+        self._stream.close()
+        if self._total_chars <= self._max_chars:
+            return self._head
+        tail_chars = self._max_chars // 2
+        head = self._head[: self._max_chars - tail_chars]
+        tail = (self._head + self._tail)[-tail_chars:] if tail_chars else ""
+        omitted = self._total_chars - len(head) - len(tail)
+        return f"{head}\n[... {omitted} characters omitted ...]\n{tail}"
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: the document's id, title and text, and its BM25 score (higher is better)."""
+
+    doc_id: str
+    title: str
+    text: str
+    score: float
+
+
+class SearchCorpus:
+    """Documents indexed for BM25 keyword search (with `bm25s`, its tokenizer and English stopwords, no stemming).
+
+    A document is a string, or a mapping with `text` and optionally `title` and `id` (default: its position).
+    The title is indexed with the text, since multi-hop questions often name the entity a paragraph is about.
+
+    Example:
+        >>> from langgraph_sale.tools import SearchCorpus
+        >>> corpus = SearchCorpus([
+        ...     {"title": "Paris", "text": "Paris is the capital of France."},
+        ...     {"title": "Rome", "text": "Rome is the capital of Italy."},
+        ... ])
+        >>> [hit.title for hit in corpus.search("capital of Italy", k=1)]
+        ['Rome']
+    """
+
+    def __init__(self, documents: Iterable[str | Mapping[str, Any]]) -> None:
+        import bm25s  # a dependency of the package; imported here, as it loads numpy
+        from bm25s.tokenization import Tokenizer
+
+        self._documents = _parse_documents(documents)
+        if not self._documents:
+            raise AuctionConfigError("documents", "the corpus is empty: give at least one document to search")
+        self._tokenizer = Tokenizer(stopwords="en", stemmer=None)
+        corpus_tokens = self._tokenizer.tokenize(
+            [f"{title}\n{text}" for _, title, text in self._documents],
+            update_vocab=True,
+            return_as="tuple",
+            show_progress=False,
+        )
+        self._retriever = bm25s.BM25()
+        self._retriever.index(corpus_tokens, show_progress=False)
+
+    @classmethod
+    def from_jsonl(
+        cls, path: str | os.PathLike[str], *, text_key: str = "text", title_key: str = "title", id_key: str = "id"
+    ) -> SearchCorpus:
+        """A corpus from a JSON Lines file, one object per line; the keys name the fields to read.
+
+        A missing title or id is allowed (empty title, the line's position as id); a missing text is an error.
+        """
+        documents: list[dict[str, Any]] = []
+        with open(path, encoding="utf-8") as file:
+            for line_number, line in enumerate(file, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise AuctionConfigError(f"{path}:{line_number}", f"is not valid JSON ({error.msg})") from error
+                if not isinstance(record, dict) or text_key not in record:
+                    raise AuctionConfigError(f"{path}:{line_number}", f"is not an object with a {text_key!r} key")
+                document = {"text": record[text_key], "title": record.get(title_key, "")}
+                if id_key in record:
+                    document["id"] = record[id_key]
+                documents.append(document)
+        return cls(documents)
+
+    def __len__(self) -> int:
+        return len(self._documents)
+
+    def search(self, query: str, k: int = 3) -> list[Hit]:
+        """The `k` best documents for `query`, best first; only documents sharing a word with it (none for "")."""
+        _check_k(k)
+        query_ids = self._tokenizer.tokenize(
+            [query], update_vocab=False, return_as="ids", show_progress=False, allow_empty=False
+        )[0]
+        if not query_ids:  # empty, only stopwords, or only words no document has
+            return []
+        scores = self._retriever.get_scores(query_ids)
+        hits = []
+        for index in (-scores).argsort(kind="stable")[:k]:
+            if scores[index] <= 0:
+                break
+            doc_id, title, text = self._documents[index]
+            hits.append(Hit(doc_id=doc_id, title=title, text=text, score=float(scores[index])))
+        return hits
+
+
+def bm25_tool(
+    corpus: SearchCorpus | Sequence[str | Mapping[str, Any]],
+    *,
+    k: int = 3,
+    name: str = "search",
+    max_chars_per_doc: int = 1000,
+) -> BaseTool:
+    """A tool that searches `corpus` by keywords and returns the `k` best passages, numbered and titled.
+
+    Example:
+        >>> from langgraph_sale.tools import bm25_tool
+        >>> search = bm25_tool(["Rome is the capital of Italy.", "Paris is the capital of France."], k=2)
+        >>> print(search.invoke({"query": "capital of France"}))
+        [1]
+        Paris is the capital of France.
+        <BLANKLINE>
+        [2]
+        Rome is the capital of Italy.
+    """
+    _check_k(k)
+    _check_name(name)
+    if isinstance(max_chars_per_doc, bool) or not isinstance(max_chars_per_doc, int) or max_chars_per_doc < 1:
+        raise AuctionConfigError("max_chars_per_doc", f"must be a positive integer, got {max_chars_per_doc!r}")
+    index = corpus if isinstance(corpus, SearchCorpus) else SearchCorpus(corpus)
+
+    def search(query: str) -> str:
+        if not query.strip():
+            return "The query is empty: give a few keywords to search for."
+        hits = index.search(query, k)
+        if not hits:
+            return f"No document matches {query!r}; try other keywords."
+        return "\n\n".join(
+            f"[{rank}] {hit.title}".rstrip() + f"\n{_shorten(hit.text, max_chars_per_doc)}"
+            for rank, hit in enumerate(hits, start=1)
+        )
+
+    async def asearch(query: str) -> str:
+        return search(query)  # in memory and fast: no thread needed
+
+    description = (
+        f"Search a collection of {len(index)} documents by keywords (BM25) and get back the {k} best passages, "
+        f"numbered and titled. Use specific words (names, terms) rather than a whole question."
+    )
+    return StructuredTool.from_function(
+        func=search, coroutine=asearch, name=name, description=description, args_schema=_SearchToolInput
+    )
+
+
+class _SearchToolInput(BaseModel):
+    query: str = Field(description="Keywords to search for, such as names and specific terms.")
+
+
+def _check_k(k: int) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise AuctionConfigError("k", f"must be a positive integer, got {k!r}")
+
+
+def _parse_documents(documents: Iterable[str | Mapping[str, Any]]) -> list[tuple[str, str, str]]:
+    """(id, title, text) per document, checked: text is a string, ids are unique."""
+    if isinstance(documents, str | bytes | Mapping):
+        raise AuctionConfigError("documents", "must be a sequence of documents, not a single one")
+    parsed: list[tuple[str, str, str]] = []
+    seen_ids: set[str] = set()
+    for position, document in enumerate(documents):
+        if isinstance(document, str):
+            doc_id, title, text = str(position), "", document
+        elif isinstance(document, Mapping):
+            raw_text = document.get("text")
+            if not isinstance(raw_text, str):
+                raise AuctionConfigError(f"documents[{position}].text", f"must be a string, got {raw_text!r:.60}")
+            text = raw_text
+            doc_id = str(document.get("id", position))
+            title = str(document.get("title") or "")
+        else:
+            raise AuctionConfigError(f"documents[{position}]", f"must be a string or a mapping, got {document!r:.60}")
+        if doc_id in seen_ids:
+            raise AuctionConfigError(f"documents[{position}].id", f"repeats the id {doc_id!r}")
+        seen_ids.add(doc_id)
+        parsed.append((doc_id, title, text))
+    return parsed
+
+
+def _shorten(text: str, max_chars: int) -> str:
+    if len(text) <= max_chars:
+        return text
+    cut = text[:max_chars]
+    word_end = cut.rfind(" ")
+    if not text[max_chars].isspace() and word_end > max_chars // 2:  # end on a whole word where one is near
+        cut = cut[:word_end]
+    return cut.rstrip() + " …"
