@@ -151,7 +151,7 @@ def decision_schema(tools: Sequence[BaseTool], *, allow_tools: bool = True) -> d
         ... def add(a: int, b: int) -> int:
         ...     \"\"\"Add two integers.\"\"\"
         ...     return a + b
-        >>> [choice["required"] for choice in decision_schema([add])["anyOf"]]
+        >>> [choice["required"] for choice in decision_schema([add])["properties"]["step"]["anyOf"]]
         [['tool', 'args'], ['final_answer']]
     """
     final = {
@@ -171,7 +171,16 @@ def decision_schema(tools: Sequence[BaseTool], *, allow_tools: bool = True) -> d
                 "additionalProperties": False,
             })
     choices.append(final)
-    return {"title": "next_step", "description": "Call one tool, or give the final answer.", "anyOf": choices}
+    # The choice sits under one property: converters of structured output (OpenAI's, Ollama's, tool calling) all
+    # expect an object with properties at the top.
+    return {
+        "title": "next_step",
+        "description": "Call one tool, or give the final answer.",
+        "type": "object",
+        "properties": {"step": {"anyOf": choices}},
+        "required": ["step"],
+        "additionalProperties": False,
+    }
 
 
 def parse_decision(decision: Any) -> tuple[str, dict[str, Any]] | str:
@@ -201,6 +210,8 @@ def parse_decision(decision: Any) -> tuple[str, dict[str, Any]] | str:
         return decision
     if not isinstance(decision, dict):
         return json.dumps(decision)
+    if isinstance(decision.get("step"), dict):
+        decision = decision["step"]  # the schema's wrapper
     name, args = decision.get("tool"), decision.get("args")
     if isinstance(name, str) and name != FINAL_ANSWER and isinstance(args, dict):
         return name, args
@@ -261,8 +272,11 @@ def _tool_instructions(tools: Sequence[BaseTool]) -> str:
         arguments = ", ".join(f"{name} ({spec.get('type', 'any')})"
                               for name, spec in (parameters.get("properties") or {}).items())
         lines.append(f"- {tool.name}({arguments}): {tool.description}")
-    lines.append('Answer with one JSON object: {"tool": "<name>", "args": {...}} to use a tool (its result comes '
-                 'back to you), or {"final_answer": "<your answer>"} when you are done.')
+        # Argument descriptions carry the usage hints small models need (e.g. "print what you want to see").
+        lines += [f"    {name}: {spec['description']}" for name, spec in (parameters.get("properties") or {}).items()
+                  if spec.get("description")]
+    lines.append('Answer with one JSON object: {"step": {"tool": "<name>", "args": {...}}} to use a tool (its '
+                 'result comes back to you), or {"step": {"final_answer": "<your answer>"}} when you are done.')
     return "\n".join(lines)
 
 
@@ -270,7 +284,7 @@ def _as_plain_turn(message: BaseMessage) -> BaseMessage:
     # Tool-call turns become plain text, so models whose chat template has no tool role can read the history.
     if isinstance(message, AIMessage) and message.tool_calls:
         call = message.tool_calls[0]
-        return AIMessage(json.dumps({"tool": call["name"], "args": call["args"]}))
+        return AIMessage(json.dumps({"step": {"tool": call["name"], "args": call["args"]}}))
     if isinstance(message, ToolMessage):
         return HumanMessage(f"Result of {message.name or 'the tool'}:\n{message_text(message)}")
     return message

@@ -69,7 +69,7 @@ async def test_json_protocol_turns_a_decision_into_a_tool_call(mode: str) -> Non
     assert "add(a (integer), b (integer))" in first[0].content and '"final_answer"' in first[0].content
     # The history reaches the model as plain turns: its own decision as JSON, the tool result as a user turn.
     assert not any(isinstance(m, ToolMessage) for m in second)
-    assert second[-2].content == '{"tool": "add", "args": {"a": 20, "b": 22}}'
+    assert second[-2].content == '{"step": {"tool": "add", "args": {"a": 20, "b": 22}}}'
     assert second[-1].type == "human" and second[-1].content == "Result of add:\n42"
 
 
@@ -94,11 +94,12 @@ async def test_json_protocol_last_step_must_answer(mode: str) -> None:
 
 def test_decision_schema_offers_each_tool_then_the_answer() -> None:
     schema = decision_schema([add])
-    tool_choice, final = schema["anyOf"]
+    tool_choice, final = schema["properties"]["step"]["anyOf"]
     assert tool_choice["properties"]["tool"]["enum"] == ["add"]
     assert set(tool_choice["properties"]["args"]["properties"]) == {"a", "b"}
     assert final["required"] == ["final_answer"]
-    assert [c["required"] for c in decision_schema([add], allow_tools=False)["anyOf"]] == [["final_answer"]]
+    only_answer = decision_schema([add], allow_tools=False)["properties"]["step"]["anyOf"]
+    assert [choice["required"] for choice in only_answer] == [["final_answer"]]
 
 
 @pytest.mark.parametrize(
@@ -106,6 +107,7 @@ def test_decision_schema_offers_each_tool_then_the_answer() -> None:
     [
         ({"tool": "add", "args": {"a": 1}}, ("add", {"a": 1})),
         ({"final_answer": "done"}, "done"),
+        ({"step": {"tool": "add", "args": {"a": 2}}}, ("add", {"a": 2})),
         ('{"final_answer": "x"}', "x"),
         ("plain words", "plain words"),
         ('"quoted"', "quoted"),
