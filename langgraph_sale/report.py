@@ -15,6 +15,11 @@ def _first_lines(text: str, lines: int = 2, width: int = 100) -> str:
     return " / ".join(line[:width] for line in kept)
 
 
+def _label(bid: Bid) -> str:
+    # A rewritten bid of the outbid round is told apart from the bidder's first one.
+    return bid.bidder if bid.phase == "bid" else f"{bid.bidder}~r{bid.round}"
+
+
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -48,22 +53,22 @@ def format_auction(state: Mapping[str, Any], *, baseline_cost_usd: float | None 
     for bid in bids:
         if bid.ok:
             flag = " (estimated)" if bid.usage.estimated else ""
-            out.append(f"  {bid.bidder:<16} {bid.plan_tokens:>5} tokens{flag}  entropy {_fmt(bid.entropy)}  "
+            out.append(f"  {_label(bid):<16} {bid.plan_tokens:>5} tokens{flag}  entropy {_fmt(bid.entropy)}  "
                        f"{bid.latency_s:6.2f} s  | {_first_lines(bid.plan)}")
         else:
-            out.append(f"  {bid.bidder:<16} FAILED: {bid.error}")
+            out.append(f"  {_label(bid):<16} FAILED: {bid.error}")
     pool_order = {bid.bidder: index for index, bid in enumerate(bids)}
     jurors = sorted({j.juror for j in jury}, key=lambda name: pool_order.get(name, 0))
     if jury:
         out.append("")
-        out.append("Jury (rows: juror, columns: bid author; '-' = dropped)")
-        authors = [b.bidder for b in bids if b.ok]
-        width = max([12, *(len(a) + 2 for a in authors)])
+        out.append("Jury (rows: juror, columns: bid author, ~rN a rewritten bid; '-' = dropped)")
+        judged = [b for b in bids if b.ok]
+        width = max([12, *(len(_label(b)) + 2 for b in judged)])
         label = max([14, *(len(j) + 2 for j in jurors)])
-        out.append("  " + " " * label + "".join(f"{a:>{width}}" for a in authors))
+        out.append("  " + " " * label + "".join(f"{_label(b):>{width}}" for b in judged))
         for juror in jurors:
-            row = {j.bidder: j.score for j in jury if j.juror == juror}
-            cells = "".join(f"{_fmt(row.get(a), 2) if a in row else '':>{width}}" for a in authors)
+            row = {j.bid_id: j.score for j in jury if j.juror == juror}
+            cells = "".join(f"{_fmt(row.get(b.id), 2) if b.id in row else '':>{width}}" for b in judged)
             out.append(f"  {juror:<{label}}" + cells)
     if scores:
         out.append("")
@@ -77,6 +82,10 @@ def format_auction(state: Mapping[str, Any], *, baseline_cost_usd: float | None 
     if outcome is not None:
         out.append("")
         out.append(f"Winner: {outcome.winner or 'none'} ({outcome.reason})")
+        if outcome.refine_rounds:
+            out.append(f"Outbid round: {outcome.recalled} past auctions recalled; "
+                       + (f"{outcome.outbid_by} took the win from {outcome.provisional_winner}" if outcome.outbid
+                          else f"{outcome.provisional_winner} kept the win"))
         if outcome.answer is not None:
             out.append(f"Answer: {_first_lines(outcome.answer, 6, 120)}")
         if outcome.execution_error:

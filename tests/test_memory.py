@@ -11,6 +11,7 @@ from langgraph_sale import AuctionMemory, AuctionWeights, Bidder, CostValueScore
 from langgraph_sale.errors import AuctionConfigError, AuctionInputError
 from langgraph_sale.memory import SHARED_SCOPE, AuctionRecord, MemoryBid
 from langgraph_sale.prompts import REVISED_PLAN
+from langgraph_sale.report import format_auction
 from langgraph_sale.testing import HashingEmbeddings, ScriptedChatModel
 from tests.support import run
 
@@ -94,6 +95,8 @@ async def test_only_strictly_cheaper_bidders_rewrite_and_a_better_rewrite_wins(m
     judged = {j["bid_id"] for j in result["auction_jury"] if j["phase"] == "refine"}
     assert judged == {b["id"] for b in refined}
     assert result["auction_cost_usd"]["refine"] > 0
+    account = format_auction(result)
+    assert "small~r1" in account and "Outbid round: 1 past auctions recalled; small took the win from large" in account
 
 
 async def test_the_contrast_prompt_shows_the_recalled_pair(mode: str) -> None:
