@@ -3,6 +3,7 @@
 ```
 START -> open_auction -(Send x |A|)-> bid -> collect_bids -(Send x jurors x bids)-> judge -> score
 score -> recall -(Send x cheaper bidders)-> bid (phase refine) -> collect_bids -> judge -> score   (outbid round)
+score -> approve (interrupt: a person accepts, overrides or rejects) -> ...                       (approve=True)
 score -> execute_<winner> -> record_outcome -> END          (route="internal")
 score -> record_outcome -> END                              (route="decide": the host routes with route_to_winner)
 score -> record_outcome -> Command.PARENT goto <winner>     (route="parent")
@@ -32,10 +33,11 @@ from langgraph._internal._runnable import RunnableCallable  # sync + async node 
 from langgraph.errors import NodeError
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
-from langgraph.types import Command, Overwrite, RetryPolicy, Send
+from langgraph.types import Command, Overwrite, RetryPolicy, Send, interrupt
 
 from langgraph_sale.bidder import Bidder, validate_pool
 from langgraph_sale.bidding import amake_bid, failed_bid, make_bid
+from langgraph_sale.budget import DEFAULT_EXPECTED_EXECUTION_TOKENS, Budget, budget_of, expected_execution_usd
 from langgraph_sale.errors import AuctionConfigError, AuctionInputError
 from langgraph_sale.executor import DEFAULT_MAX_STEPS, default_executor, execution_input, read_execution
 from langgraph_sale.jury import JuryScoring, ajudge, judge, structured_juror
@@ -110,6 +112,9 @@ def create_auction(
     plan_guidance: bool = True,
     evaluate: Evaluator | None = None,
     max_steps: int = DEFAULT_MAX_STEPS,
+    approve: bool = False,
+    budget_key: str = "budget_usd",
+    expected_execution_tokens: int = DEFAULT_EXPECTED_EXECUTION_TOKENS,
     state_schema: type[Any] = AuctionState,
     context_schema: type[Any] | None = None,
 ) -> StateGraph[Any, Any, Any, Any]:
@@ -143,6 +148,14 @@ def create_auction(
         plan_guidance: Give the winner its plan as guidance (set False to run it on the bare task).
         evaluate: Optional `evaluate(task, answer) -> bool` (or async), recorded as the outcome's `success`.
         max_steps: Model calls of a default executor at most.
+        approve: Pause for a person after the decision (`interrupt()`, outside the parallel branches; needs a
+            checkpointer). Resume with `Command(resume=True)` to accept, `{"winner": "<name>"}` to override, or
+            False to run nobody (status `rejected`).
+        budget_key: The run-context field (or `config["configurable"]` key) holding a per-task budget in dollars.
+            With a budget, bidders whose expected execution cost does not fit are left out, and the auction's own
+            calls count against it (`langgraph_sale.budget`).
+        expected_execution_tokens: Execution tokens a budget assumes for a bidder when memory has no similar
+            auction.
         state_schema: The graph's state; must declare every key of `AuctionState`.
         context_schema: The run context schema, passed to `StateGraph`.
 
@@ -179,17 +192,48 @@ def create_auction(
         max_steps=max_steps,
         state_schema=state_schema,
     )
+    if not isinstance(approve, bool):
+        raise AuctionConfigError("approve", f"must be True or False, got {approve!r}")
+    if not isinstance(budget_key, str) or not budget_key:
+        raise AuctionConfigError("budget_key", f"must be a context field name, got {budget_key!r}")
+    if isinstance(expected_execution_tokens, bool) or not isinstance(expected_execution_tokens, int) \
+            or expected_execution_tokens < 0:
+        raise AuctionConfigError("expected_execution_tokens",
+                                 f"must be an int >= 0, got {expected_execution_tokens!r}")
     refine_rounds = 0 if memory is None or refine is False else 1 if refine is True else int(refine)
     active_jurors = scorer.active_jurors(names) if jury is not False else []
     structured = {name: structured_juror(pool[name].model) for name in active_jurors}
 
     # ---- Phase 0: open the auction ---------------------------------------------------------------------------
     def open_auction(state: AuctionState, config: RunnableConfig, runtime: Runtime[Any]) -> dict[str, Any]:
+        task, message_id, budget_usd = _opening(state, config, runtime)
+        records: list[AuctionRecord] = []
+        if budget_usd is not None and memory is not None:
+            records = memory.recall(memory.store_for(runtime.store), memory.namespace_for(runtime.context, config),
+                                    task)
+        return _opened(task, message_id, budget_usd, records, runtime)
+
+    async def aopen_auction(state: AuctionState, config: RunnableConfig, runtime: Runtime[Any]) -> dict[str, Any]:
+        task, message_id, budget_usd = _opening(state, config, runtime)
+        records: list[AuctionRecord] = []
+        if budget_usd is not None and memory is not None:
+            records = await memory.arecall(memory.store_for(runtime.store),
+                                           memory.namespace_for(runtime.context, config), task)
+        return _opened(task, message_id, budget_usd, records, runtime)
+
+    def _opening(state: AuctionState, config: RunnableConfig, runtime: Runtime[Any]
+                 ) -> tuple[str, str | None, float | None]:
         task, message_id = _task_of(state)
         if memory is not None:
             # A missing store or scope fails here, before anything is paid for.
             memory.store_for(runtime.store)
             memory.namespace_for(runtime.context, config)
+        return task, message_id, budget_of(runtime.context, config, budget_key)
+
+    def _opened(task: str, message_id: str | None, budget_usd: float | None, records: Sequence[AuctionRecord],
+                runtime: Runtime[Any]) -> dict[str, Any]:
+        budget = None if budget_usd is None else Budget(budget_usd, expected_execution_usd(
+            prices, records, default_tokens=expected_execution_tokens))
         auction_id = uuid.uuid4().hex
         _emit(runtime, "auction_opened", auction_id=auction_id, task=task[:500], bidders=names)
         return {
@@ -207,14 +251,19 @@ def create_auction(
             "auction_clock": {"opened": time.time()},
             "auction_outcome": {"task": task, "task_message_id": message_id},
             "auction_refine": {},
+            "auction_budget": budget.to_state() if budget is not None else {},
         }
 
-    def send_bids(state: AuctionState) -> list[Send]:
-        return [
+    def send_bids(state: AuctionState) -> list[Send] | str:
+        budget = Budget.from_state(state.get("auction_budget"))
+        # A bidder whose execution alone would exceed the budget is not asked: its bid could never win.
+        sends = [
             Send("bid", BidRequest(auction_id=state["auction_id"], bidder=name, task=state["auction_task"] or "",
                                    phase="bid", round=0, current_plan="", contrast=[]))
             for name in names
+            if budget is None or budget.fits(name, spent=0.0)
         ]
+        return sends or "score"
 
     # ---- Phase 1: sealed bids, one Send per bidder -------------------------------------------------------------
     def _bid_done(bid: Bid, runtime: Runtime[Any]) -> dict[str, Any]:
@@ -299,11 +348,13 @@ def create_auction(
         bids = [Bid.model_validate(b) for b in state.get("auction_bids", [])]
         jury_records = [JuryScore.model_validate(j) for j in state.get("auction_jury", [])]
         latest = max((b.round for b in bids), default=0)
-        decision = _rescore(state, bids, jury_records, latest, runtime) if latest else _first_score(
-            state, bids, jury_records, runtime)
+        phases = _usage_by_phase(bids, jury_records, None)
+        spent = sum(usage.cost_usd for usage in phases.values())
+        decision = _rescore(state, bids, jury_records, latest, spent, runtime) if latest else _first_score(
+            state, bids, jury_records, spent, runtime)
         return {
             **decision,
-            **_ledger(_usage_by_phase(bids, jury_records, None)),
+            **_ledger(phases),
             "auction_clock": {**state.get("auction_clock", {}), "decided": time.time()},
         }
 
@@ -317,13 +368,25 @@ def create_auction(
         return {"auction_bids": [bid.model_copy(update={"breakdown": by_id[bid.id]}).to_state()
                                  for bid in bids if bid.id in by_id]}
 
-    def _first_score(state: AuctionState, bids: Sequence[Bid], jury_records: Sequence[JuryScore],
+    def _affordable(state: AuctionState, table: Mapping[str, ScoreBreakdown], spent: float
+                    ) -> dict[str, ScoreBreakdown]:
+        # With a budget, only bidders whose expected execution fits what the auction has left may win.
+        budget = Budget.from_state(state.get("auction_budget"))
+        return {name: breakdown for name, breakdown in table.items()
+                if budget is None or budget.fits(name, spent=spent)}
+
+    def _first_score(state: AuctionState, bids: Sequence[Bid], jury_records: Sequence[JuryScore], spent: float,
                      runtime: Runtime[Any]) -> dict[str, Any]:
         table = scorer.score(bids, jury_records, prices=prices, max_bid_tokens=max_bid_tokens)
-        winner = scorer.winner(table, prices=prices, order=names)
+        winner = scorer.winner(_affordable(state, table, spent), prices=prices, order=names)
         plan, reason = "", "lowest score (cost - value)"
         if winner is None:
             winner, reason = _fallback_choice(bids)
+            budget = Budget.from_state(state.get("auction_budget"))
+            if budget is not None and (winner is None or not budget.fits(winner, spent=spent)):
+                left = budget.budget_usd - spent
+                winner, reason = None, (f"over_budget: ${left:.8f} of ${budget.budget_usd:.8f} left after the "
+                                        "auction's own calls; no bidder's expected execution fits")
         else:
             plan = next(b.plan for b in bids if b.id == table[winner].bid_id)
         update = _scored(table, bids, runtime) if table else {}
@@ -339,7 +402,7 @@ def create_auction(
         }
 
     def _rescore(state: AuctionState, bids: Sequence[Bid], jury_records: Sequence[JuryScore], latest: int,
-                 runtime: Runtime[Any]) -> dict[str, Any]:
+                 spent: float, runtime: Runtime[Any]) -> dict[str, Any]:
         # The rewritten bids are scored on every term, jury included, against the leader's bid under the same
         # scaling (entropy is used only if every bid of the auction has it); only a strictly lower score wins.
         leader = state["auction_winner"] or ""
@@ -348,7 +411,8 @@ def create_auction(
         rewritten = [b for b in bids if b.round == latest and b.ok]
         table = scorer.score([leader_bid, *rewritten], jury_records, prices=prices, max_bid_tokens=max_bid_tokens,
                              entropy_bids=[b for b in bids if b.ok])
-        challengers = {name: breakdown for name, breakdown in table.items() if name != leader}
+        challengers = {name: breakdown for name, breakdown in _affordable(state, table, spent).items()
+                       if name != leader}
         best = scorer.winner(challengers, prices=prices, order=names)
         outcome = dict(state.get("auction_outcome") or {})
         update: dict[str, Any] = {}
@@ -380,7 +444,10 @@ def create_auction(
     def after_score(state: AuctionState) -> str:
         if _outbid_due(state):
             return "recall"
-        return _after_decision(state)
+        return _decided(state)
+
+    def _decided(state: AuctionState) -> str:
+        return "approve" if approve and state.get("auction_winner") else _after_decision(state)
 
     def _after_decision(state: AuctionState) -> str:
         winner = state.get("auction_winner")
@@ -449,7 +516,42 @@ def create_auction(
             for name, request in (refine_state.get("requests") or {}).items()
         ]
         # Empty memory, or no challenger in any recalled auction: the round is skipped.
-        return sends or _after_decision(state)
+        return sends or _decided(state)
+
+    # ---- Optional: a person approves or overrides the winner (outside the parallel branches) ------------------
+    def approve_winner(state: AuctionState) -> dict[str, Any]:
+        winner = state.get("auction_winner")
+        scores = state.get("auction_scores") or {}
+        answer = interrupt({
+            "auction_id": state["auction_id"],
+            "task": state.get("auction_task"),
+            "winner": winner,
+            "plan": state.get("auction_plan"),
+            "reason": (state.get("auction_outcome") or {}).get("reason"),
+            "scores": {name: breakdown.get("score") for name, breakdown in scores.items()},
+            "choices": names,
+            "resume_with": 'True to accept, {"winner": "<name>"} to override, False to run nobody',
+        })
+        outcome = {**(state.get("auction_outcome") or {}), "approved_by": "person"}
+        chosen = answer.get("winner", winner) if isinstance(answer, Mapping) else winner
+        if answer is False or (isinstance(answer, str) and answer.lower() in ("reject", "no")) or (
+                isinstance(answer, Mapping) and answer.get("winner", winner) is None):
+            outcome["reason"] = f"rejected: a person declined {winner}"
+            return {"auction_winner": None, "auction_plan": "", "auction_outcome": outcome}
+        if not (answer is True or answer is None or isinstance(answer, Mapping)
+                or (isinstance(answer, str) and answer.lower() in ("accept", "yes"))):
+            raise AuctionInputError("resume", f"must be True, False or {{'winner': <name>}}, got {answer!r}")
+        if chosen not in names:
+            raise AuctionInputError("resume.winner", f"must be one of {names}, got {chosen!r}")
+        if chosen == winner:
+            return {"auction_outcome": outcome}
+        outcome["reason"] = f"override: a person chose {chosen} over {winner}"
+        return {"auction_winner": chosen, "auction_plan": _latest_plan(state, chosen), "auction_outcome": outcome}
+
+    def _latest_plan(state: AuctionState, name: str) -> str:
+        own = [Bid.model_validate(b) for b in state.get("auction_bids", []) if b.get("bidder") == name]
+        valid = [bid for bid in own if bid.ok]
+        return max(valid, key=lambda bid: bid.round).plan if valid else ""
 
     # ---- Phase 5: the winner executes, guided by its plan -------------------------------------------------------
     def make_execute(bidder: Bidder) -> tuple[Callable[..., Any], Callable[..., Any]]:
@@ -501,8 +603,12 @@ def create_auction(
         outbid = winner is not None and winner != state.get("auction_provisional")
         opened = state.get("auction_outcome") or {}
         reason = opened.get("reason", "")
-        status: Literal["executed", "decided", "no_bids", "execution_failed"]
-        if route != "internal":
+        status: Literal["executed", "decided", "no_bids", "execution_failed", "over_budget", "rejected"]
+        if reason.startswith("over_budget"):
+            status = "over_budget"
+        elif reason.startswith("rejected"):
+            status = "rejected"
+        elif route != "internal":
             status = "decided" if winner else "no_bids"
         elif not winner:
             status = "no_bids"
@@ -537,6 +643,8 @@ def create_auction(
             recalled=int((state.get("auction_refine") or {}).get("recalled_total", 0)),
             outbid=outbid,
             outbid_by=winner if outbid else None,
+            budget_usd=(state.get("auction_budget") or {}).get("budget_usd"),
+            approved_by=opened.get("approved_by"),
         )
 
     def _finish(state: AuctionState, outcome: AuctionOutcome, phases: Mapping[str, CallUsage],
@@ -587,7 +695,7 @@ def create_auction(
 
     # ---- The graph, in phase order ------------------------------------------------------------------------------
     graph: StateGraph[Any, Any, Any, Any] = StateGraph(state_schema, context_schema=context_schema)
-    graph.add_node("open_auction", RunnableCallable(open_auction, name="open_auction"))
+    graph.add_node("open_auction", RunnableCallable(open_auction, aopen_auction, name="open_auction"))
     # (mypy matches no add_node overload for this input schema with an error handler, though it runs as typed)
     graph.add_node("bid", RunnableCallable(bid_sync, bid_async, name="bid"),  # type: ignore[call-overload]
                    input_schema=BidRequest, retry_policy=bid_retry, error_handler=bid_failed)
@@ -597,6 +705,8 @@ def create_auction(
     graph.add_node("score", score)
     if refine_rounds:
         graph.add_node("recall", RunnableCallable(recall_sync, recall_async, name="recall"))
+    if approve:
+        graph.add_node("approve", approve_winner)
     executor_nodes: list[str] = []
     if route == "internal":
         for name in names:
@@ -608,15 +718,18 @@ def create_auction(
     # In parent mode the Command.PARENT targets are the host's nodes: the host declares them (`destinations=`).
     graph.add_node("record_outcome", RunnableCallable(record_outcome, arecord_outcome, name="record_outcome"))
     graph.add_edge(START, "open_auction")
-    graph.add_conditional_edges("open_auction", send_bids, ["bid"])
+    graph.add_conditional_edges("open_auction", send_bids, ["bid", "score"])
     graph.add_edge("bid", "collect_bids")
     graph.add_conditional_edges("collect_bids", send_judgments, ["judge", "score"])
     graph.add_edge("judge", "score")
+    decided = [*(["approve"] if approve else []), *executor_nodes, "record_outcome"]
     if refine_rounds:
-        graph.add_conditional_edges("score", after_score, ["recall", *executor_nodes, "record_outcome"])
-        graph.add_conditional_edges("recall", send_refines, ["bid", *executor_nodes, "record_outcome"])
+        graph.add_conditional_edges("score", after_score, ["recall", *decided])
+        graph.add_conditional_edges("recall", send_refines, ["bid", *decided])
     else:
-        graph.add_conditional_edges("score", after_score, [*executor_nodes, "record_outcome"])
+        graph.add_conditional_edges("score", after_score, decided)
+    if approve:
+        graph.add_conditional_edges("approve", _after_decision, [*executor_nodes, "record_outcome"])
     graph.add_edge("record_outcome", END)
     return graph
 
@@ -636,6 +749,7 @@ def _memory_record(pool: Sequence[str], bids: Sequence[Bid], outcome: AuctionOut
         success=outcome.success,
         success_known=outcome.success is not None,
         cost_usd=outcome.total_cost_usd,
+        execute_tokens=outcome.tokens_by_phase.get("execute", 0),
     )
 
 

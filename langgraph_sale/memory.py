@@ -77,6 +77,8 @@ class AuctionRecord(BaseModel):
     success: bool | None = None
     success_known: bool = False
     cost_usd: float = 0.0
+    execute_tokens: int = 0
+    """Tokens the winner's execution used (0 when nobody executed): what a budget expects of similar tasks."""
 
     def final_bid(self, bidder: str) -> MemoryBid | None:
         """The bidder's last valid bid in this auction: its rewritten one after an outbid round, else its first."""

@@ -78,6 +78,8 @@ class AuctionState(TypedDict, total=False):
     """Wall-clock marks of the phases (epoch seconds), for the overhead share of time."""
     auction_outcome: dict[str, Any]
     """The `AuctionOutcome`: winner, plan, cost by phase, overhead share, success."""
+    auction_budget: dict[str, Any]
+    """The task's budget and each bidder's expected execution cost (empty without a budget)."""
     auction_refine: dict[str, Any]
     """The outbid round in progress: its number, the past auctions recalled, and each eligible bidder's request."""
 

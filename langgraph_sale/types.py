@@ -203,7 +203,7 @@ class AuctionOutcome(_Record):
     task: str = ""
     task_message_id: str | None = None
     """The id of the human message the task was read from (None when it came from `auction_task`)."""
-    status: Literal["executed", "decided", "no_bids", "execution_failed"]
+    status: Literal["executed", "decided", "no_bids", "execution_failed", "over_budget", "rejected"]
     reason: str
     winner: str | None = None
     provisional_winner: str | None = None
@@ -233,6 +233,10 @@ class AuctionOutcome(_Record):
     outbid: bool = False
     """True when a rewritten bid of a cheaper bidder took the win from the provisional winner."""
     outbid_by: str | None = None
+    budget_usd: float | None = None
+    """The task's budget, when the run carried one; the total cost includes the auction's own calls."""
+    approved_by: str | None = None
+    """"person" when an approval step accepted or overrode the winner."""
     memory_written: bool = False
     memory_error: str | None = None
     """Why the auction could not be written to memory (the outcome in state is kept regardless)."""
