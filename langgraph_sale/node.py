@@ -73,6 +73,11 @@ class AuctionNode:
     ) -> BaseTool:
         """Wrap the auction as a tool whose one argument is the task and whose result is the winner's answer.
 
+        Called with a tool call (as a `ToolNode` does), it returns a `ToolMessage` whose content is the answer and
+        whose `artifact` is the `auction_outcome` (winner, cost by phase, overhead): the caller's graph can keep the
+        account without the model reading it. The auction's custom events reach the caller's stream with
+        `stream(..., subgraphs=True)`.
+
         Needs `route="internal"` (the auction must run the winner to have an answer). Inside a graph the tool's
         auction runs as a subgraph of the caller, so its stream events and the caller's store reach it.
 
@@ -83,22 +88,24 @@ class AuctionNode:
             raise AuctionConfigError("route", "as_tool() needs route='internal': only then does the auction answer")
         graph = self.builder.compile(name=name, **compile_kwargs)
 
-        def answer_of(result: dict[str, Any]) -> str:
+        def answer_of(result: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             outcome = result.get("auction_outcome") or {}
             if outcome.get("answer") is None:
-                return f"The auction produced no answer ({outcome.get('status')}: {outcome.get('reason')})."
-            return str(outcome["answer"])
+                return (f"The auction produced no answer ({outcome.get('status')}: {outcome.get('reason')}).",
+                        outcome)
+            return str(outcome["answer"]), outcome
 
-        def run(task: str, config: RunnableConfig) -> str:
+        def run(task: str, config: RunnableConfig) -> tuple[str, dict[str, Any]]:
             if not isinstance(task, str) or not task.strip():
                 raise AuctionInputError("task", "must be non-empty text")
             return answer_of(graph.invoke({"auction_task": task, "messages": []}, config))
 
-        async def arun(task: str, config: RunnableConfig) -> str:
+        async def arun(task: str, config: RunnableConfig) -> tuple[str, dict[str, Any]]:
             if not isinstance(task, str) or not task.strip():
                 raise AuctionInputError("task", "must be non-empty text")
             return answer_of(await graph.ainvoke({"auction_task": task, "messages": []}, config))
 
         return StructuredTool.from_function(
-            func=run, coroutine=arun, name=name, description=description, args_schema=_AuctionToolInput
+            func=run, coroutine=arun, name=name, description=description, args_schema=_AuctionToolInput,
+            response_format="content_and_artifact",
         )

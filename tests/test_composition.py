@@ -204,6 +204,14 @@ def test_as_tool_answers_with_the_winners_answer() -> None:
     assert TASK in bid_prompt[-1].content
 
 
+def test_as_tool_call_carries_the_outcome_as_artifact() -> None:
+    tool = AuctionNode(scripted_pool(label="pool")).as_tool()
+    message = tool.invoke({"type": "tool_call", "name": "run_auction", "id": "call_1", "args": {"task": TASK}})
+    assert message.content == "pool: answer from small"
+    assert message.artifact["winner"] == "small" and message.artifact["status"] == "executed"
+    assert message.artifact["total_cost_usd"] > 0
+
+
 async def test_as_tool_answers_asynchronously() -> None:
     tool = AuctionNode(scripted_pool(label="pool")).as_tool(name="ask_the_pool")
     assert tool.name == "ask_the_pool"
