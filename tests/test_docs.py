@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import inspect
 import json
 import re
 import subprocess
@@ -42,19 +44,43 @@ def test_langgraph_json_graphs_load_without_checkpointer_or_keys(monkeypatch: py
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     config = json.loads((ROOT / "langgraph.json").read_text(encoding="utf-8"))
     assert config["dependencies"] == ["."]
-    for spec in config["graphs"].values():
+    assert set(config["graphs"]) == {"auction", "decide_auction", "local_auction"}
+    for graph_id, entry in config["graphs"].items():
+        spec = entry["path"] if isinstance(entry, dict) else entry
         module_name, attribute = spec.split(":")
         module = importlib.reload(importlib.import_module(module_name))
-        graph = getattr(module, attribute)
-        assert graph.checkpointer is None
-        assert {"open_auction", "bid", "judge", "score", "record_outcome"} <= set(graph.get_graph().nodes)
+        value = getattr(module, attribute)
+        if graph_id == "local_auction":
+            # A graph factory: the server calls it per request; only a run starts the local model server.
+            assert inspect.iscoroutinefunction(value)
+            value = module.build_local_auction()
+        assert value.checkpointer is None and value.store is None  # the server brings its own
+        assert {"open_auction", "bid", "judge", "score", "recall", "record_outcome"} <= set(value.get_graph().nodes)
+
+
+def test_langgraph_json_store_index_embedder_loads() -> None:
+    index = json.loads((ROOT / "langgraph.json").read_text(encoding="utf-8"))["store"]["index"]
+    path, attribute = index["embed"].split(":")
+    spec = importlib.util.spec_from_file_location("studio_embed_check", ROOT / path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    embedder = getattr(module, attribute)
+    assert len(embedder.embed_query("sort a list")) == index["dims"]
+    assert index["fields"] == ["task"]
 
 
 def test_studio_auction_runs() -> None:
+    from langgraph.store.memory import InMemoryStore
+
     from langgraph_sale import studio
 
-    state = studio.auction.invoke({"auction_task": "Sort a list of integers."})
+    store = InMemoryStore()  # the server's store, in tests
+    state = studio.auction.copy(update={"store": store}).invoke({"auction_task": "Sort a list of integers."})
     assert state["auction_outcome"]["status"] == "executed"
-    decided = studio.decide_auction.invoke({"auction_task": "Sort a list of integers."})
+    decided = studio.decide_auction.copy(update={"store": store}).invoke(
+        {"auction_task": "Sort a list of integers."})
     assert decided["auction_outcome"]["status"] == "decided"
     assert decided["auction_winner"] in {"tiny", "small", "large"}
+    remembered = store.search(("langgraph_sale", "auctions", "shared"))
+    assert {item.key for item in remembered} == {state["auction_id"], decided["auction_id"]}
