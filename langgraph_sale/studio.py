@@ -46,7 +46,7 @@ from langgraph_sale.testing import HashingEmbeddings, fake_pool
 if TYPE_CHECKING:
     from langgraph_sale.local import LocalServer
 
-__all__ = ["auction", "decide_auction", "local_auction", "build_local_auction", "embeddings", "EMBED_DIMS",
+__all__ = ["auction", "decide_auction", "user_auction", "USER_NAMESPACE", "local_auction", "build_local_auction", "embeddings", "EMBED_DIMS",
            "LOCAL_NAMESPACE"]
 
 _LATENCY_S = 0.05
@@ -66,6 +66,15 @@ auction = create_auction(fake_pool(latency_s=_LATENCY_S), memory=AuctionMemory()
 decide_auction = create_auction(fake_pool(latency_s=_LATENCY_S), memory=AuctionMemory(),
                                 route="decide").compile(name="decide_auction")
 """The decision only (route="decide"): bids, jury, scores and the winner, for a host graph to route on."""
+
+USER_NAMESPACE: tuple[str, ...] = ("langgraph_sale", "user_auctions")
+"""Where `user_auction` remembers each user's auctions, one namespace per `user_id`."""
+
+user_auction = create_auction(fake_pool(latency_s=_LATENCY_S),
+                              memory=AuctionMemory(namespace=USER_NAMESPACE, scope_key="user_id")
+                              ).compile(name="user_auction")
+"""The auction with a memory per user: every run carries `context={"user_id": ...}` (or the configurable key), and
+a user's auctions are never recalled for another."""
 
 # ---- the local pool, built lazily ------------------------------------------------------------------------------
 _PLACEHOLDER_URL = "http://127.0.0.1:9/v1"

@@ -44,7 +44,7 @@ def test_langgraph_json_graphs_load_without_checkpointer_or_keys(monkeypatch: py
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     config = json.loads((ROOT / "langgraph.json").read_text(encoding="utf-8"))
     assert config["dependencies"] == ["."]
-    assert set(config["graphs"]) == {"auction", "decide_auction", "local_auction"}
+    assert set(config["graphs"]) == {"auction", "decide_auction", "user_auction", "local_auction"}
     for graph_id, entry in config["graphs"].items():
         spec = entry["path"] if isinstance(entry, dict) else entry
         module_name, attribute = spec.split(":")

@@ -160,7 +160,7 @@ def fake_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]
         yield server
 
 
-async def _stream(url: str, graph: str, task: str, *, config: Any = None,
+async def _stream(url: str, graph: str, task: str, *, config: Any = None, context: Any = None,
                   timeout: float = RUN_TIMEOUT_S) -> tuple[str, list[Any]]:
     from langgraph_sdk import get_client
 
@@ -169,7 +169,8 @@ async def _stream(url: str, graph: str, task: str, *, config: Any = None,
     parts: list[Any] = []
     async with asyncio.timeout(timeout):
         async for part in client.runs.stream(thread["thread_id"], graph, input={"auction_task": task},
-                                             stream_mode=["updates", "custom"], config=config):
+                                             stream_mode=["updates", "custom"], config=config,
+                                             context=context):
             parts.append(part)
     return thread["thread_id"], parts
 
@@ -265,6 +266,25 @@ async def test_decide_auction_decides_and_recalls_past_auctions(fake_server: Dev
     after = await _store_items(fake_server.url, NAMESPACE)
     assert outcome["auction_id"] in {item["value"]["auction_id"] for item in after}
     assert len(after) == len(before) + 1
+
+
+async def test_user_memories_are_isolated_through_the_server(fake_server: DevServer) -> None:
+    task = "Deduplicate and sort a list of integers."
+    runs = {}
+    for user in ("alice", "bob", "alice"):
+        thread_id, parts = await _stream(fake_server.url, "user_auction", task, context={"user_id": user})
+        assert not _errors(parts), (_errors(parts), fake_server.log_tail())
+        runs.setdefault(user, []).append((await _state(fake_server.url, thread_id))["auction_outcome"])
+    # Bob's first auction recalls nothing (only Alice's existed); Alice's second recalls her first, not Bob's.
+    assert runs["bob"][0]["recalled"] == 0 and runs["alice"][0]["recalled"] == 0
+    assert runs["alice"][1]["recalled"] == 1
+    alice = await _store_items(fake_server.url, ("langgraph_sale", "user_auctions", "alice"))
+    bob = await _store_items(fake_server.url, ("langgraph_sale", "user_auctions", "bob"))
+    assert {item["value"]["auction_id"] for item in alice} == {outcome["auction_id"] for outcome in runs["alice"]}
+    assert {item["value"]["auction_id"] for item in bob} == {runs["bob"][0]["auction_id"]}
+    # A run without the user id fails before anything is paid for, naming the missing key.
+    _, parts = await _stream(fake_server.url, "user_auction", task)
+    assert _errors(parts) and "user_id" in str(_errors(parts)[0])
 
 
 async def test_local_auction_without_the_pool_fails_the_run_clearly(fake_server: DevServer) -> None:
