@@ -46,7 +46,8 @@ from langgraph_sale.testing import HashingEmbeddings, fake_pool
 if TYPE_CHECKING:
     from langgraph_sale.local import LocalServer
 
-__all__ = ["auction", "decide_auction", "user_auction", "USER_NAMESPACE", "local_auction", "build_local_auction", "embeddings", "EMBED_DIMS",
+__all__ = ["auction", "decide_auction", "user_auction", "USER_NAMESPACE",
+           "local_auction", "build_local_auction", "embeddings", "EMBED_DIMS",
            "LOCAL_NAMESPACE"]
 
 _LATENCY_S = 0.05
