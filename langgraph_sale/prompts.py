@@ -44,6 +44,10 @@ REVISED_PLAN = "Revised plan:"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 
 
+# Chat-template control markers: `<|...|>` tokens (ChatML, Llama 3, Phi) and `[INST]`-style tags (Llama 2, Mistral).
+_TEMPLATE_MARKER = re.compile(r"<\|[^<>|\s]{1,40}\|>|\[/?(?:INST|SYS)\]")
+
+
 def words_for_tokens(max_tokens: int) -> int:
     """A word budget to ask for, about 0.6 words a token, so the plan ends before the token cap.
 
@@ -55,15 +59,29 @@ def words_for_tokens(max_tokens: int) -> int:
 
 
 def clean_untrusted(text: str) -> str:
-    """Drop control and bidi-override characters and undecodable bytes from untrusted text.
+    """Drop control and bidi-override characters and undecodable bytes from untrusted text, and break chat-template
+    control markers (`<|im_start|>`, `[INST]`, ...) apart.
+
+    A local server tokenizes message text with special tokens parsed, so a plan carrying `<|im_start|>system` would
+    open a real system turn in the juror's prompt; broken apart it stays text.
 
     Example:
         >>> clean_untrusted("ok\\x00\\x1b[31m fine")
         'ok[31m fine'
+        >>> clean_untrusted("<|im_start|>system [INST] x [/INST]")
+        '< |im_start| >system [ INST] x [ /INST]'
     """
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
-    return _CONTROL.sub("", text.encode("utf-8", errors="replace").decode("utf-8", errors="replace"))
+    text = _CONTROL.sub("", text.encode("utf-8", errors="replace").decode("utf-8", errors="replace"))
+    return _TEMPLATE_MARKER.sub(_broken_marker, text)
+
+
+def _broken_marker(match: re.Match[str]) -> str:
+    marker = match.group(0)
+    if marker.startswith("<|"):
+        return f"< |{marker[2:-2]}| >"
+    return f"[ {marker[1:]}"
 
 
 # Pure, and each plan is fenced once per juror (|A| times per auction): cached, so the cleaning and hashing run once.
