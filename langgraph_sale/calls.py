@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableConfig
 from langgraph.constants import TAG_NOSTREAM
 
 from langgraph_sale.errors import BidTimeoutError
@@ -75,8 +75,9 @@ def invoke_bounded(
     timeout: float | None,
     who: str,
     limiter: CallLimiter | None = None,
+    config: RunnableConfig | None = None,
 ) -> tuple[Any, float]:
-    """Call `runnable.invoke(value)`, raising `BidTimeoutError` after `timeout` seconds.
+    """Call `runnable.invoke(value, config)`, raising `BidTimeoutError` after `timeout` seconds.
 
     Returns:
         The result and the seconds the call took once it held its limiter slot (queueing excluded).
@@ -86,15 +87,15 @@ def invoke_bounded(
     its limiter slot until it really ends, so a server is never handed more calls than the cap.
 
     Example:
-        >>> from langchain_core.runnables import RunnableLambda
+        >>> from langchain_core.runnables import Runnable, RunnableConfigLambda
         >>> invoke_bounded(RunnableLambda(lambda x: x + 1), 1, timeout=5, who="adder")[0]
         2
     """
     with limiter.slot() if limiter is not None else contextlib.nullcontext() as slot:
         started = time.perf_counter()
         if timeout is None:
-            return runnable.invoke(value), time.perf_counter() - started
-        future = _start_daemon_call(runnable, value, who)
+            return runnable.invoke(value, config), time.perf_counter() - started
+        future = _start_daemon_call(runnable, value, who, config)
         try:
             return future.result(timeout=timeout), time.perf_counter() - started
         except concurrent.futures.TimeoutError as err:
@@ -158,7 +159,8 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_WORKERS.reset)
 
 
-def _start_daemon_call(runnable: Runnable[Any, Any], value: Any, who: str) -> concurrent.futures.Future[Any]:
+def _start_daemon_call(runnable: Runnable[Any, Any], value: Any, who: str, config: RunnableConfig | None
+                       ) -> concurrent.futures.Future[Any]:
     # On a daemon worker, not a ThreadPoolExecutor: an abandoned call that never returns must not hold up the
     # interpreter's exit (executor threads are joined at exit).
     future: concurrent.futures.Future[Any] = concurrent.futures.Future()
@@ -168,7 +170,7 @@ def _start_daemon_call(runnable: Runnable[Any, Any], value: Any, who: str) -> co
         if not future.set_running_or_notify_cancel():
             return
         try:
-            future.set_result(context.run(runnable.invoke, value))
+            future.set_result(context.run(runnable.invoke, value, config))
         except BaseException as error:  # noqa: BLE001 - handed to the waiting caller
             future.set_exception(error)
 
@@ -183,27 +185,28 @@ async def ainvoke_bounded(
     timeout: float | None,
     who: str,
     limiter: CallLimiter | None = None,
+    config: RunnableConfig | None = None,
 ) -> tuple[Any, float]:
-    """Await `runnable.ainvoke(value)`, raising `BidTimeoutError` after `timeout` seconds (the call is cancelled).
+    """Await `runnable.ainvoke(value, config)`, raising `BidTimeoutError` after `timeout` seconds (the call is cancelled).
 
     Returns:
         The result and the seconds the call took once it held its limiter slot (queueing excluded).
 
     Example:
         >>> import asyncio
-        >>> from langchain_core.runnables import RunnableLambda
+        >>> from langchain_core.runnables import Runnable, RunnableConfigLambda
         >>> asyncio.run(ainvoke_bounded(RunnableLambda(lambda x: x * 2), 3, timeout=5, who="doubler"))[0]
         6
     """
     async with limiter.aslot() if limiter is not None else contextlib.nullcontext():
         started = time.perf_counter()
         if timeout is None:
-            return await runnable.ainvoke(value), time.perf_counter() - started
+            return await runnable.ainvoke(value, config), time.perf_counter() - started
         try:
             if _timeout_scope is not None:
                 # A deadline on this task (Python 3.11+), rather than `wait_for`'s extra task per call.
                 async with _timeout_scope(timeout):
-                    return await runnable.ainvoke(value), time.perf_counter() - started
-            return await asyncio.wait_for(runnable.ainvoke(value), timeout), time.perf_counter() - started
+                    return await runnable.ainvoke(value, config), time.perf_counter() - started
+            return await asyncio.wait_for(runnable.ainvoke(value, config), timeout), time.perf_counter() - started
         except asyncio.TimeoutError as err:
             raise BidTimeoutError(who, timeout) from err

@@ -37,6 +37,7 @@ from langgraph.types import Command, Overwrite, RetryPolicy, Send, interrupt
 
 from langgraph_sale.bidder import Bidder, validate_pool
 from langgraph_sale.bidding import amake_bid, failed_bid, make_bid
+from langgraph_sale.calls import ainvoke_bounded, invoke_bounded
 from langgraph_sale.budget import DEFAULT_EXPECTED_EXECUTION_TOKENS, Budget, budget_of, expected_execution_usd
 from langgraph_sale.errors import AuctionConfigError, AuctionInputError
 from langgraph_sale.executor import DEFAULT_MAX_STEPS, default_executor, execution_input, read_execution
@@ -55,6 +56,7 @@ Evaluator = Callable[[str, str], bool | Awaitable[bool]]
 DEFAULT_MAX_BID_TOKENS = 256
 """Bid cap: plans are "a few hundred tokens" in the paper; local models ignore word budgets and run to the cap."""
 DEFAULT_BID_TIMEOUT = 120.0
+DEFAULT_EXECUTE_TIMEOUT = 1800.0
 DEFAULT_BID_RETRY = RetryPolicy(max_attempts=2, initial_interval=0.5, backoff_factor=2.0, jitter=True)
 
 _EVENT = "auction_event"
@@ -106,6 +108,7 @@ def create_auction(
     max_bid_tokens: int = DEFAULT_MAX_BID_TOKENS,
     bid_timeout: float | None = DEFAULT_BID_TIMEOUT,
     bid_retry: RetryPolicy | None = DEFAULT_BID_RETRY,
+    execute_timeout: float | None = DEFAULT_EXECUTE_TIMEOUT,
     route: Route = "internal",
     parent_destinations: Mapping[str, str] | None = None,
     fallback: str | bool | None = None,
@@ -140,6 +143,8 @@ def create_auction(
         max_bid_tokens: Output cap of a bid.
         bid_timeout: Seconds a bid (and each jury attempt) may take; None for no limit.
         bid_retry: Retry policy of a bid; None for no retry. Timeouts and connection errors are retried.
+        execute_timeout: Seconds the winner's execution may take in all (its agent or default executor); past it
+            the outcome says `execution_failed` and what was paid for stays in state. None for no limit.
         route: "internal" runs the winner in an `execute_<name>` node of this graph; "decide" only decides (the
             host routes with `route_to_winner`); "parent" ends with `Command(graph=Command.PARENT, goto=...)`.
         parent_destinations: For route="parent", the parent node of each bidder (default: the bidder's name).
@@ -185,6 +190,7 @@ def create_auction(
         refine=refine,
         max_bid_tokens=max_bid_tokens,
         bid_timeout=bid_timeout,
+        execute_timeout=execute_timeout,
         route=route,
         parent_destinations=parent_destinations,
         fallback=fallback,
@@ -562,16 +568,18 @@ def create_auction(
                   answer=result["answer"][:500], cost_usd=result["usage"]["cost_usd"])
             return {"messages": [AIMessage(content=result["answer"], name=bidder.name)], "auction_execution": result}
 
+        # The execution is bounded like a bid (a model that hangs must not hang the auction); its own model calls
+        # take their limiter slots inside the executor.
         def execute_sync(state: AuctionState, config: RunnableConfig, runtime: Runtime[Any]) -> dict[str, Any]:
             sent = execution_input(state["auction_task"] or "", state.get("auction_plan") or "", guided=plan_guidance)
             started = time.perf_counter()
-            result = agent.invoke(sent, config)
+            result, _ = invoke_bounded(agent, sent, timeout=execute_timeout, who=bidder.name, config=config)
             return executed(read_execution(sent, result, bidder, started), runtime, state)
 
         async def execute_async(state: AuctionState, config: RunnableConfig, runtime: Runtime[Any]) -> dict[str, Any]:
             sent = execution_input(state["auction_task"] or "", state.get("auction_plan") or "", guided=plan_guidance)
             started = time.perf_counter()
-            result = await agent.ainvoke(sent, config)
+            result, _ = await ainvoke_bounded(agent, sent, timeout=execute_timeout, who=bidder.name, config=config)
             return executed(read_execution(sent, result, bidder, started), runtime, state)
 
         return execute_sync, execute_async
@@ -829,6 +837,7 @@ def _check_options(
     refine: Any,
     max_bid_tokens: int,
     bid_timeout: float | None,
+    execute_timeout: float | None,
     route: str,
     parent_destinations: Mapping[str, str] | None,
     fallback: str | bool | None,
@@ -856,6 +865,10 @@ def _check_options(
     if bid_timeout is not None and (isinstance(bid_timeout, bool) or not isinstance(bid_timeout, (int, float))
                                     or not bid_timeout > 0):
         raise AuctionConfigError("bid_timeout", f"must be a positive number of seconds or None, got {bid_timeout!r}")
+    if execute_timeout is not None and (isinstance(execute_timeout, bool)
+                                        or not isinstance(execute_timeout, (int, float)) or not execute_timeout > 0):
+        raise AuctionConfigError("execute_timeout",
+                                 f"must be a positive number of seconds or None, got {execute_timeout!r}")
     if route not in ("internal", "decide", "parent"):
         raise AuctionConfigError("route", f"must be 'internal', 'decide' or 'parent', got {route!r}")
     if parent_destinations is not None:

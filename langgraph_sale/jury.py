@@ -42,7 +42,7 @@ JuryScoring = Literal["integer", "logprobs"]
 JURY_MAX_TOKENS = 16
 """Output cap of a jury call: `{"score": N}` needs about 6 tokens."""
 
-_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?")
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 
 
 class JuryVerdict(BaseModel):

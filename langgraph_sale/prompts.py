@@ -39,9 +39,13 @@ REFINE_MARKER = "[auction refine]"
 REVISED_PLAN = "Revised plan:"
 """Where the scored part of a rewritten bid starts: the analysis before it is paid for, not scored."""
 
-# Control characters other than tab and newline, zero-width and direction marks, line/paragraph separators and
-# the Unicode bidi overrides: all can hide text from a reader.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+# Control characters other than tab and newline, the soft hyphen, zero-width and direction marks, line/paragraph
+# separators, the Unicode bidi overrides, interlinear annotation marks and the invisible tag characters
+# (U+E0000-E007F, "ASCII smuggling"): all can hide text from a reader.
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff"
+    "\ufff9-\ufffb\U000e0000-\U000e007f]"
+)
 
 
 # Chat-template control markers: `<|...|>` tokens (ChatML, Llama 3, Phi) and `[INST]`-style tags (Llama 2, Mistral).
