@@ -187,7 +187,7 @@ async def ainvoke_bounded(
     limiter: CallLimiter | None = None,
     config: RunnableConfig | None = None,
 ) -> tuple[Any, float]:
-    """Await `runnable.ainvoke(value, config)`, raising `BidTimeoutError` after `timeout` seconds (the call is cancelled).
+    """Await `runnable.ainvoke(value, config)`, raising `BidTimeoutError` after `timeout` seconds (then cancelled).
 
     Returns:
         The result and the seconds the call took once it held its limiter slot (queueing excluded).

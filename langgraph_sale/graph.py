@@ -37,8 +37,8 @@ from langgraph.types import Command, Overwrite, RetryPolicy, Send, interrupt
 
 from langgraph_sale.bidder import Bidder, validate_pool
 from langgraph_sale.bidding import amake_bid, failed_bid, make_bid
-from langgraph_sale.calls import ainvoke_bounded, invoke_bounded
 from langgraph_sale.budget import DEFAULT_EXPECTED_EXECUTION_TOKENS, Budget, budget_of, expected_execution_usd
+from langgraph_sale.calls import ainvoke_bounded, invoke_bounded
 from langgraph_sale.errors import AuctionConfigError, AuctionInputError
 from langgraph_sale.executor import DEFAULT_MAX_STEPS, default_executor, execution_input, read_execution
 from langgraph_sale.jury import JuryScoring, ajudge, judge, structured_juror
