@@ -22,6 +22,7 @@ from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 
 from langgraph_sale import AuctionNode, Bidder
+from langgraph_sale.local import local_pool
 from langgraph_sale.testing import ScriptedChatModel, fake_pool
 
 REQUEST = "I need a Python function that deduplicates and sorts a list of integers, please."
@@ -51,16 +52,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--local", action="store_true", help="run the auction on the real local pool")
     args = parser.parse_args()
-    with contextlib.ExitStack() as stack:
-        if args.local:
-            from langgraph_sale.local import LocalServer, ensure_pool, local_bidders
-
-            ensure_pool()
-            server = stack.enter_context(LocalServer())
-            print(f"Local pool at {server.base_url}: running the auction, one model call at a time...", flush=True)
-            app = build_agent(local_bidders(server.openai_url), max_bid_tokens=150)
-        else:
-            app = build_agent(fake_pool())
+    with local_pool() if args.local else contextlib.nullcontext(fake_pool()) as pool:
+        app = build_agent(pool, max_bid_tokens=150) if args.local else build_agent(pool)
         messages: list[Any] = []
         # subgraphs=True: the auction inside the tool is a subgraph, and its custom events come from there.
         inputs = {"messages": [HumanMessage(REQUEST)]}

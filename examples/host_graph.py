@@ -17,6 +17,7 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 
 from langgraph_sale import AuctionNode, AuctionState, Bidder
+from langgraph_sale.local import local_pool
 from langgraph_sale.report import format_auction
 from langgraph_sale.testing import fake_pool
 
@@ -55,16 +56,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--local", action="store_true", help="run on the real local pool")
     args = parser.parse_args()
-    with contextlib.ExitStack() as stack:
-        if args.local:
-            from langgraph_sale.local import LocalServer, ensure_pool, local_bidders
-
-            ensure_pool()
-            server = stack.enter_context(LocalServer())
-            print(f"Local pool at {server.base_url}: running the auction, one model call at a time...", flush=True)
-            app = build_host(local_bidders(server.openai_url), max_bid_tokens=150)
-        else:
-            app = build_host(fake_pool())
+    with local_pool() if args.local else contextlib.nullcontext(fake_pool()) as pool:
+        app = build_host(pool, max_bid_tokens=150) if args.local else build_host(pool)
         print("Host graph:", " -> ".join(app.get_graph().nodes))
         state = app.invoke({"ticket": TICKET})
     print()

@@ -22,6 +22,7 @@ from typing import Any
 from langgraph.store.memory import InMemoryStore
 
 from langgraph_sale import AuctionMemory, Bidder, create_auction
+from langgraph_sale.local import local_pool
 from langgraph_sale.report import format_auction
 from langgraph_sale.testing import HashingEmbeddings, ScriptedChatModel
 
@@ -52,15 +53,7 @@ def main() -> None:
     store = InMemoryStore(index={"dims": 256, "embed": HashingEmbeddings(256)})
     memory = AuctionMemory(k=4)
     with contextlib.ExitStack() as stack:
-        if args.local:
-            from langgraph_sale.local import LocalServer, ensure_pool, local_bidders
-
-            ensure_pool()
-            server = stack.enter_context(LocalServer())
-            print(f"Local pool at {server.base_url}: three auctions, one model call at a time...", flush=True)
-            pool = local_bidders(server.openai_url)
-        else:
-            pool = scripted_pool()
+        pool = stack.enter_context(local_pool()) if args.local else scripted_pool()
         app = create_auction(pool, memory=memory, max_bid_tokens=150 if args.local else 256).compile(store=store)
         state: dict[str, Any] = {}
         for number, task in enumerate(TASKS, start=1):

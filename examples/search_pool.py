@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from langgraph_sale import Bidder, create_auction
+from langgraph_sale.local import local_pool
 from langgraph_sale.report import format_auction
 from langgraph_sale.testing import ScriptedChatModel
 from langgraph_sale.tools import SearchCorpus, bm25_tool
@@ -72,18 +73,8 @@ def main() -> None:
                   {"final_answer": "(scripted: a fake model cannot read the passages; run with --local)"}]
     tools = [bm25_tool(corpus, k=3)]
     with contextlib.ExitStack() as stack:
-        if args.local:
-            from langgraph_sale.calls import with_token_cap
-            from langgraph_sale.local import LocalServer, ensure_pool, local_bidders
-
-            ensure_pool()
-            server = stack.enter_context(LocalServer())
-            # JSON decisions for tools (these models emit no native tool calls), and a cap on each executor step.
-            pool = [Bidder(b.name, with_token_cap(b.model, 512), b.price_per_mtok, tools=tools, tool_calling="json",
-                           limiter=b.limiter, description=b.description) for b in local_bidders(server.openai_url)]
-            print(f"Local pool at {server.base_url}: running the auction, one model call at a time...", flush=True)
-        else:
-            pool = scripted_pool(tools, script)
+        # local_bidders gives the tools through a JSON decision step (these models emit no native tool calls).
+        pool = stack.enter_context(local_pool(tools=tools)) if args.local else scripted_pool(tools, script)
         app = create_auction(pool, max_steps=4, max_bid_tokens=150 if args.local else 256,
                              evaluate=lambda task, answer: all(part in answer.lower() for part in gold)).compile()
         print(f"Corpus: {len(corpus)} passages. Question: {question}")

@@ -32,7 +32,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,7 @@ __all__ = [
     "local_bidders",
     "ollama_bidders",
     "local_weights",
+    "local_pool",
     "DEFAULT_MAX_ANSWER_TOKENS",
 ]
 
@@ -571,6 +572,26 @@ def _pool_bidders(
         bidders.append(Bidder(spec.bidder, chat_model(model_id), price_of[model_id], tools=tools, limiter=limiter,
                               tool_calling="json", description=f"{spec.params}-parameter {model_id}"))
     return bidders
+
+
+@contextlib.contextmanager
+def local_pool(*, say: Callable[[str], None] | None = print, **bidder_options: Any) -> Iterator[list[Bidder]]:
+    """The local pool in one step: install what is missing, start (or reuse) the server, yield `local_bidders`.
+
+    Args:
+        say: Where progress lines go (None: nowhere).
+        **bidder_options: Passed to `local_bidders` (`models=`, `tools=`, `max_tokens=`, ...).
+
+    Example:
+        >>> with local_pool(models=["qwen2.5-coder-0.5b-instruct"]) as pool:  # doctest: +SKIP
+        ...     app = create_auction(pool).compile()
+    """
+    ensure_pool()
+    with LocalServer() as server:
+        if say is not None:
+            say(f"Local pool at {server.base_url} ({'reused' if server.reused else 'started'}); one model call at "
+                "a time on this machine...")
+        yield local_bidders(server.openai_url, **bidder_options)
 
 
 def local_weights() -> AuctionWeights:
