@@ -30,7 +30,7 @@ TASK = (
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default=TASK)
-    parser.add_argument("--max-bid-tokens", type=int, default=96)
+    parser.add_argument("--max-bid-tokens", type=int, default=64)
     parser.add_argument("--full-jury", action="store_true", help="every model judges every plan (the paper's jury)")
     args = parser.parse_args()
 
