@@ -1,10 +1,8 @@
 """Every notebook in `notebooks/` runs top to bottom in a fresh kernel of this interpreter and shows what it promises.
 
-Which pool: by default the test sets `LANGGRAPH_SALE_NOTEBOOK_POOL=fake` for the kernel, so the notebooks run on the
-scripted `fake_pool()` and `make test` stays fast (a few seconds a notebook). With `LANGGRAPH_SALE_REAL_NOTEBOOKS=1`
-the variable is set to `local` instead and the notebooks run on the real local pool (`langgraph_sale.local`); that
-variant is skipped when the pool is not installed (`python -m langgraph_sale.local status`), and an auction then
-takes about a minute and a half on 2 cores, so each cell gets 15 minutes instead of 2.
+Which pool: the real local pool (`langgraph_sale.local`) when it is installed, else the scripted `fake_pool()`;
+`LANGGRAPH_SALE_NOTEBOOK_POOL=fake` forces the fake pool (a few seconds a notebook). On the local pool an auction
+takes about a minute on 2 cores, so each cell gets 15 minutes instead of 2.
 
 Which kernel: a kernel spec written to a temporary directory, whose argv starts with `sys.executable`, found by a
 `KernelSpecManager` that searches that directory only. Kernel specs installed on the machine (a `python3` spec whose
@@ -33,10 +31,17 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell
 
+
+def _pool_installed() -> bool:
+    from langgraph_sale.local import pool_installed
+
+    return pool_installed()
+
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-REAL = os.environ.get("LANGGRAPH_SALE_REAL_NOTEBOOKS") == "1"
+REAL = os.environ.get("LANGGRAPH_SALE_NOTEBOOK_POOL", "").strip().lower() != "fake" and _pool_installed()
 CELL_TIMEOUT_S = 900 if REAL else 120
 KERNEL_NAME = "langgraph-sale-test-venv"
 PROBE_MARK = "KERNEL-PREFIX="
@@ -154,11 +159,6 @@ def notebook_pool(monkeypatch: pytest.MonkeyPatch) -> str:
     if not REAL:
         monkeypatch.setenv("LANGGRAPH_SALE_NOTEBOOK_POOL", "fake")
         return "fake"
-    from langgraph_sale.local import pool_installed
-
-    if not pool_installed():
-        pytest.skip("LANGGRAPH_SALE_REAL_NOTEBOOKS=1 but the local pool is not installed "
-                    "(python -m langgraph_sale.local install)")
     monkeypatch.setenv("LANGGRAPH_SALE_NOTEBOOK_POOL", "local")
     return "local"
 
