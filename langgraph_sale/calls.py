@@ -87,7 +87,7 @@ def invoke_bounded(
     its limiter slot until it really ends, so a server is never handed more calls than the cap.
 
     Example:
-        >>> from langchain_core.runnables import Runnable, RunnableConfigLambda
+        >>> from langchain_core.runnables import Runnable, RunnableLambda
         >>> invoke_bounded(RunnableLambda(lambda x: x + 1), 1, timeout=5, who="adder")[0]
         2
     """
@@ -194,7 +194,7 @@ async def ainvoke_bounded(
 
     Example:
         >>> import asyncio
-        >>> from langchain_core.runnables import Runnable, RunnableConfigLambda
+        >>> from langchain_core.runnables import Runnable, RunnableLambda
         >>> asyncio.run(ainvoke_bounded(RunnableLambda(lambda x: x * 2), 3, timeout=5, who="doubler"))[0]
         6
     """

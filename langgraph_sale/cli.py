@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from langgraph_sale.errors import AuctionConfigError
 
@@ -26,9 +27,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="langgraph-sale", description="SALE strategy auctions for LangGraph.")
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_fit(subparsers)
-    # `bench` (the benchmark harness against single agents) registers here as `_add_bench(subparsers)`, in the
-    # same shape as `_add_fit`: its own arguments and `set_defaults(handler=...)`.
+    _add_bench(subparsers)
     return parser
+
+
+def _add_bench(subparsers: Any) -> None:
+    # The harness registers its own arguments and handler; imported here so `fit` does not load it.
+    from langgraph_sale.bench.cli import add_parser
+
+    add_parser(subparsers)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,146 @@
+"""`langgraph-sale bench`: run methods over a task suite with a pool; write results JSON, Markdown and plots.
+
+    langgraph-sale bench --suite smoke --pool fake                      # the harness check, under a minute
+    langgraph-sale bench --suite smoke --pool local --domains coding --methods alone,sale_nomem --orders 1
+    langgraph-sale bench --suite bench --pool openai --base-url http://127.0.0.1:8000/v1 \\
+        --models qwen3-4b,qwen3-14b,qwen3-32b --prices 0.05,0.16,0.36
+
+Also `python -m langgraph_sale.bench ...` with the same options. An interrupted run resumes when the same command
+runs again (see `langgraph_sale.bench.runner`).
+
+The `langgraph-sale` command registers this with `add_parser(subparsers)`; `run(args)` runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from langgraph_sale.errors import AuctionConfigError
+
+__all__ = ["add_parser", "add_arguments", "run", "main"]
+
+DESCRIPTION = (
+    "Run methods (each agent alone, random, oracle, kNN router, verifier cascade, SALE with and without memory, "
+    "SALE ablations) over a task suite (coding: HumanEval, MBPP, ClassEval with the sandboxed Python tool; deep "
+    "search: HotpotQA, MuSiQue with BM25) with a pool (fake, local, or an OpenAI-compatible endpoint), and write "
+    "results.json, results.md, pareto.png and win_share.png. Interrupted runs resume when rerun."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the options of `bench` on a parser."""
+    parser.add_argument("--suite", default="smoke", choices=["smoke", "bench"],
+                        help="smoke: 6 coding tasks + 6 questions (bundled); bench: 80 + 200 (needs ../shared/data)")
+    parser.add_argument("--pool", default="fake", choices=["fake", "local", "openai"],
+                        help="fake: scripted agents (a harness check); local: the package's llama-server pool; "
+                             "openai: any OpenAI-compatible endpoint (--base-url, --models, --prices)")
+    parser.add_argument("--out", default=None, help="run folder (default bench-results/<suite>-<pool>)")
+    parser.add_argument("--domains", default="coding,search", help="coding, search or both (default both)")
+    parser.add_argument("--methods", default="all",
+                        help="comma list of: alone (every agent), alone_<agent>, random, oracle, router_knn, cascade, "
+                             "sale_nomem, sale, sale_no_price, sale_no_length, sale_no_entropy, sale_no_jury; or all")
+    parser.add_argument("--orders", type=int, default=3, help="task orders (mean ± std over them; default 3)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the task orders (default 0)")
+    parser.add_argument("--limit", type=int, default=None, help="at most N tasks per domain, spread over the bins")
+    parser.add_argument("--data", default=None, help="data root (default: bundled for smoke, ../shared/data)")
+    parser.add_argument("--models", default=None, help="comma list of model ids (local: a subset of the pool)")
+    parser.add_argument("--prices", default=None, help="comma list of $ per million tokens, one per model")
+    parser.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint for --pool openai")
+    parser.add_argument("--api-key-env", default="OPENAI_API_KEY", help="variable holding the endpoint's key")
+    parser.add_argument("--no-logprobs", action="store_true", help="do not ask the endpoint for logprobs")
+    parser.add_argument("--max-attempts", type=int, default=3, help="coding loop: code attempts at most (default 3)")
+    parser.add_argument("--max-searches", type=int, default=3, help="search loop: searches at most (default 3)")
+    parser.add_argument("--exec-max-tokens", type=int, default=768, help="output cap of a coding step")
+    parser.add_argument("--bid-tokens", type=int, default=256, help="output cap of a bid (default 256)")
+    parser.add_argument("--bid-timeout", type=float, default=None,
+                        help="seconds per bid or jury call (default 60 fake, 900 real)")
+    parser.add_argument("--no-plan-guidance", action="store_true", help="winners execute without their plan")
+    parser.add_argument("--weights", default=None, help="AuctionWeights JSON (e.g. from `langgraph-sale fit`)")
+    parser.add_argument("--embedder", default="auto", choices=["auto", "hashing", "minilm"],
+                        help="task embeddings for memory and router (auto: hashing for fake, else minilm if installed)")
+    parser.add_argument("--router-k", type=int, default=5, help="router: neighbours (default 5)")
+    parser.add_argument("--router-lambda", type=float, default=0.2,
+                        help="router: weight of relative cost against pass probability (default 0.2)")
+    parser.add_argument("--cascade-threshold", type=float, default=3.0,
+                        help="cascade (search): mean jury score 0-5 that accepts an answer (default 3)")
+    parser.add_argument("--stop-after", type=int, default=None,
+                        help="stop after N new task rows (exit 3); rerun to resume")
+    parser.add_argument("--fresh", action="store_true", help="delete the run folder's files first")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register `bench` on the `langgraph-sale` subparsers (sets `handler=run`)."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "bench", help="benchmark SALE against single agents, routers and cascades", description=DESCRIPTION)
+    add_arguments(parser)
+    parser.set_defaults(handler=run)
+    return parser
+
+
+def _split(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    items = tuple(item.strip() for item in value.split(",") if item.strip())
+    return items or None
+
+
+def config_from(args: argparse.Namespace, argv: Sequence[str] | None = None) -> Any:
+    """The `BenchConfig` of parsed arguments."""
+    from langgraph_sale.bench.runner import BenchConfig, command_line
+
+    domains = _split(args.domains) or ("coding", "search")
+    if any(d not in ("coding", "search") for d in domains):
+        raise AuctionConfigError("--domains", f"must be coding and/or search, got {args.domains!r}")
+    methods = _split(args.methods)
+    if methods is not None and "all" in methods:
+        methods = None
+    try:
+        prices = tuple(float(p) for p in _split(args.prices) or ()) or None
+    except ValueError as err:
+        raise AuctionConfigError("--prices", f"must be numbers, got {args.prices!r}") from err
+    for name in ("orders", "max_attempts", "max_searches", "exec_max_tokens", "bid_tokens", "router_k"):
+        if getattr(args, name) < 1:
+            raise AuctionConfigError(f"--{name.replace('_', '-')}", "must be at least 1")
+    return BenchConfig(
+        suite=args.suite, pool=args.pool, out=Path(args.out or f"bench-results/{args.suite}-{args.pool}"),
+        domains=domains, methods=methods, orders=args.orders, seed=args.seed,
+        data=Path(args.data) if args.data else None, limit=args.limit, models=_split(args.models), prices=prices,
+        base_url=args.base_url, api_key_env=args.api_key_env, logprobs=not args.no_logprobs,
+        max_attempts=args.max_attempts, max_searches=args.max_searches, exec_max_tokens=args.exec_max_tokens,
+        bid_tokens=args.bid_tokens, bid_timeout=args.bid_timeout, plan_guidance=not args.no_plan_guidance,
+        weights=Path(args.weights) if args.weights else None, embedder=args.embedder, router_k=args.router_k,
+        router_lambda=args.router_lambda, cascade_threshold=args.cascade_threshold, stop_after=args.stop_after,
+        fresh=args.fresh, progress=not args.quiet,
+        command=command_line(argv if argv is not None else sys.argv[2:] if sys.argv[1:2] == ["bench"]
+                             else sys.argv[1:]),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run `bench` from parsed arguments; 0 done, 3 stopped by --stop-after, 4 failed (rerun), 130 interrupted.
+
+    Raises:
+        AuctionConfigError: On bad options or missing data (the `langgraph-sale` entry point prints it, exit 2).
+    """
+    from langgraph_sale.bench.runner import run_bench
+
+    result = run_bench(config_from(args, getattr(args, "argv", None)))
+    return {"complete": 0, "stopped": 3, "failed": 4}.get(result.status, 130)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m langgraph_sale.bench [options]`."""
+    parser = argparse.ArgumentParser(prog="langgraph-sale bench", description=DESCRIPTION)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    args.argv = list(argv) if argv is not None else sys.argv[1:]
+    try:
+        return run(args)
+    except AuctionConfigError as err:
+        print(f"langgraph-sale bench: error: {err}", file=sys.stderr)
+        return 2

@@ -1,0 +1,124 @@
+"""The pools a benchmark can run: the fake pool, the local pool (llama-server on this machine), or any
+OpenAI-compatible endpoint. A pool is a list of (name, price, chat model), cheapest first; the harness wraps each
+model in its meter and cache and builds the bidders itself."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langgraph_sale.bench.data import Suite
+from langgraph_sale.errors import AuctionConfigError
+
+__all__ = ["PoolMember", "Pool", "make_pool", "POOLS"]
+
+POOLS = ("fake", "local", "openai")
+
+
+@dataclass
+class PoolMember:
+    name: str
+    price_per_mtok: float
+    model: Any
+    description: str = ""
+
+
+@dataclass
+class Pool:
+    kind: str
+    members: list[PoolMember]
+    fingerprint: dict[str, Any]
+    close: Callable[[], None] = field(default=lambda: None)
+
+    @property
+    def cheapest(self) -> str:
+        return self.members[0].name
+
+    @property
+    def largest(self) -> str:
+        return self.members[-1].name
+
+    def prices(self) -> dict[str, float]:
+        return {member.name: member.price_per_mtok for member in self.members}
+
+
+def _snake(model_id: str) -> str:
+    name = re.sub(r"[^a-z0-9]+", "_", model_id.lower()).strip("_")
+    return name if name and name[0].isalpha() else f"m_{name}"
+
+
+def _prices(models: Sequence[str], prices: Sequence[float] | None, default: dict[str, float]) -> list[float]:
+    if prices is None:
+        missing = [m for m in models if m not in default]
+        if missing:
+            raise AuctionConfigError("--prices", f"give a price for every model (no default for {', '.join(missing)})")
+        return [default[m] for m in models]
+    if len(prices) != len(models):
+        raise AuctionConfigError("--prices", f"{len(prices)} prices for {len(models)} models")
+    return list(prices)
+
+
+def _ordered(members: list[PoolMember]) -> list[PoolMember]:
+    return sorted(members, key=lambda m: m.price_per_mtok)
+
+
+def make_pool(kind: str, suite: Suite, *, models: Sequence[str] | None = None,
+              prices: Sequence[float] | None = None, base_url: str | None = None,
+              api_key_env: str = "OPENAI_API_KEY", logprobs: bool = True, timeout: float = 600.0) -> Pool:
+    """Build a pool (see the module docstring).
+
+    Args:
+        kind: "fake", "local" (starts or reuses the package's llama-server; `python -m langgraph_sale.local install`
+            first) or "openai" (any OpenAI-compatible `base_url`; the key is read from `api_key_env`).
+        suite: The loaded suite (the fake pool answers from its tasks).
+        models: Model ids (local: ids of `langgraph_sale.local.MODELS`, default all three; openai: required).
+        prices: $ per million tokens, one per model (local: the package's defaults).
+        base_url: The endpoint of an "openai" pool.
+        api_key_env: The environment variable holding the endpoint's key.
+        logprobs: Ask real models for top-5 logprobs (plan entropy); turn off for endpoints without them.
+        timeout: HTTP timeout of one call.
+    """
+    if kind == "fake":
+        from langgraph_sale.bench.fake import FAKE_AGENTS, FakeBenchModel, FakeWorld
+
+        if models or prices:
+            raise AuctionConfigError("--models", "the fake pool has fixed agents (small, medium, large)")
+        world = FakeWorld([task for tasks in suite.tasks.values() for task in tasks])
+        members = [PoolMember(a.name, a.price_per_mtok, FakeBenchModel(world=world, agent=a.name),
+                              f"fake agent ({a.name})") for a in FAKE_AGENTS]
+        return Pool("fake", members, {"pool": "fake", "agents": [(a.name, a.price_per_mtok) for a in FAKE_AGENTS]})
+    if kind == "local":
+        from langgraph_sale.local import MODELS, LocalServer, local_bidders, pool_installed
+
+        if not pool_installed():
+            raise AuctionConfigError("--pool", "the local pool is not installed: run "
+                                     "`python -m langgraph_sale.local install` first")
+        wanted = list(models) if models else [m.id for m in MODELS]
+        price_list = _prices(wanted, prices, {m.id: m.price_per_mtok for m in MODELS})
+        server = LocalServer().start()
+        bidders = local_bidders(server.openai_url, models=wanted, prices=dict(zip(wanted, price_list, strict=True)),
+                                timeout=timeout)
+        members = [PoolMember(b.name, b.price_per_mtok, b.model, b.description) for b in bidders]
+        fingerprint: dict[str, Any] = {"pool": "local", "models": wanted, "prices": price_list}
+        return Pool("local", _ordered(members), fingerprint, close=server.stop)
+    if kind == "openai":
+        from langchain_openai import ChatOpenAI
+
+        if not base_url or not models:
+            raise AuctionConfigError("--base-url", "an openai pool needs --base-url and --models")
+        price_list = _prices(list(models), prices, {})
+        key = os.environ.get(api_key_env) or "sk-none"
+        members = []
+        for model_id, price in zip(models, price_list, strict=True):
+            extra: dict[str, Any] = {"logprobs": True, "top_logprobs": 5} if logprobs else {}
+            chat = ChatOpenAI(model=model_id, base_url=base_url, api_key=key,  # type: ignore[arg-type]
+                              temperature=0, timeout=timeout, max_retries=2, stream_usage=True, **extra)
+            members.append(PoolMember(_snake(model_id), price, chat, model_id))
+        if len({m.name for m in members}) != len(members):
+            raise AuctionConfigError("--models", "two model ids map to the same bidder name")
+        fingerprint = {"pool": "openai", "models": list(models), "prices": price_list, "logprobs": logprobs}
+        return Pool("openai", _ordered(members), fingerprint)
+    raise AuctionConfigError("--pool", f"must be one of {', '.join(POOLS)}, got {kind!r}")

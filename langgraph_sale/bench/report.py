@@ -1,0 +1,345 @@
+"""The report of a finished run: `results.json`, `results.md` and two plots.
+
+Metrics, per domain and per complexity bin, for every method, computed per task order and then given as
+mean ± std over the orders (sample std; 0 with one order):
+
+- **pass@1**: share of tasks whose final answer passes the judge; **F1** beside it for search.
+- **µ$ / task**: every token of every call the method made or replayed (bids, jury, outbid rounds, verifiers,
+  every execution it ran), at the pool's prices, per task, in millionths of a dollar.
+- **$/Mt (paper)**: the paper's cost form: per task, the sum of the $/Mtok prices of the agents that executed
+  (a cascade counts each agent it ran), averaged. The auction's own calls are not in it; they are in µ$ / task.
+- **largest share**: share of tasks on which the largest agent executed.
+- **overhead tokens / time**: share of the method's tokens (of its model seconds plus tool seconds) spent outside
+  execution: bids, jury, outbid rounds and verifiers.
+- **exec tokens / task**: execution tokens per task.
+
+The break-even table gives, for each auction, the execution length (tokens per task) at which the auction's
+own cost equals the most it can save, `E* = auction $ / (p_largest - p_cheapest)`: the saving of running the
+cheapest agent instead of the largest on every task, an optimistic bound; and the length at which the auction
+is at most 10% of an always-largest bill, `9 * auction $ / p_largest`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["write_report", "aggregate", "order_metrics", "pareto_front", "METRICS"]
+
+METRICS: tuple[tuple[str, str], ...] = (
+    ("pass", "pass@1"), ("f1", "F1"), ("cost_udollars", "µ$ / task"), ("paper_mt", "$/Mt (paper)"),
+    ("largest_share", "largest share"), ("overhead_tokens", "overhead tokens"), ("overhead_time", "overhead time"),
+    ("exec_tokens", "exec tokens / task"),
+)
+OVERHEAD_PHASES = ("bid", "jury", "refine", "verify")
+AUCTION_PHASES = ("bid", "jury", "refine")
+METHOD_ORDER = ("random", "oracle", "router_knn", "cascade", "sale_nomem", "sale", "sale_no_price", "sale_no_length",
+                "sale_no_entropy", "sale_no_jury")
+BIN_ORDER = ("easy", "medium", "hard", "xhard")
+
+
+def _sum(mapping: Mapping[str, float] | None, phases: Iterable[str] | None = None) -> float:
+    mapping = mapping or {}
+    return float(sum(v for k, v in mapping.items() if phases is None or k in phases))
+
+
+def order_metrics(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """The metrics of one method over one task order (see the module docstring).
+
+    Example:
+        >>> row = {"passed": True, "f1": 1.0, "cost_usd": {"execute": 2e-6, "bid": 1e-6}, "paper_mt": 0.05,
+        ...        "largest_ran": False, "tokens": {"execute": 30, "bid": 10}, "seconds": {"execute": 3.0}}
+        >>> m = order_metrics([row])
+        >>> m["pass"], m["cost_udollars"], m["overhead_tokens"]
+        (1.0, 3.0, 0.25)
+    """
+    n = len(rows)
+    tokens = sum(_sum(row.get("tokens")) for row in rows)
+    overhead_tokens = sum(_sum(row.get("tokens"), OVERHEAD_PHASES) for row in rows)
+    seconds = sum(_sum(row.get("seconds")) for row in rows)
+    overhead_seconds = sum(_sum(row.get("seconds"), OVERHEAD_PHASES) for row in rows)
+    return {
+        "pass": sum(bool(row["passed"]) for row in rows) / n,
+        "f1": sum(float(row.get("f1", 0.0)) for row in rows) / n,
+        "cost_udollars": 1e6 * sum(_sum(row.get("cost_usd")) for row in rows) / n,
+        "paper_mt": sum(float(row.get("paper_mt", 0.0)) for row in rows) / n,
+        "largest_share": sum(bool(row.get("largest_ran")) for row in rows) / n,
+        "overhead_tokens": overhead_tokens / tokens if tokens else 0.0,
+        "overhead_time": overhead_seconds / seconds if seconds else 0.0,
+        "exec_tokens": sum(float((row.get("tokens") or {}).get("execute", 0)) for row in rows) / n,
+        "auction_udollars": 1e6 * sum(_sum(row.get("cost_usd"), AUCTION_PHASES) for row in rows) / n,
+        "tokens": tokens / n,
+        "seconds": seconds / n,
+        "cheapest_share": sum(bool(row.get("cheapest_final")) for row in rows) / n,
+        "tasks": float(n),
+    }
+
+
+def aggregate(rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """Metrics per group of `keys` (e.g. domain and method): each metric's mean, std and per-order values."""
+    groups: dict[tuple[Any, ...], dict[int, list[Mapping[str, Any]]]] = {}
+    for row in rows:
+        group = tuple(row[key] for key in keys)
+        groups.setdefault(group, {}).setdefault(int(row["order"]), []).append(row)
+    result: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for group, orders in groups.items():
+        per_order = [order_metrics(orders[order]) for order in sorted(orders)]
+        result[group] = {
+            metric: {"mean": statistics.fmean(m[metric] for m in per_order),
+                     "std": statistics.stdev([m[metric] for m in per_order]) if len(per_order) > 1 else 0.0,
+                     "values": [m[metric] for m in per_order]}
+            for metric in per_order[0]
+        }
+        result[group]["orders"] = len(per_order)
+    return result
+
+
+def pareto_front(points: Mapping[str, tuple[float, float]]) -> list[str]:
+    """The names whose (cost, pass) no other point beats on both (lower cost, higher pass), cheapest first.
+
+    Example:
+        >>> pareto_front({"a": (1.0, 0.5), "b": (2.0, 0.4), "c": (3.0, 0.9)})
+        ['a', 'c']
+    """
+    front, best = [], -math.inf
+    for name, (_cost, passed) in sorted(points.items(), key=lambda item: (item[1][0], -item[1][1])):
+        if passed > best:
+            front.append(name)
+            best = passed
+    return front
+
+
+def _method_key(name: str) -> tuple[int, str]:
+    if name.startswith("alone_"):
+        return (0, "")
+    return (1 + METHOD_ORDER.index(name) if name in METHOD_ORDER else 99, name)
+
+
+def _methods(rows: Sequence[Mapping[str, Any]], prices: Mapping[str, float]) -> list[str]:
+    names = list(dict.fromkeys(row["method"] for row in rows))
+    alone = sorted((n for n in names if n.startswith("alone_")), key=lambda n: prices.get(n[6:], 0.0))
+    return alone + sorted((n for n in names if not n.startswith("alone_")), key=_method_key)
+
+
+def _money(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.1f}" if abs(value) >= 1 else f"{value:.2g}"
+
+
+def _fmt(cell: Mapping[str, Any], metric: str) -> str:
+    mean, std = cell[metric]["mean"], cell[metric]["std"]
+    if std < 1e-9 * max(1.0, abs(mean)):
+        std = 0.0  # float noise of identical orders
+    if metric in ("pass", "largest_share", "overhead_tokens", "overhead_time"):
+        return f"{100 * mean:.1f}% ± {100 * std:.1f}"
+    if metric == "f1":
+        return f"{mean:.3f} ± {std:.3f}"
+    if metric == "paper_mt":
+        return f"{mean:.3f} ± {std:.3f}"
+    if metric == "cost_udollars":
+        return f"{_money(mean)} ± {_money(std)}"
+    return f"{mean:,.0f} ± {std:,.0f}"
+
+
+def _bin_cell(cell: Mapping[str, Any] | None) -> str:
+    if cell is None:
+        return "-"
+    return f"{100 * cell['pass']['mean']:.0f}% / {_money(cell['cost_udollars']['mean'])}"
+
+
+def _table(header: Sequence[str], lines: Iterable[Sequence[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(line) + " |" for line in lines]
+    return "\n".join(out)
+
+
+def _plots(out: Path, domains: Sequence[str], summary: Mapping[tuple[Any, ...], Mapping[str, Any]],
+           methods: Mapping[str, list[str]], rows: Sequence[Mapping[str, Any]], cheapest: str,
+           title: str) -> list[Path]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    written = []
+    title = title.replace("$", r"\$")  # two dollar signs would open matplotlib's mathtext
+    fig, axes = plt.subplots(1, len(domains), figsize=(7.5 * len(domains), 5.0), squeeze=False)
+    colours = plt.get_cmap("tab20")
+    for ax, domain in zip(axes[0], domains, strict=True):
+        points: dict[str, tuple[float, float]] = {}
+        for index, name in enumerate(methods[domain]):
+            cell = summary[(domain, name)]
+            x, y = cell["cost_udollars"]["mean"], cell["pass"]["mean"]
+            hindsight = name == "oracle"
+            style = "o" if name.startswith("sale") else "s" if name.startswith("alone_") else "^"
+            colour = "grey" if hindsight else colours(index % 20)
+            ax.errorbar(x, y, xerr=cell["cost_udollars"]["std"], yerr=cell["pass"]["std"], fmt=style, color=colour,
+                        mfc="none" if hindsight else colour, capsize=2, markersize=7,
+                        label=f"{name} (hindsight)" if hindsight else name)
+            if not hindsight:
+                points[name] = (x, y)
+        front = pareto_front(points)
+        ax.step([points[n][0] for n in front], [points[n][1] for n in front], where="post", color="black",
+                linewidth=1, alpha=0.6, label="Pareto front (oracle excluded)")
+        costs = [p[0] for p in points.values() if p[0] > 0]
+        if costs and max(costs) / min(costs) > 20:
+            ax.set_xscale("log")
+        ax.set_xlabel("cost per task (µ$, every call)")
+        ax.set_ylabel("pass@1")
+        ax.set_title(f"{domain}: pass@1 against cost")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path = out / "pareto.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    written.append(path)
+
+    streamed = {d: [m for m in ("sale", "sale_nomem", "router_knn", "cascade", "random") if m in methods[d]]
+                for d in domains}
+    if not any(streamed.values()):
+        return written
+    fig, axes = plt.subplots(1, len(domains), figsize=(6.5 * len(domains), 4.2), squeeze=False)
+    for ax, domain in zip(axes[0], domains, strict=True):
+        for name in streamed[domain]:
+            streams: dict[int, list[Mapping[str, Any]]] = {}
+            for row in rows:
+                if row["domain"] == domain and row["method"] == name:
+                    streams.setdefault(int(row["order"]), []).append(row)
+            curves = []
+            for stream in streams.values():
+                stream = sorted(stream, key=lambda r: int(r["position"]))
+                wins, curve = 0, []
+                for index, row in enumerate(stream, start=1):
+                    wins += bool(row.get("cheapest_final"))
+                    curve.append(wins / index)
+                curves.append(curve)
+            length = min(len(c) for c in curves)
+            mean = [statistics.fmean(c[i] for c in curves) for i in range(length)]
+            low = [min(c[i] for c in curves) for i in range(length)]
+            high = [max(c[i] for c in curves) for i in range(length)]
+            xs = list(range(1, length + 1))
+            ax.plot(xs, mean, label=name, linewidth=2 if name == "sale" else 1)
+            ax.fill_between(xs, low, high, alpha=0.15)
+        ax.set_xlabel("task in the stream")
+        ax.set_ylabel(f"cumulative share run by {cheapest}")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(f"{domain}: the cheapest agent's cumulative win share (mean, min-max over orders)")
+        ax.title.set_fontsize(8)
+        if streamed[domain]:
+            ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path = out / "win_share.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    written.append(path)
+    return written
+
+
+def write_report(out: Path, rows: Sequence[Mapping[str, Any]], *, config: Any, pool: Any, meta: Mapping[str, Any],
+                 run: Any, suite: Any) -> tuple[str, list[Path]]:
+    """Write results.json, results.md, pareto.png and win_share.png; return the Markdown and the paths."""
+    prices = pool.prices()
+    domains = [d for d in config.domains if any(row["domain"] == d for row in rows)]
+    summary = aggregate(rows, ("domain", "method"))
+    bins = aggregate(rows, ("domain", "bin", "method"))
+    methods = {d: _methods([r for r in rows if r["domain"] == d], prices) for d in domains}
+    cheapest, largest = pool.cheapest, pool.largest
+    harness_check = pool.kind == "fake"
+    title = (f"suite {config.suite}, pool {pool.kind} ({', '.join(f'{n} ${p:g}/Mt' for n, p in prices.items())}), "
+             f"{config.orders} task orders" + (" - fake pool: a harness check, not a result" if harness_check else ""))
+    sessions = list(meta.get("sessions", []))
+    md: list[str] = [f"# Benchmark: suite `{config.suite}`, pool `{pool.kind}`", ""]
+    if harness_check:
+        md += ["> **Fake pool: a harness check, not a result.** The agents are scripted by fixed rules "
+               "(`langgraph_sale.bench.fake`): bigger agents solve more, plans and jurors carry a known, noisy "
+               "signal. The figures show the harness working, not how SALE does with real models.", ""]
+    md += [f"Command: `{config.command or 'run_bench(...)'}`", "",
+           f"Pool (cheapest first): {', '.join(f'`{n}` ${p:g}/Mtok' for n, p in prices.items())}. "
+           f"Tasks: {', '.join(f'{d} {len(suite.tasks[d])}' for d in domains)}; {config.orders} task orders "
+           f"(seeds {config.seed * 1000}..{config.seed * 1000 + config.orders - 1}); data `{suite.root}`.",
+           "Executors: " + "; ".join(
+               ([f"coding write-test-fix loop of at most {config.max_attempts} attempts (visible examples only)"]
+                if "coding" in domains else [])
+               + ([f"search with at most {config.max_searches} BM25 searches"] if "search" in domains else []))
+           + f"; plan guidance {'on' if config.plan_guidance else 'off'}; bids capped at {config.bid_tokens} tokens; "
+           f"memory/router embeddings: {config.embedder}.",
+           f"This session: {run.wall_s:.1f} s wall, {run.new_rows} new rows, {run.fresh_calls} model calls made and "
+           f"{run.cached_calls} replayed from the run's cache, {run.fresh_executions} executor runs made and "
+           f"{run.reused_executions} reused, {run.fresh_python_runs} sandbox runs. All sessions: "
+           f"{sum(s.get('wall_s', 0) for s in sessions):.1f} s wall, "
+           f"{sum(s.get('fresh_calls', 0) for s in sessions)} model calls made.", ""]
+    columns = [label for key, label in METRICS]
+    for domain in domains:
+        md += [f"## {domain}", ""]
+        keys = [key for key, _ in METRICS if domain == "search" or key != "f1"]
+        header = ["method", *[label for key, label in METRICS if key in keys]]
+        md.append(_table(header, ([name, *[_fmt(summary[(domain, name)], key) for key in keys]]
+                                  for name in methods[domain])))
+        md.append("")
+        domain_bins = [b for b in BIN_ORDER if any((domain, b, m) in bins for m in methods[domain])]
+        md += [f"### {domain} by complexity bin: pass@1 / µ$ per task (mean over orders)", ""]
+        counts = {b: sum(1 for t in suite.tasks[domain] if t.bin == b) for b in domain_bins}
+        md.append(_table(["method", *[f"{b} ({counts[b]})" for b in domain_bins]], (
+            [name, *[_bin_cell(bins.get((domain, b, name))) for b in domain_bins]] for name in methods[domain])))
+        md.append("")
+        auctions = [m for m in methods[domain] if m.startswith("sale")]
+        if auctions:
+            spread = prices[largest] - prices[cheapest]
+            exec_large = summary.get((domain, f"alone_{largest}"), {}).get("exec_tokens", {}).get("mean")
+            exec_small = summary.get((domain, f"alone_{cheapest}"), {}).get("exec_tokens", {}).get("mean")
+            md += [f"### {domain}: break-even execution length", "",
+                   f"Execution tokens per task when run alone: {cheapest} "
+                   f"{exec_small if exec_small is not None else float('nan'):,.0f}, {largest} "
+                   f"{exec_large if exec_large is not None else float('nan'):,.0f}.", ""]
+            lines = []
+            for name in auctions:
+                cell = summary[(domain, name)]
+                auction_usd = cell["auction_udollars"]["mean"] / 1e6
+                tokens = cell["tokens"]["mean"] - cell["exec_tokens"]["mean"]
+                e_star = auction_usd / (spread / 1e6) if spread > 0 else math.inf
+                e_ten = 9 * auction_usd / (prices[largest] / 1e6) if prices[largest] > 0 else math.inf
+                lines.append([name, f"{tokens:,.0f}", _money(1e6 * auction_usd), f"{cell['exec_tokens']['mean']:,.0f}",
+                              f"{e_star:,.0f}", f"{e_ten:,.0f}"])
+            md.append(_table(["auction", "auction tokens / task", "auction µ$ / task", "exec tokens / task",
+                              "break-even E* (exec tokens)", "auction <= 10% of always-largest (exec tokens)"],
+                             lines))
+            md.append("")
+    files = _plots(out, domains, summary, methods, rows, cheapest, title)
+    if files:
+        md += ["## Figures", "", *[f"![{path.stem}]({path.name})" for path in files], ""]
+    md += ["## Reading the columns", "",
+           "pass@1: share of tasks whose final answer passes the task's own tests (coding) or matches the gold "
+           "answer exactly (search). µ$ / task: every token of every call at the pool's prices (bids, jury, outbid "
+           "rounds, verifiers, every execution run), in millionths of a dollar. $/Mt (paper): per task, the sum of "
+           "the prices of the agents that executed. largest share: tasks on which the largest agent executed. "
+           "overhead: share of tokens / of model and tool seconds outside execution. mean ± std over the task "
+           "orders. Times are the calls' own latencies run one after another "
+           + ("(simulated from token counts for the fake pool)." if harness_check else "(measured)."), ""]
+    markdown = "\n".join(md)
+    (out / "results.md").write_text(markdown, encoding="utf-8")
+    payload = {
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "harness_check": harness_check,
+        "command": config.command,
+        "suite": config.suite, "pool": pool.kind,
+        "agents": [{"name": n, "price_per_mtok": p} for n, p in prices.items()],
+        "orders": config.orders, "fingerprint": meta.get("fingerprint"), "sessions": sessions,
+        "metrics": dict(METRICS),
+        "summary": {d: {m: summary[(d, m)] for m in methods[d]} for d in domains},
+        "bins": {d: {b: {m: bins[(d, b, m)] for m in methods[d] if (d, b, m) in bins}
+                     for b in BIN_ORDER if any((d, b, m) in bins for m in methods[d])} for d in domains},
+        "rows": [{k: v for k, v in row.items() if k not in ("memory",)} for row in rows],
+    }
+    (out / "results.json").write_text(json.dumps(payload, indent=1, default=str) + "\n", encoding="utf-8")
+    del columns
+    return markdown, [out / "results.json", out / "results.md", *files]

