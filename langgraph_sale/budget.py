@@ -24,6 +24,7 @@ from langchain_core.runnables import RunnableConfig
 
 from langgraph_sale.errors import AuctionInputError
 from langgraph_sale.memory import AuctionRecord
+from langgraph_sale.state import run_setting
 
 __all__ = ["Budget", "budget_of", "expected_execution_usd", "DEFAULT_EXPECTED_EXECUTION_TOKENS"]
 
@@ -68,12 +69,7 @@ def budget_of(context: Any, config: RunnableConfig | None, key: str) -> float | 
         >>> budget_of({"budget_usd": 0.01}, None, "budget_usd"), budget_of(None, None, "budget_usd")
         (0.01, None)
     """
-    if isinstance(context, Mapping):
-        value = context.get(key)
-    else:
-        value = getattr(context, key, None)
-    if value is None and config is not None:
-        value = (config.get("configurable") or {}).get(key)
+    value = run_setting(context, config, key)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:

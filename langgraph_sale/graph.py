@@ -466,12 +466,7 @@ def create_auction(
         leader = state.get("auction_winner")
         if not leader or leader not in state.get("auction_scores", {}):
             return None, {}  # no scored leader (a fallback or no bids): nothing to outbid
-        latest: dict[str, Bid] = {}
-        for record in state.get("auction_bids", []):
-            bid = Bid.model_validate(record)
-            if bid.ok and prices[bid.bidder] < prices[leader]:
-                latest[bid.bidder] = max(latest.get(bid.bidder, bid), bid, key=lambda b: b.round)
-        return leader, latest
+        return leader, {name: bid for name, bid in _latest_bids(state).items() if prices[name] < prices[leader]}
 
     def _outbid_due(state: AuctionState) -> bool:
         if refine_rounds == 0:
@@ -555,9 +550,8 @@ def create_auction(
         return {"auction_winner": chosen, "auction_plan": _latest_plan(state, chosen), "auction_outcome": outcome}
 
     def _latest_plan(state: AuctionState, name: str) -> str:
-        own = [Bid.model_validate(b) for b in state.get("auction_bids", []) if b.get("bidder") == name]
-        valid = [bid for bid in own if bid.ok]
-        return max(valid, key=lambda bid: bid.round).plan if valid else ""
+        latest = _latest_bids(state).get(name)
+        return latest.plan if latest is not None else ""
 
     # ---- Phase 5: the winner executes, guided by its plan -------------------------------------------------------
     def make_execute(bidder: Bidder) -> tuple[Callable[..., Any], Callable[..., Any]]:
@@ -740,6 +734,16 @@ def create_auction(
         graph.add_conditional_edges("approve", _after_decision, [*executor_nodes, "record_outcome"])
     graph.add_edge("record_outcome", END)
     return graph
+
+
+def _latest_bids(state: Mapping[str, Any]) -> dict[str, Bid]:
+    """Each bidder's latest valid bid: its rewritten one after an outbid round, else its first."""
+    latest: dict[str, Bid] = {}
+    for record in state.get("auction_bids", []):
+        bid = Bid.model_validate(record)
+        if bid.ok and (bid.bidder not in latest or bid.round > latest[bid.bidder].round):
+            latest[bid.bidder] = bid
+    return latest
 
 
 def _memory_record(pool: Sequence[str], bids: Sequence[Bid], outcome: AuctionOutcome) -> AuctionRecord:

@@ -21,7 +21,7 @@ pairs and rewrite their bids from that contrast (sale-method §2.7, §6.2 #12-#1
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
@@ -29,6 +29,7 @@ from langgraph.store.base import BaseStore, Item
 from pydantic import BaseModel, Field
 
 from langgraph_sale.errors import AuctionConfigError, AuctionInputError
+from langgraph_sale.state import run_setting
 
 __all__ = ["AuctionMemory", "AuctionRecord", "MemoryBid", "ContrastPair", "DEFAULT_NAMESPACE", "SHARED_SCOPE"]
 
@@ -178,9 +179,7 @@ class AuctionMemory:
         """The namespace of this run's records: the prefix plus the scope read from the context or config."""
         if self.scope_key is None:
             return (*self.namespace, SHARED_SCOPE)
-        value = _field_of(context, self.scope_key)
-        if value is None and config is not None:
-            value = (config.get("configurable") or {}).get(self.scope_key)
+        value = run_setting(context, config, self.scope_key)
         if not isinstance(value, str) or not value.strip():
             raise AuctionInputError(
                 self.scope_key, f"the auction memory is scoped by {self.scope_key!r}: pass it in the run context "
@@ -193,19 +192,24 @@ class AuctionMemory:
         """Store one auction, indexed on its task, then apply the record cap."""
         store.put(namespace, record.auction_id, record.model_dump(mode="json"), index=["task"])
         if self._cap_due(namespace):
-            self._evict(store, namespace, self._listing(store.search, namespace))
+            for item in self._evictable(self._listing(store, namespace)):
+                store.delete(namespace, item.key)
 
     async def awrite(self, store: BaseStore, namespace: tuple[str, ...], record: AuctionRecord) -> None:
         """`write`, async."""
         await store.aput(namespace, record.auction_id, record.model_dump(mode="json"), index=["task"])
         if self._cap_due(namespace):
-            items = await self._alisting(store, namespace)
-            for item in self._evictable(items):
+            for item in self._evictable(await self._alisting(store, namespace)):
                 await store.adelete(namespace, item.key)
+
+    @property
+    def _check_every(self) -> int:
+        # Writes per process between two checks of the cap in a large scope.
+        return max(1, self.max_records // 20)
 
     def _cap_due(self, namespace: tuple[str, ...]) -> bool:
         count = self._writes[namespace] = self._writes.get(namespace, 0) + 1
-        return self.max_records <= _SMALL_SCOPE or count % max(1, self.max_records // 20) == 0
+        return self.max_records <= _SMALL_SCOPE or count % self._check_every == 0
 
     def _evictable(self, items: Sequence[Item]) -> list[Item]:
         if len(items) <= self.max_records:
@@ -214,32 +218,24 @@ class AuctionMemory:
                                                        item.created_at), reverse=True)
         return newest_first[self.max_records:]
 
-    def _evict(self, store: BaseStore, namespace: tuple[str, ...], items: Sequence[Item]) -> None:
-        for item in self._evictable(items):
-            store.delete(namespace, item.key)
-
-    def _listing(self, search: Any, namespace: tuple[str, ...]) -> list[Item]:
+    def _listing(self, store: BaseStore, namespace: tuple[str, ...]) -> list[Item]:
         # One page past the cap is enough to see that the cap is exceeded and by which records.
-        items = search(namespace, limit=self.max_records + max(1, self.max_records // 20) + 1)
-        return [item for item in items if tuple(item.namespace) == namespace]
+        return _in_scope(store.search(namespace, limit=self.max_records + self._check_every + 1), namespace)
 
     async def _alisting(self, store: BaseStore, namespace: tuple[str, ...]) -> list[Item]:
-        items = await store.asearch(namespace, limit=self.max_records + max(1, self.max_records // 20) + 1)
-        return [item for item in items if tuple(item.namespace) == namespace]
+        return _in_scope(await store.asearch(namespace, limit=self.max_records + self._check_every + 1), namespace)
 
     # ---- recall --------------------------------------------------------------------------------------------------
     def recall(self, store: BaseStore, namespace: tuple[str, ...], task: str) -> list[AuctionRecord]:
         """The `k` past auctions of this scope most similar to `task`, most similar first."""
         if _has_vector_index(store):
-            items = store.search(namespace, query=task, limit=self.k)
-            return _records([item for item in items if tuple(item.namespace) == namespace])
-        return self._lexical(self._listing(store.search, namespace), task)
+            return _records(_in_scope(store.search(namespace, query=task, limit=self.k), namespace))
+        return self._lexical(self._listing(store, namespace), task)
 
     async def arecall(self, store: BaseStore, namespace: tuple[str, ...], task: str) -> list[AuctionRecord]:
         """`recall`, async."""
         if _has_vector_index(store):
-            items = await store.asearch(namespace, query=task, limit=self.k)
-            return _records([item for item in items if tuple(item.namespace) == namespace])
+            return _records(_in_scope(await store.asearch(namespace, query=task, limit=self.k), namespace))
         return self._lexical(await self._alisting(store, namespace), task)
 
     def _lexical(self, items: Sequence[Item], task: str) -> list[AuctionRecord]:
@@ -260,6 +256,11 @@ class AuctionMemory:
         return _records(ranked)
 
 
+def _in_scope(items: Sequence[Item], namespace: tuple[str, ...]) -> list[Item]:
+    # A prefix search also returns deeper namespaces: only this scope's own records count, so scopes never leak.
+    return [item for item in items if tuple(item.namespace) == namespace]
+
+
 def _records(items: Sequence[Item]) -> list[AuctionRecord]:
     records = []
     for item in items:
@@ -272,11 +273,3 @@ def _records(items: Sequence[Item]) -> list[AuctionRecord]:
 
 def _has_vector_index(store: BaseStore) -> bool:
     return bool(getattr(store, "index_config", None))
-
-
-def _field_of(context: Any, name: str) -> Any:
-    if context is None:
-        return None
-    if isinstance(context, Mapping):
-        return context.get(name)
-    return getattr(context, name, None)

@@ -11,9 +11,12 @@ import functools
 import hashlib
 import re
 from collections.abc import Sequence
+from typing import Literal
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.tools import BaseTool
+
+from langgraph_sale.metrics import message_text
 
 __all__ = [
     "BID_MARKER",
@@ -23,6 +26,7 @@ __all__ = [
     "bid_messages",
     "refine_messages",
     "revised_plan_start",
+    "prompt_phase",
     "jury_messages",
     "guidance_message",
     "clean_untrusted",
@@ -50,6 +54,24 @@ _CONTROL = re.compile(
 
 # Chat-template control markers: `<|...|>` tokens (ChatML, Llama 3, Phi) and `[INST]`-style tags (Llama 2, Mistral).
 _TEMPLATE_MARKER = re.compile(r"<\|[^<>|\s]{1,40}\|>|\[/?(?:INST|SYS)\]")
+
+
+def prompt_phase(messages: Sequence[BaseMessage]) -> Literal["bid", "refine", "jury", "execute"]:
+    """Which auction phase a prompt belongs to, from the marker that opens its first message.
+
+    Example:
+        >>> prompt_phase([HumanMessage("What is 2 + 2?")]), prompt_phase(bid_messages(
+        ...     "Add.", bidder_name="a", description="", tools=(), max_tokens=32))
+        ('execute', 'bid')
+    """
+    head = message_text(messages[0]) if messages else ""
+    if REFINE_MARKER in head:
+        return "refine"
+    if BID_MARKER in head:
+        return "bid"
+    if JURY_MARKER in head:
+        return "jury"
+    return "execute"
 
 
 def words_for_tokens(max_tokens: int) -> int:

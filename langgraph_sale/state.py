@@ -7,14 +7,14 @@ that declares the same keys receives the subgraph's final list without duplicate
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 from typing_extensions import TypedDict
 
-__all__ = ["AuctionState", "BidRequest", "JudgeRequest", "merge_records", "AUCTION_KEYS"]
+__all__ = ["AuctionState", "BidRequest", "JudgeRequest", "merge_records", "run_setting", "AUCTION_KEYS"]
 
 
 def merge_records(
@@ -86,6 +86,20 @@ class AuctionState(TypedDict, total=False):
 
 AUCTION_KEYS: tuple[str, ...] = tuple(AuctionState.__annotations__)
 """Every key of the auction's state; a host must declare those it wants to receive."""
+
+
+def run_setting(context: Any, config: Mapping[str, Any] | None, key: str) -> Any:
+    """A per-run setting: the run context's field `key` (a mapping key or an attribute), else
+    `config["configurable"][key]`; None when neither has it.
+
+    Example:
+        >>> run_setting({"user_id": "ada"}, None, "user_id"), run_setting(None, {"configurable": {"k": 1}}, "k")
+        ('ada', 1)
+    """
+    value = context.get(key) if isinstance(context, Mapping) else getattr(context, key, None)
+    if value is None and config is not None:
+        value = (config.get("configurable") or {}).get(key)
+    return value
 
 
 class BidRequest(TypedDict):

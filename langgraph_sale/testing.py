@@ -31,7 +31,7 @@ from pydantic import ConfigDict, Field, PrivateAttr
 
 from langgraph_sale.bidder import Bidder
 from langgraph_sale.metrics import message_text
-from langgraph_sale.prompts import BID_MARKER, JURY_MARKER, REFINE_MARKER
+from langgraph_sale.prompts import prompt_phase
 
 __all__ = ["ScriptedChatModel", "HashingEmbeddings", "CallKind", "call_kind", "fake_pool", "ScriptedFailure"]
 
@@ -52,14 +52,7 @@ def call_kind(messages: Sequence[BaseMessage]) -> CallKind:
         >>> call_kind([HumanMessage("What is 2 + 2?")])
         'execute'
     """
-    head = message_text(messages[0]) if messages else ""
-    if REFINE_MARKER in head:
-        return "refine"
-    if BID_MARKER in head:
-        return "bid"
-    if JURY_MARKER in head:
-        return "jury"
-    return "execute"
+    return prompt_phase(messages)
 
 
 _FENCED_PLAN = re.compile(r"<(plan-[0-9a-f]+)>\n(.*)\n</\1>", re.S)

@@ -33,7 +33,7 @@ from langchain_core.runnables import Runnable, RunnableBinding, RunnableSequence
 from pydantic import ConfigDict
 
 from langgraph_sale.metrics import message_text
-from langgraph_sale.prompts import BID_MARKER, JURY_MARKER, REFINE_MARKER
+from langgraph_sale.prompts import prompt_phase
 
 __all__ = ["CallRecord", "Meter", "JsonlCache", "MeteredModel", "VERIFY_MARKER", "phase_of", "messages_key",
            "SIMULATED_SECONDS"]
@@ -164,15 +164,8 @@ def phase_of(messages: Sequence[BaseMessage]) -> str:
         'execute'
     """
     head = message_text(messages[0]) if messages else ""
-    if REFINE_MARKER in head:
-        return "refine"
-    if BID_MARKER in head:
-        return "bid"
-    if JURY_MARKER in head:
-        return "jury"
-    if VERIFY_MARKER in head:
-        return "verify"
-    return "execute"
+    # The harness's own verifier prompt, then the auction's phases.
+    return "verify" if VERIFY_MARKER in head else prompt_phase(messages)
 
 
 def _plain(message: BaseMessage) -> dict[str, Any]:
@@ -284,6 +277,7 @@ class MeteredModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         key = messages_key(self.agent, self.max_tokens, stop, kwargs, messages=messages)
+        phase = phase_of(messages)
         entry = self.call_cache.get(key) if self.call_cache is not None else None
         if entry is not None:
             message = load_message(entry["message"])
@@ -308,9 +302,9 @@ class MeteredModel(BaseChatModel):
             if isinstance(simulated, (int, float)):
                 seconds = float(simulated)
             message.id = None
-            _slim(message, phase_of(messages))
+            _slim(message, phase)
             if self.call_cache is not None:
-                self.call_cache.put(key, {"agent": self.agent, "phase": phase_of(messages), "seconds": seconds,
+                self.call_cache.put(key, {"agent": self.agent, "phase": phase, "seconds": seconds,
                                           "message": dump_message(message)})
             cached = False
         usage: Mapping[str, Any] = (message.usage_metadata if isinstance(message, AIMessage) else None) or {}
@@ -318,6 +312,6 @@ class MeteredModel(BaseChatModel):
         output_tokens = int(usage.get("output_tokens") or len(message_text(message)) // 4)
         if self.meter is not None:
             self.meter.add(CallRecord(
-                phase=phase_of(messages), agent=self.agent, input_tokens=input_tokens, output_tokens=output_tokens,
+                phase=phase, agent=self.agent, input_tokens=input_tokens, output_tokens=output_tokens,
                 cost_usd=(input_tokens + output_tokens) * self.price_per_mtok / 1e6, seconds=seconds, cached=cached))
         return ChatResult(generations=[ChatGeneration(message=message)])
