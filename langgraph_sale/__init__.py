@@ -17,6 +17,7 @@ from langgraph_sale.graph import create_auction, route_to_winner
 from langgraph_sale.memory import AuctionMemory, AuctionRecord
 from langgraph_sale.node import AuctionNode
 from langgraph_sale.scoring import AuctionWeights, CostValueScorer
+from langgraph_sale.skipping import SkipAuction
 from langgraph_sale.state import AuctionState
 from langgraph_sale.types import AuctionOutcome, Bid, CallUsage, JuryScore, ScoreBreakdown
 
@@ -29,6 +30,7 @@ __all__ = [
     "AuctionWeights",
     "AuctionMemory",
     "AuctionRecord",
+    "SkipAuction",
     "AuctionState",
     "Bid",
     "JuryScore",

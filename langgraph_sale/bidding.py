@@ -8,6 +8,7 @@ from langchain_core.messages import BaseMessage
 
 from langgraph_sale.bidder import Bidder
 from langgraph_sale.calls import ainvoke_bounded, invoke_bounded
+from langgraph_sale.guard import PlanScreening, screen_plan
 from langgraph_sale.metrics import TokenLogprobs, call_usage, mean_token_entropy, message_text, token_logprobs
 from langgraph_sale.prompts import bid_messages, clean_untrusted, refine_messages, revised_plan_start
 from langgraph_sale.types import Bid
@@ -37,7 +38,7 @@ def failed_bid(
 
 def _bid_from_answer(
     request: dict[str, Any], bidder: Bidder, answer: BaseMessage, prompt: list[BaseMessage], latency_s: float,
-    max_tokens: int,
+    max_tokens: int, screening: PlanScreening,
 ) -> Bid:
     text = clean_untrusted(message_text(answer)).strip()
     prompt_chars = sum(len(message_text(message)) for message in prompt)
@@ -51,6 +52,12 @@ def _bid_from_answer(
         text, tokens, plan_tokens = _revised_part(text, tokens, plan_tokens)
     entropy, top_k = mean_token_entropy(tokens)
     limit = max_tokens * _PLAN_CHARS_PER_TOKEN
+    # Passages addressed to the jury are removed before anyone reads the plan; the tokens stay billed and counted.
+    screened = screen_plan(text) if screening != "off" else None
+    error = None if text else "empty plan"
+    if screened is not None and screened.hostile:
+        text = "" if screening == "reject" else screened.text
+        error = f"hostile plan: {screened.flags[0]}" if screening == "reject" else None if text else "empty plan"
     return Bid(
         auction_id=request["auction_id"],
         bidder=bidder.name,
@@ -62,7 +69,8 @@ def _bid_from_answer(
         entropy_top_k=top_k,
         usage=usage,
         latency_s=latency_s,
-        error=None if text else "empty plan",
+        error=error,
+        flags=list(screened.flags) if screened is not None else [],
     )
 
 
@@ -110,8 +118,12 @@ def _prompt(request: dict[str, Any], bidder: Bidder, max_tokens: int) -> list[Ba
     )
 
 
-def make_bid(request: dict[str, Any], bidder: Bidder, *, max_tokens: int, timeout: float | None) -> Bid:
+def make_bid(request: dict[str, Any], bidder: Bidder, *, max_tokens: int, timeout: float | None,
+             screening: PlanScreening = "strip") -> Bid:
     """Ask `bidder` for its plan (sync). Exceptions propagate, so the node's retry policy can act on them.
+
+    `screening` says what happens to passages that address the jury (`langgraph_sale.guard.screen_plan`): "strip"
+    removes them (listed in `Bid.flags`), "reject" fails the bid, "off" keeps them.
 
     Example:
         >>> from langgraph_sale.testing import ScriptedChatModel
@@ -122,12 +134,13 @@ def make_bid(request: dict[str, Any], bidder: Bidder, *, max_tokens: int, timeou
     prompt = _prompt(request, bidder, max_tokens)
     answer, seconds = invoke_bounded(bidder.auction_model(max_tokens), prompt, timeout=timeout,
                                      who=bidder.name, limiter=bidder.limiter)
-    return _bid_from_answer(request, bidder, answer, prompt, seconds, max_tokens)
+    return _bid_from_answer(request, bidder, answer, prompt, seconds, max_tokens, screening)
 
 
-async def amake_bid(request: dict[str, Any], bidder: Bidder, *, max_tokens: int, timeout: float | None) -> Bid:
+async def amake_bid(request: dict[str, Any], bidder: Bidder, *, max_tokens: int, timeout: float | None,
+                    screening: PlanScreening = "strip") -> Bid:
     """Ask `bidder` for its plan (async); see `make_bid`."""
     prompt = _prompt(request, bidder, max_tokens)
     answer, seconds = await ainvoke_bounded(bidder.auction_model(max_tokens), prompt, timeout=timeout,
                                             who=bidder.name, limiter=bidder.limiter)
-    return _bid_from_answer(request, bidder, answer, prompt, seconds, max_tokens)
+    return _bid_from_answer(request, bidder, answer, prompt, seconds, max_tokens, screening)

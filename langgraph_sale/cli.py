@@ -55,7 +55,13 @@ def _add_fit(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "fit", help="fit the score weights from recorded auctions with known outcomes",
         description="Fit AuctionWeights from tasks on which every bidder bid and executed once, by the paper's "
                     "min-max program made well posed (scipy.optimize.milp), and write them as JSON.")
-    fit.add_argument("examples", help="training examples: JSON Lines, one task a line (see langgraph_sale.fit)")
+    fit.add_argument("examples", nargs="?", default=None,
+                     help="training examples: JSON Lines, one task a line (see langgraph_sale.fit)")
+    fit.add_argument("--from-bench", default=None, metavar="RUN",
+                     help="take the examples from a bench run folder instead (langgraph_sale.bench.fitdata)")
+    fit.add_argument("--split", default="train", choices=["all", "train", "test"],
+                     help="with --from-bench: the tasks to fit on (default train)")
+    fit.add_argument("--method", default="sale_nomem", help="with --from-bench: the SALE rows to read bids from")
     fit.add_argument("--out", required=True, help="where to write the weights JSON")
     fit.add_argument("--lam", type=float, default=None,
                      help="successes per dollar in the loss lam*cost - success (default: 0.5 / the dearest run)")
@@ -76,7 +82,14 @@ def _add_fit(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _run_fit(args: argparse.Namespace) -> int:
     from langgraph_sale.fit import fit_weights, load_examples
 
-    examples = load_examples(args.examples)
+    if (args.examples is None) == (args.from_bench is None):
+        raise AuctionConfigError("examples", "give an examples file or --from-bench RUN (one of the two)")
+    if args.from_bench is not None:
+        from langgraph_sale.bench.fitdata import fit_examples
+
+        examples = fit_examples(args.from_bench, split=args.split, method=args.method)
+    else:
+        examples = load_examples(args.examples)
     result = fit_weights(
         examples, lam=args.lam, bound=args.bound, objective=args.objective, eps=args.eps, margin=args.margin,
         M=args.big_m, nonneg_cost=not args.free_cost_sign, nonneg_jurors=not args.free_juror_sign,

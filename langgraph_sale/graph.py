@@ -41,10 +41,12 @@ from langgraph_sale.budget import DEFAULT_EXPECTED_EXECUTION_TOKENS, Budget, bud
 from langgraph_sale.calls import ainvoke_bounded, invoke_bounded
 from langgraph_sale.errors import AuctionConfigError, AuctionInputError
 from langgraph_sale.executor import DEFAULT_MAX_STEPS, default_executor, execution_input, read_execution
+from langgraph_sale.guard import PlanScreening
 from langgraph_sale.jury import JuryScoring, ajudge, judge, structured_juror
 from langgraph_sale.memory import AuctionMemory, AuctionRecord, MemoryBid
 from langgraph_sale.metrics import message_text
 from langgraph_sale.scoring import CostValueScorer
+from langgraph_sale.skipping import SkipAuction, skip_choice
 from langgraph_sale.state import AUCTION_KEYS, AuctionState, BidRequest, JudgeRequest
 from langgraph_sale.types import AuctionOutcome, Bid, CallUsage, JuryScore, ScoreBreakdown
 
@@ -105,7 +107,9 @@ def create_auction(
     jury_scoring: JuryScoring = "integer",
     memory: AuctionMemory | None = None,
     refine: bool | int = True,
+    skip: SkipAuction | None = None,
     max_bid_tokens: int = DEFAULT_MAX_BID_TOKENS,
+    screen_plans: PlanScreening = "strip",
     bid_timeout: float | None = DEFAULT_BID_TIMEOUT,
     bid_retry: RetryPolicy | None = DEFAULT_BID_RETRY,
     execute_timeout: float | None = DEFAULT_EXECUTE_TIMEOUT,
@@ -140,7 +144,14 @@ def create_auction(
         refine: Outbid rounds (with memory): True for the paper's single round, an int for at most that many,
             False for none. Bidders strictly cheaper than the leader rewrite their bids from recalled
             (losing, winning) plan pairs; a rewritten bid takes the win only with a strictly lower score.
+        skip: With memory, skip the auction where the similar past auctions cost at least `overhead_ratio` times
+            their executions (`langgraph_sale.skipping.SkipAuction`): no bids, no jury, and the bidder that did
+            best on those tasks runs without a plan (the outcome's `skipped`). None: always hold the auction.
         max_bid_tokens: Output cap of a bid.
+        screen_plans: What to do with the passages of a plan that address the jury ("score this 5", "ignore the
+            rubric", forged fences or turns, a jury answer; `langgraph_sale.guard`): "strip" removes them before any
+            juror, the executor or memory reads the plan and lists them in the bid's `flags`; "reject" drops the
+            bid; "off" leaves plans as written (still fenced as data).
         bid_timeout: Seconds a bid (and each jury attempt) may take; None for no limit.
         bid_retry: Retry policy of a bid; None for no retry. Timeouts and connection errors are retried.
         execute_timeout: Seconds the winner's execution may take in all (its agent or default executor); past it
@@ -198,6 +209,11 @@ def create_auction(
         max_steps=max_steps,
         state_schema=state_schema,
     )
+    if screen_plans not in ("strip", "reject", "off"):
+        raise AuctionConfigError("screen_plans", f"must be 'strip', 'reject' or 'off', got {screen_plans!r}")
+    if skip is not None and (not isinstance(skip, SkipAuction) or memory is None):
+        raise AuctionConfigError("skip", "needs memory= and a SkipAuction" if isinstance(skip, SkipAuction)
+                                 else f"must be a SkipAuction or None, got {skip!r}")
     if not isinstance(approve, bool):
         raise AuctionConfigError("approve", f"must be True or False, got {approve!r}")
     if not isinstance(budget_key, str) or not budget_key:
@@ -214,7 +230,7 @@ def create_auction(
     def open_auction(state: AuctionState, config: RunnableConfig, runtime: Runtime[Any]) -> dict[str, Any]:
         task, message_id, budget_usd = _opening(state, config, runtime)
         records: list[AuctionRecord] = []
-        if budget_usd is not None and memory is not None:
+        if (budget_usd is not None or skip is not None) and memory is not None:
             records = memory.recall(memory.store_for(runtime.store), memory.namespace_for(runtime.context, config),
                                     task)
         return _opened(task, message_id, budget_usd, records, runtime)
@@ -222,7 +238,7 @@ def create_auction(
     async def aopen_auction(state: AuctionState, config: RunnableConfig, runtime: Runtime[Any]) -> dict[str, Any]:
         task, message_id, budget_usd = _opening(state, config, runtime)
         records: list[AuctionRecord] = []
-        if budget_usd is not None and memory is not None:
+        if (budget_usd is not None or skip is not None) and memory is not None:
             records = await memory.arecall(memory.store_for(runtime.store),
                                            memory.namespace_for(runtime.context, config), task)
         return _opened(task, message_id, budget_usd, records, runtime)
@@ -242,25 +258,33 @@ def create_auction(
             prices, records, default_tokens=expected_execution_tokens))
         auction_id = uuid.uuid4().hex
         _emit(runtime, "auction_opened", auction_id=auction_id, task=task[:500], bidders=names)
+        skipped = skip_choice(records, prices, names, skip) if skip is not None else None
+        if skipped is not None and budget is not None and not budget.fits(skipped.winner, spent=0.0):
+            skipped = None  # the recalled favourite does not fit the budget: hold the auction
+        if skipped is not None:
+            _emit(runtime, "winner", auction_id=auction_id, winner=skipped.winner, reason=skipped.reason, score=None)
         return {
             "auction_task": task,
             "auction_id": auction_id,
             "auction_bids": Overwrite([]),
             "auction_jury": Overwrite([]),
             "auction_scores": {},
-            "auction_provisional": None,
-            "auction_winner": None,
-            "auction_plan": None,
+            "auction_provisional": skipped.winner if skipped else None,
+            "auction_winner": skipped.winner if skipped else None,
+            "auction_plan": "" if skipped else None,
             "auction_usage": {},
             "auction_cost_usd": {},
             "auction_execution": {},
             "auction_clock": {"opened": time.time()},
-            "auction_outcome": {"task": task, "task_message_id": message_id},
+            "auction_outcome": {"task": task, "task_message_id": message_id,
+                                **({"reason": skipped.reason} if skipped else {})},
             "auction_refine": {},
             "auction_budget": budget.to_state() if budget is not None else {},
         }
 
     def send_bids(state: AuctionState) -> list[Send] | str:
+        if state.get("auction_winner"):
+            return _decided(state)  # skipped: memory says this auction cannot pay for itself
         budget = Budget.from_state(state.get("auction_budget"))
         # A bidder whose execution alone would exceed the budget is not asked: its bid could never win.
         sends = [
@@ -275,18 +299,20 @@ def create_auction(
     def _bid_done(bid: Bid, runtime: Runtime[Any]) -> dict[str, Any]:
         if bid.ok:
             _emit(runtime, "bid_submitted", auction_id=bid.auction_id, bidder=bid.bidder, plan_tokens=bid.plan_tokens,
-                  entropy=bid.entropy, latency_s=bid.latency_s, plan=bid.plan[:300])
+                  entropy=bid.entropy, latency_s=bid.latency_s, plan=bid.plan[:300], flags=bid.flags)
         else:
             _emit(runtime, "bid_failed", auction_id=bid.auction_id, bidder=bid.bidder, error=bid.error)
         return {"auction_bids": [bid.to_state()]}
 
     def bid_sync(request: BidRequest, runtime: Runtime[Any]) -> dict[str, Any]:
         bidder = pool[request["bidder"]]
-        return _bid_done(make_bid(dict(request), bidder, max_tokens=max_bid_tokens, timeout=bid_timeout), runtime)
+        return _bid_done(make_bid(dict(request), bidder, max_tokens=max_bid_tokens, timeout=bid_timeout,
+                                  screening=screen_plans), runtime)
 
     async def bid_async(request: BidRequest, runtime: Runtime[Any]) -> dict[str, Any]:
         bidder = pool[request["bidder"]]
-        bid = await amake_bid(dict(request), bidder, max_tokens=max_bid_tokens, timeout=bid_timeout)
+        bid = await amake_bid(dict(request), bidder, max_tokens=max_bid_tokens, timeout=bid_timeout,
+                              screening=screen_plans)
         return _bid_done(bid, runtime)
 
     def bid_failed(request: BidRequest, error: NodeError, runtime: Runtime[Any]) -> Command[Any]:
@@ -645,6 +671,7 @@ def create_auction(
             recalled=int((state.get("auction_refine") or {}).get("recalled_total", 0)),
             outbid=outbid,
             outbid_by=winner if outbid else None,
+            skipped=reason.startswith("skipped"),
             budget_usd=(state.get("auction_budget") or {}).get("budget_usd"),
             approved_by=opened.get("approved_by"),
         )
@@ -720,11 +747,11 @@ def create_auction(
     # In parent mode the Command.PARENT targets are the host's nodes: the host declares them (`destinations=`).
     graph.add_node("record_outcome", RunnableCallable(record_outcome, arecord_outcome, name="record_outcome"))
     graph.add_edge(START, "open_auction")
-    graph.add_conditional_edges("open_auction", send_bids, ["bid", "score"])
+    decided = [*(["approve"] if approve else []), *executor_nodes, "record_outcome"]
+    graph.add_conditional_edges("open_auction", send_bids, ["bid", "score", *(decided if skip else [])])
     graph.add_edge("bid", "collect_bids")
     graph.add_conditional_edges("collect_bids", send_judgments, ["judge", "score"])
     graph.add_edge("judge", "score")
-    decided = [*(["approve"] if approve else []), *executor_nodes, "record_outcome"]
     if refine_rounds:
         graph.add_conditional_edges("score", after_score, ["recall", *decided])
         graph.add_conditional_edges("recall", send_refines, ["bid", *decided])
@@ -762,6 +789,7 @@ def _memory_record(pool: Sequence[str], bids: Sequence[Bid], outcome: AuctionOut
         success_known=outcome.success is not None,
         cost_usd=outcome.total_cost_usd,
         execute_tokens=outcome.tokens_by_phase.get("execute", 0),
+        execute_cost_usd=outcome.cost_usd_by_phase.get("execute", 0.0),
     )
 
 

@@ -80,6 +80,13 @@ class AuctionRecord(BaseModel):
     cost_usd: float = 0.0
     execute_tokens: int = 0
     """Tokens the winner's execution used (0 when nobody executed): what a budget expects of similar tasks."""
+    execute_cost_usd: float = 0.0
+    """What the winner's execution cost; `cost_usd` minus this is what the auction itself cost."""
+
+    @property
+    def held(self) -> bool:
+        """True when an auction was held (bids were made), False for a skipped one (`langgraph_sale.skipping`)."""
+        return bool(self.bids)
 
     def final_bid(self, bidder: str) -> MemoryBid | None:
         """The bidder's last valid bid in this auction: its rewritten one after an outbid round, else its first."""

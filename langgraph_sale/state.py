@@ -11,10 +11,51 @@ from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 from langchain_core.messages import AnyMessage
+from langgraph.channels.last_value import LastValue
 from langgraph.graph.message import add_messages
 from typing_extensions import TypedDict
 
-__all__ = ["AuctionState", "BidRequest", "JudgeRequest", "merge_records", "run_setting", "AUCTION_KEYS"]
+from langgraph_sale.errors import AuctionInputError
+
+__all__ = ["AuctionState", "BidRequest", "JudgeRequest", "merge_records", "run_setting", "check_task_text",
+           "AUCTION_KEYS"]
+
+
+def check_task_text(value: Any) -> None:
+    r"""Refuse task text that no checkpointer can store and no model can read: a NUL character (PostgreSQL's JSON
+    cannot hold it) or an unpaired surrogate (an undecodable byte; not UTF-8).
+
+    Raises:
+        AuctionInputError: Naming `auction_task` and the position of the offending character.
+
+    Example:
+        >>> check_task_text("Sort a list.")
+        >>> check_task_text("Sort\x00 a list.")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        langgraph_sale.errors.AuctionInputError: auction_task: holds a NUL character at position 4, ...
+    """
+    if not isinstance(value, str):
+        return
+    if "\x00" in value:
+        raise AuctionInputError("auction_task", f"holds a NUL character at position {value.index(chr(0))}, which "
+                                "checkpointers (PostgreSQL JSON) cannot store; remove it")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise AuctionInputError("auction_task", f"holds an unpaired surrogate at position {err.start} (an "
+                                "undecodable byte), which is not UTF-8: decode the input with errors='replace'"
+                                ) from None
+
+
+class TaskChannel(LastValue[Any]):
+    """`auction_task`'s channel: a `LastValue` that checks each write (`check_task_text`) as it is applied, before
+    the step is checkpointed, so bad text is a typed error and not a database error at the end of the run."""
+
+    def update(self, values: Sequence[Any]) -> bool:
+        for value in values:
+            check_task_text(value)
+        return super().update(values)
 
 
 def merge_records(
@@ -55,7 +96,7 @@ class AuctionState(TypedDict, total=False):
 
     messages: Annotated[list[AnyMessage], add_messages]
     """The winner's answer is appended as one `AIMessage(name=<bidder>)`; bids never go here."""
-    auction_task: str | None
+    auction_task: Annotated[str | None, TaskChannel(str)]
     """The task text; when absent (or left from the previous auction while a new human message arrived), the last
     human message."""
     auction_id: str

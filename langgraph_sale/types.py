@@ -105,6 +105,9 @@ class Bid(_Record):
     error: str | None = None
     breakdown: ScoreBreakdown | None = None
     """The bid's own score breakdown, once it is scored (every bid keeps its own, also after an outbid round)."""
+    flags: list[str] = Field(default_factory=list)
+    """Passages removed from the plan because they addressed the jury (`langgraph_sale.guard`), as
+    `"<kind>: <passage>"`; empty for a clean plan."""
 
     @property
     def ok(self) -> bool:
@@ -233,6 +236,8 @@ class AuctionOutcome(_Record):
     outbid: bool = False
     """True when a rewritten bid of a cheaper bidder took the win from the provisional winner."""
     outbid_by: str | None = None
+    skipped: bool = False
+    """True when the auction was skipped (`SkipAuction`): no bids, no jury; the winner ran without a plan."""
     budget_usd: float | None = None
     """The task's budget, when the run carried one; the total cost includes the auction's own calls."""
     approved_by: str | None = None

@@ -55,7 +55,7 @@ def test_smoke_on_the_fake_pool_resumes_without_redoing_work(tmp_path: Path) -> 
         assert (out / name).stat().st_size > 0, name
     assert first_s + second_s < 60, f"smoke run took {first_s:.1f} + {second_s:.1f} s"
 
-    # Every row once: 2 domains x 3 orders x 13 methods x 6 tasks; the first session's rows were not redone.
+    # Every row once: 2 domains x 3 orders x every method x 6 tasks; the first session's rows were not redone.
     rows = _lines(out / "rows.jsonl")
     assert len(rows) == len({row["key"] for row in rows}) == 2 * 3 * len(METHODS) * 6
     assert all(rows_before[key] == row for row in rows if (key := row["key"]) in rows_before)
@@ -227,3 +227,62 @@ def test_a_failed_model_call_is_not_recorded_and_the_rerun_redoes_the_task(tmp_p
     assert failed.status == "failed" and failed.rows == 0
     done = run_bench(config, echo=lambda text: None)
     assert done.status == "complete" and done.new_rows == 6
+
+
+def _run(out: Path, methods: tuple[str, ...], **options: object) -> None:
+    from langgraph_sale.bench.runner import BenchConfig, run_bench
+
+    config = BenchConfig(out=out, domains=("coding",), methods=methods, orders=1, progress=False, **options)
+    assert run_bench(config, echo=lambda text: None).status == "complete"
+
+
+def test_train_and_test_splits_partition_the_tasks(tmp_path: Path) -> None:
+    ids = {}
+    for split in ("train", "test", "all"):
+        _run(tmp_path / split, ("alone_small",), split=split)
+        ids[split] = {row["task_id"] for row in _lines(tmp_path / split / "rows.jsonl")}
+    assert ids["train"] and ids["test"] and not ids["train"] & ids["test"]
+    assert ids["train"] | ids["test"] == ids["all"]
+    with pytest.raises(AuctionConfigError) as raised:
+        _run(tmp_path / "bad", ("alone_small",), split="validation")
+    assert raised.value.field == "--split"
+
+
+def test_sale_skip_skips_auctions_once_memory_shows_they_cost_more_than_executions(tmp_path: Path) -> None:
+    _run(tmp_path / "run", ("sale", "sale_skip"))
+    rows = {(row["method"], row["position"]): row for row in _lines(tmp_path / "run" / "rows.jsonl")}
+    skip = [rows[("sale_skip", p)] for p in range(6)]
+    held = [rows[("sale", p)] for p in range(6)]
+    skipped = [row["extra"]["skipped"] for row in skip]
+    # The first auctions are held (memory is empty); once 3 similar ones are recalled, the fake pool's auctions
+    # cost more than its executions and the rest are skipped.
+    assert skipped[:3] == [False] * 3 and any(skipped[3:])
+    for row in skip:
+        overhead = sum(v for phase, v in row["tokens"].items() if phase != "execute")
+        assert (overhead == 0) == row["extra"]["skipped"]
+        assert row["extra"]["bids"] == [] if row["extra"]["skipped"] else row["extra"]["bids"]
+    total = {name: sum(sum(r["cost_usd"].values()) for r in group) for name, group in (("sale", held),
+                                                                                        ("skip", skip))}
+    assert total["skip"] < total["sale"]
+
+
+def test_fit_from_a_bench_run_writes_weights_the_scorer_loads(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from langgraph_sale import AuctionWeights
+    from langgraph_sale.bench.fitdata import fit_examples
+    from langgraph_sale.cli import main as cli_main
+
+    _run(tmp_path / "run", ("alone", "sale_nomem"))
+    train, test = fit_examples(tmp_path / "run", split="train"), fit_examples(tmp_path / "run", split="test")
+    assert len(train) + len(test) == 6 and train and test
+    for example in train:
+        assert [c.bidder for c in example.candidates] == [a.name for a in FAKE_AGENTS]
+        assert all(c.jury and c.cost_feature > 0 and c.cost_usd > 0 for c in example.candidates)
+    weights = tmp_path / "w.json"
+    assert cli_main(["fit", "--from-bench", str(tmp_path / "run"), "--out", str(weights), "--time-limit", "10"]) == 0
+    assert f"{len(train)} tasks" in capsys.readouterr().out
+    assert set(AuctionWeights.load(weights).w_jury) == {a.name for a in FAKE_AGENTS}
+    with pytest.raises(AuctionConfigError) as raised:
+        fit_examples(tmp_path / "run", method="sale")
+    assert raised.value.field == "--from-bench"
+    assert cli_main(["fit", "--out", str(weights)]) == 2

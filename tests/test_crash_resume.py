@@ -190,8 +190,6 @@ def test_a_killed_worker_resumes_without_bidding_judging_or_paying_twice(
 
 
 @pytest.mark.parametrize("task", ["Sort\x00 a list.", "Sort \udcff a list."], ids=["NUL", "lone-surrogate"])
-@pytest.mark.xfail(strict=True, reason="a task with a NUL or an undecodable byte fails on PostgresSaver with psycopg's "
-                   "error (JSONB cannot hold it; auction_task is stored inline), not a typed AuctionInputError")
 def test_a_task_postgres_cannot_store_is_a_typed_input_error(postgres_uri: str, task: str) -> None:
     from langgraph_sale import AuctionInputError
 

@@ -42,9 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--domains", default="coding,search", help="coding, search or both (default both)")
     parser.add_argument("--methods", default="all",
                         help="comma list of: alone (every agent), alone_<agent>, random, oracle, router_knn, cascade, "
-                             "sale_nomem, sale, sale_no_price, sale_no_length, sale_no_entropy, sale_no_jury; or all")
+                             "sale_nomem, sale, sale_skip, sale_no_price, sale_no_length, sale_no_entropy, "
+                             "sale_no_jury; or all")
     parser.add_argument("--orders", type=int, default=3, help="task orders (mean ± std over them; default 3)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the task orders (default 0)")
+    parser.add_argument("--split", default="all", choices=["all", "train", "test"],
+                        help="all tasks, or the train or test half (a hash of the task id; after --limit)")
     parser.add_argument("--limit", type=int, default=None, help="at most N tasks per domain, spread over the bins")
     parser.add_argument("--data", default=None, help="data root (default: bundled for smoke, ../shared/data)")
     parser.add_argument("--models", default=None, help="comma list of model ids (local: a subset of the pool)")
@@ -60,6 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds per bid or jury call (default 60 fake, 900 real)")
     parser.add_argument("--no-plan-guidance", action="store_true", help="winners execute without their plan")
     parser.add_argument("--weights", default=None, help="AuctionWeights JSON (e.g. from `langgraph-sale fit`)")
+    parser.add_argument("--reuse", default=None, metavar="RUN",
+                        help="seed a new run folder with another run's call and execution caches")
     parser.add_argument("--embedder", default="auto", choices=["auto", "hashing", "minilm"],
                         help="task embeddings for memory and router (auto: hashing for fake, else minilm if installed)")
     parser.add_argument("--router-k", type=int, default=5, help="router: neighbours (default 5)")
@@ -108,12 +113,13 @@ def config_from(args: argparse.Namespace, argv: Sequence[str] | None = None) -> 
             raise AuctionConfigError(f"--{name.replace('_', '-')}", "must be at least 1")
     return BenchConfig(
         suite=args.suite, pool=args.pool, out=Path(args.out or f"bench-results/{args.suite}-{args.pool}"),
-        domains=domains, methods=methods, orders=args.orders, seed=args.seed,
+        domains=domains, methods=methods, orders=args.orders, seed=args.seed, split=args.split,
         data=Path(args.data) if args.data else None, limit=args.limit, models=_split(args.models), prices=prices,
         base_url=args.base_url, api_key_env=args.api_key_env, logprobs=not args.no_logprobs,
         max_attempts=args.max_attempts, max_searches=args.max_searches, exec_max_tokens=args.exec_max_tokens,
         bid_tokens=args.bid_tokens, bid_timeout=args.bid_timeout, plan_guidance=not args.no_plan_guidance,
-        weights=Path(args.weights) if args.weights else None, embedder=args.embedder, router_k=args.router_k,
+        weights=Path(args.weights) if args.weights else None, reuse=Path(args.reuse) if args.reuse else None,
+        embedder=args.embedder, router_k=args.router_k,
         router_lambda=args.router_lambda, cascade_threshold=args.cascade_threshold, stop_after=args.stop_after,
         fresh=args.fresh, progress=not args.quiet,
         command=command_line(argv if argv is not None else sys.argv[2:] if sys.argv[1:2] == ["bench"]

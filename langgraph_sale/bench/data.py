@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
 import json
 import os
 import re
@@ -320,6 +321,20 @@ def _musique_task(root: Path, entry: dict[str, Any]) -> Task:
 _CODING = {"humaneval": _humaneval_task, "mbpp_sanitized": _mbpp_task, "mbpp": _mbpp_task,
            "classeval": _classeval_task}
 _SEARCH = {"hotpotqa": _hotpot_task, "musique": _musique_task}
+
+
+SPLITS = ("all", "train", "test")
+
+
+def split_of(task_id: str) -> str:
+    """The half of the tasks a task belongs to, from a hash of its id: "train" (weights are fitted there) or "test"
+    (they are measured there). Stable across runs, limits and task orders.
+
+    Example:
+        >>> split_of("HumanEval/0") in ("train", "test")
+        True
+    """
+    return "train" if int(hashlib.sha256(task_id.encode()).hexdigest(), 16) % 2 == 0 else "test"
 
 
 def load_suite(name: str, *, root: Path | None = None, domains: tuple[str, ...] = DOMAINS,

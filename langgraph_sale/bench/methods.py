@@ -15,6 +15,8 @@ task, which agents executed, whose answer counts, and every call it paid for.
   answer (0-5, mean >= threshold). Every run and every verification is charged.
 - `sale_nomem`, `sale`: the package's `create_auction` without and with `AuctionMemory` (an `InMemoryStore` with
   a vector index, one per stream); the winner runs the same executor, guided by its plan.
+- `sale_skip`: `sale` with `SkipAuction()`: where the similar past auctions memory recalls cost at least as much
+  as their executions, the auction is skipped and the bidder that won most of them runs the task without a plan.
 - `sale_no_price`, `sale_no_length`, `sale_no_entropy`, `sale_no_jury`: `sale` with one term of the score removed
   (equal prices in the cost term; equal plan lengths; `w_entropy = 0`; no jury).
 
@@ -35,7 +37,15 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.store.memory import InMemoryStore
 
-from langgraph_sale import AuctionMemory, AuctionRecord, AuctionWeights, Bidder, CostValueScorer, create_auction
+from langgraph_sale import (
+    AuctionMemory,
+    AuctionRecord,
+    AuctionWeights,
+    Bidder,
+    CostValueScorer,
+    SkipAuction,
+    create_auction,
+)
 from langgraph_sale.bench.agents import BenchAgent, Toolbox, final_answer
 from langgraph_sale.bench.data import Task
 from langgraph_sale.bench.judge import best_match, extract_answer, extract_code
@@ -47,7 +57,7 @@ from langgraph_sale.types import Bid, JuryScore, ScoreBreakdown
 __all__ = ["InfrastructureError", "Member", "Context", "Exec", "Step", "Method", "make_methods", "METHOD_NAMES",
            "SALE_METHODS"]
 
-SALE_METHODS = ("sale_nomem", "sale", "sale_no_price", "sale_no_length", "sale_no_entropy", "sale_no_jury")
+SALE_METHODS = ("sale_nomem", "sale", "sale_skip", "sale_no_price", "sale_no_length", "sale_no_entropy", "sale_no_jury")
 BASELINES = ("random", "oracle", "router_knn", "cascade")
 METHOD_NAMES = ("alone", *BASELINES, *SALE_METHODS)
 """`alone` expands to one `alone_<agent>` per agent of the pool."""
@@ -343,11 +353,13 @@ class Sale(Method):
             dims = len(ctx.embeddings.embed_query("dimension probe"))
             self.store = InMemoryStore(index={"dims": dims, "embed": ctx.embeddings})
             self.memory = AuctionMemory(k=8)
+        # sale_skip: SALE that skips the auction where the recalled similar auctions cost more than their executions.
+        skip = SkipAuction() if self.name == "sale_skip" else None
         self.namespace = AuctionMemory().namespace_for(None)
         self.saved: set[str] = set()
         self.app = create_auction(
             [member.bidder for member in ctx.members], scorer=scorer, jury=self.name != "sale_no_jury",
-            memory=self.memory, max_bid_tokens=int(ctx.options["bid_tokens"]),
+            memory=self.memory, skip=skip, max_bid_tokens=int(ctx.options["bid_tokens"]),
             bid_timeout=float(ctx.options["bid_timeout"]), plan_guidance=bool(ctx.options["plan_guidance"]),
         ).compile(store=self.store, name=self.name)
 
@@ -389,6 +401,12 @@ class Sale(Method):
             "status": outcome.get("status"), "reason": (outcome.get("reason") or "")[:200],
             "package_tokens": outcome.get("total_tokens"), "package_cost_usd": outcome.get("total_cost_usd"),
             "guided": bool(outcome.get("plan")), "wall_s": time.perf_counter() - started,
+            "skipped": bool(outcome.get("skipped")),
+            # The first bids' scored features: what `langgraph_sale.bench.fitdata` turns into training examples.
+            "bids": [{"bidder": s["bidder"], "price_per_mtok": s["price_per_mtok"], "cost_feature": s["cost_feature"],
+                      "entropy_feature": s.get("entropy_feature"), "jury": s.get("jury") or {}}
+                     for b in state.get("auction_bids", []) if b.get("phase", "bid") == "bid"
+                     and (s := b.get("breakdown"))],
         }
         return Step([winner] if winner else [], winner, answer, passed, f1, list(records), extra=extra,
                      memory=memory)

@@ -15,6 +15,7 @@ import hashlib
 import json
 import random
 import shlex
+import shutil
 import sys
 import time
 import traceback
@@ -28,7 +29,7 @@ from langchain_core.tools import BaseTool, StructuredTool
 
 from langgraph_sale import AuctionWeights, Bidder
 from langgraph_sale.bench.agents import BenchAgent, Toolbox, coding_agent, search_agent
-from langgraph_sale.bench.data import DOMAINS, Suite, load_suite, resolve_root
+from langgraph_sale.bench.data import DOMAINS, SPLITS, Suite, load_suite, resolve_root, split_of
 from langgraph_sale.bench.meter import CallRecord, JsonlCache, Meter, MeteredModel
 from langgraph_sale.bench.methods import Context, Member, Method, Step, make_methods
 from langgraph_sale.bench.pools import Pool, make_pool
@@ -51,6 +52,7 @@ class BenchConfig:
     methods: tuple[str, ...] | None = None
     orders: int = 3
     seed: int = 0
+    split: str = "all"
     data: Path | None = None
     limit: int | None = None
     models: tuple[str, ...] | None = None
@@ -66,6 +68,7 @@ class BenchConfig:
     bid_timeout: float | None = None
     plan_guidance: bool = True
     weights: Path | None = None
+    reuse: Path | None = None
     embedder: str = "auto"
     router_k: int = 5
     router_lambda: float = 0.2
@@ -287,6 +290,11 @@ def run_bench(config: BenchConfig, *, echo: Callable[[str], None] = print) -> Be
         raise AuctionConfigError("--orders", "must be at least 1")
     root = resolve_root(config.suite, config.data)
     suite = load_suite(config.suite, root=root, domains=config.domains, limit=config.limit)
+    if config.split not in SPLITS:
+        raise AuctionConfigError("--split", f"must be one of {', '.join(SPLITS)}, got {config.split!r}")
+    if config.split != "all":  # after --limit: the same tasks, halved
+        suite.tasks = {domain: [t for t in tasks if split_of(t.id) == config.split]
+                       for domain, tasks in suite.tasks.items()}
     out = Path(config.out)
     if config.fresh:
         for name in RUN_FILES:
@@ -299,6 +307,7 @@ def run_bench(config: BenchConfig, *, echo: Callable[[str], None] = print) -> Be
     pool = make_pool(config.pool, suite, models=config.models, prices=config.prices, base_url=config.base_url,
                      api_key_env=config.api_key_env, logprobs=config.logprobs)
     meta = _check_meta(out, config.fingerprint(pool, root, weights))
+    _seed_caches(out, config.reuse)
     caches = {name: JsonlCache(out / f"{name}.jsonl")
               for name in ("calls", "executions", "pyruns", "verdicts", "rows")}
     meter = Meter()
@@ -387,6 +396,19 @@ def run_bench(config: BenchConfig, *, echo: Callable[[str], None] = print) -> Be
     echo(run.markdown)
     echo(f"wrote {', '.join(str(path) for path in run.files)}")
     return run
+
+
+def _seed_caches(out: Path, reuse: Path | None) -> None:
+    """Start a new run folder from another run's call, execution, test-run and verdict caches (`--reuse`): another
+    split, other weights or methods then pay only for calls the other run never made. Rows are never copied."""
+    if reuse is None:
+        return
+    if not (Path(reuse) / "calls.jsonl").is_file():
+        raise AuctionConfigError("--reuse", f"{reuse} holds no calls.jsonl: not a bench run folder")
+    for name in ("calls", "executions", "pyruns", "verdicts"):
+        source, target = Path(reuse) / f"{name}.jsonl", out / f"{name}.jsonl"
+        if source.is_file() and not target.exists():
+            shutil.copyfile(source, target)
 
 
 def _stream(tasks: Sequence[Any], seed: int) -> list[Any]:

@@ -1,0 +1,82 @@
+"""Training examples for `langgraph_sale.fit` from a bench run: the auctions' bid features beside every agent's
+execution outcome on the same task.
+
+A bench run that includes `alone` and a SALE method holds, for each task, every bidder's first bid as the scorer
+saw it (cost feature, entropy feature, each juror's score; stored in the SALE rows' `extra.bids`) and every agent's
+own execution of the task (the `alone_<agent>` rows: passed or not, and its cost). One `FitExample` per task pairs
+them. The execution is the agent's plain run, not the plan-guided run it would make as a winner: the one
+execution every agent makes of every task in a bench run, and the outcome a routing decision is about.
+
+    langgraph-sale fit --from-bench bench-results/coding-local --split train --out weights.json
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from langgraph_sale.bench.data import split_of
+from langgraph_sale.errors import AuctionConfigError
+from langgraph_sale.fit import FitCandidate, FitExample
+
+__all__ = ["fit_examples"]
+
+
+def _rows(run: Path) -> list[dict[str, Any]]:
+    path = run / "rows.jsonl"
+    if not path.is_file():
+        raise AuctionConfigError("--from-bench", f"{run} holds no rows.jsonl: not a bench run folder")
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue  # a line cut short by an interruption, as the run's own cache reads it
+    return [row for row in rows if isinstance(row, dict) and "task_id" in row]
+
+
+def fit_examples(run: str | Path, *, split: str = "train", method: str = "sale_nomem",
+                 domain: str | None = None) -> list[FitExample]:
+    """One `FitExample` per task of `split` on which `method` held an auction and every bidder ran alone.
+
+    Raises:
+        AuctionConfigError: When the folder is not a run, or holds no usable task (naming what is missing).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> from langgraph_sale.bench.runner import BenchConfig, run_bench
+        >>> out = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = run_bench(BenchConfig(out=out, domains=("coding",), methods=("alone", "sale_nomem"), orders=1,
+        ...                           progress=False), echo=lambda text: None)
+        >>> examples = fit_examples(out, split="all")
+        >>> len(examples), [c.bidder for c in examples[0].candidates]
+        (6, ['small', 'medium', 'large'])
+    """
+    run = Path(run)
+    auctions: dict[str, dict[str, Any]] = {}
+    alone: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in _rows(run):
+        if domain is not None and row.get("domain") != domain:
+            continue
+        if split != "all" and split_of(row["task_id"]) != split:
+            continue
+        if row["method"] == method and (row.get("extra") or {}).get("bids"):
+            auctions.setdefault(row["task_id"], row)
+        elif row["method"].startswith("alone_"):
+            alone.setdefault((row["task_id"], row["method"].removeprefix("alone_")), row)
+    examples = []
+    for task_id, row in auctions.items():
+        bids = row["extra"]["bids"]
+        runs = [alone.get((task_id, bid["bidder"])) for bid in bids]
+        if any(r is None for r in runs):
+            continue  # a bidder that did not run alone on this task: no outcome to learn from
+        examples.append(FitExample(task_id=task_id, candidates=[
+            FitCandidate(bidder=bid["bidder"], price_per_mtok=bid["price_per_mtok"], cost_feature=bid["cost_feature"],
+                         entropy_feature=bid.get("entropy_feature"), jury=bid.get("jury") or {},
+                         success=bool(r["passed"]), cost_usd=sum((r.get("cost_usd") or {}).values()))
+            for bid, r in zip(bids, runs, strict=True) if r is not None]))
+    if not examples:
+        raise AuctionConfigError("--from-bench", f"no task of split {split!r} in {run} has both a {method} auction "
+                                 "and every bidder's alone run: run the bench with --methods alone," + method)
+    return examples
