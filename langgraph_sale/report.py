@@ -70,6 +70,9 @@ def format_auction(state: Mapping[str, Any], *, baseline_cost_usd: float | None 
             row = {j.bid_id: j.score for j in jury if j.juror == juror}
             cells = "".join(f"{_fmt(row.get(b.id), 2) if b.id in row else '':>{width}}" for b in judged)
             out.append(f"  {juror:<{label}}" + cells)
+    elif any(bid.ok for bid in bids):
+        out.append("")
+        out.append("Jury: no juror asked (jury=False, or every juror's weight is 0)")
     if scores:
         out.append("")
         out.append("Scores (score = C - V, V = H + J; lowest wins)")
