@@ -8,7 +8,7 @@ from langchain_core.messages import BaseMessage
 
 from langgraph_sale.bidder import Bidder
 from langgraph_sale.calls import ainvoke_bounded, invoke_bounded
-from langgraph_sale.guard import PlanScreening, screen_plan
+from langgraph_sale.guard import PlanScreening, ScreenedPlan, screen_plan
 from langgraph_sale.metrics import TokenLogprobs, call_usage, mean_token_entropy, message_text, token_logprobs
 from langgraph_sale.prompts import bid_messages, clean_untrusted, refine_messages, revised_plan_start
 from langgraph_sale.types import Bid
@@ -53,11 +53,11 @@ def _bid_from_answer(
     entropy, top_k = mean_token_entropy(tokens)
     limit = max_tokens * _PLAN_CHARS_PER_TOKEN
     # Passages addressed to the jury are removed before anyone reads the plan; the tokens stay billed and counted.
-    screened = screen_plan(text) if screening != "off" else None
-    error = None if text else "empty plan"
-    if screened is not None and screened.hostile:
+    screened = screen_plan(text) if screening != "off" else ScreenedPlan(text)
+    if screened.hostile:
         text = "" if screening == "reject" else screened.text
-        error = f"hostile plan: {screened.flags[0]}" if screening == "reject" else None if text else "empty plan"
+    rejected = screened.hostile and screening == "reject"
+    error = f"hostile plan: {screened.flags[0]}" if rejected else None if text else "empty plan"
     return Bid(
         auction_id=request["auction_id"],
         bidder=bidder.name,
@@ -70,7 +70,7 @@ def _bid_from_answer(
         usage=usage,
         latency_s=latency_s,
         error=error,
-        flags=list(screened.flags) if screened is not None else [],
+        flags=list(screened.flags),
     )
 
 

@@ -230,7 +230,7 @@ def create_auction(
     def open_auction(state: AuctionState, config: RunnableConfig, runtime: Runtime[Any]) -> dict[str, Any]:
         task, message_id, budget_usd = _opening(state, config, runtime)
         records: list[AuctionRecord] = []
-        if (budget_usd is not None or skip is not None) and memory is not None:
+        if memory is not None and _recalls_at_opening(budget_usd):
             records = memory.recall(memory.store_for(runtime.store), memory.namespace_for(runtime.context, config),
                                     task)
         return _opened(task, message_id, budget_usd, records, runtime)
@@ -238,10 +238,14 @@ def create_auction(
     async def aopen_auction(state: AuctionState, config: RunnableConfig, runtime: Runtime[Any]) -> dict[str, Any]:
         task, message_id, budget_usd = _opening(state, config, runtime)
         records: list[AuctionRecord] = []
-        if (budget_usd is not None or skip is not None) and memory is not None:
+        if memory is not None and _recalls_at_opening(budget_usd):
             records = await memory.arecall(memory.store_for(runtime.store),
                                            memory.namespace_for(runtime.context, config), task)
         return _opened(task, message_id, budget_usd, records, runtime)
+
+    def _recalls_at_opening(budget_usd: float | None) -> bool:
+        # Similar past auctions tell a budget what executions cost, and a skip rule whether to hold the auction.
+        return budget_usd is not None or skip is not None
 
     def _opening(state: AuctionState, config: RunnableConfig, runtime: Runtime[Any]
                  ) -> tuple[str, str | None, float | None]:

@@ -76,7 +76,7 @@ def skip_choice(records: Sequence[AuctionRecord], prices: Mapping[str, float], o
     execution = statistics.fmean(r.execute_cost_usd for r in executed)
     if overhead < rule.overhead_ratio * execution:
         return None
-    rank = {name: (prices[name], order.index(name)) for name in order if name in prices}
+    rank = {name: (prices[name], position) for position, name in enumerate(order) if name in prices}
     judged = [r for r in executed if r.success_known]
     if judged:
         rates = {name: (sum(bool(r.success) for r in judged if r.winner == name) + 1)

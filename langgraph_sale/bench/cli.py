@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from langgraph_sale.bench.data import SPLITS
 from langgraph_sale.errors import AuctionConfigError
 
 __all__ = ["add_parser", "add_arguments", "run", "main"]
@@ -46,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "sale_no_jury; or all")
     parser.add_argument("--orders", type=int, default=3, help="task orders (mean ± std over them; default 3)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the task orders (default 0)")
-    parser.add_argument("--split", default="all", choices=["all", "train", "test"],
+    parser.add_argument("--split", default="all", choices=SPLITS,
                         help="all tasks, or the train or test half (a hash of the task id; after --limit)")
     parser.add_argument("--limit", type=int, default=None, help="at most N tasks per domain, spread over the bins")
     parser.add_argument("--data", default=None, help="data root (default: bundled for smoke, ../shared/data)")

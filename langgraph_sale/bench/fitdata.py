@@ -12,11 +12,11 @@ execution every agent makes of every task in a bench run, and the outcome a rout
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from langgraph_sale.bench.data import split_of
+from langgraph_sale.bench.meter import read_jsonl
 from langgraph_sale.errors import AuctionConfigError
 from langgraph_sale.fit import FitCandidate, FitExample
 
@@ -27,13 +27,7 @@ def _rows(run: Path) -> list[dict[str, Any]]:
     path = run / "rows.jsonl"
     if not path.is_file():
         raise AuctionConfigError("--from-bench", f"{run} holds no rows.jsonl: not a bench run folder")
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue  # a line cut short by an interruption, as the run's own cache reads it
-    return [row for row in rows if isinstance(row, dict) and "task_id" in row]
+    return [row for row in read_jsonl(path).values() if "task_id" in row]
 
 
 def fit_examples(run: str | Path, *, split: str = "train", method: str = "sale_nomem",

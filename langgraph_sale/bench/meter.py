@@ -35,8 +35,8 @@ from pydantic import ConfigDict
 from langgraph_sale.metrics import message_text
 from langgraph_sale.prompts import prompt_phase
 
-__all__ = ["CallRecord", "Meter", "JsonlCache", "MeteredModel", "VERIFY_MARKER", "phase_of", "messages_key",
-           "SIMULATED_SECONDS"]
+__all__ = ["CallRecord", "Meter", "JsonlCache", "read_jsonl", "MeteredModel", "VERIFY_MARKER", "phase_of",
+           "messages_key", "SIMULATED_SECONDS"]
 
 VERIFY_MARKER = "[bench verify]"
 """Opens the cascade's answer-verification prompt."""
@@ -113,6 +113,23 @@ class Meter:
                 capture.append(record)
 
 
+def read_jsonl(path: Path) -> dict[str, dict[str, Any]]:
+    """The `{"key": ..., ...}` objects of a JSON Lines file by key (the last line of a key wins); a line cut short by
+    an interruption is skipped; a missing file reads as empty."""
+    entries: dict[str, dict[str, Any]] = {}
+    if not path.exists():
+        return entries
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and "key" in entry:
+                entries[entry["key"]] = entry
+    return entries
+
+
 class JsonlCache:
     """A dict persisted as JSON Lines (one `{"key": ..., ...}` object a line, appended and flushed at once).
 
@@ -122,16 +139,7 @@ class JsonlCache:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._data: dict[str, dict[str, Any]] = {}
-        if path.exists():
-            with path.open(encoding="utf-8") as handle:
-                for line in handle:
-                    try:
-                        entry = json.loads(line)
-                    except ValueError:
-                        continue
-                    if isinstance(entry, dict) and "key" in entry:
-                        self._data[entry["key"]] = entry
+        self._data = read_jsonl(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._handle = path.open("a", encoding="utf-8")
 
@@ -163,9 +171,8 @@ def phase_of(messages: Sequence[BaseMessage]) -> str:
         >>> phase_of([HumanMessage("Write a function.")])
         'execute'
     """
-    head = message_text(messages[0]) if messages else ""
     # The harness's own verifier prompt, then the auction's phases.
-    return "verify" if VERIFY_MARKER in head else prompt_phase(messages)
+    return "verify" if messages and VERIFY_MARKER in message_text(messages[0]) else prompt_phase(messages)
 
 
 def _plain(message: BaseMessage) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from langchain_core.tools import BaseTool, StructuredTool
 from langgraph_sale import AuctionWeights, Bidder
 from langgraph_sale.bench.agents import BenchAgent, Toolbox, coding_agent, search_agent
 from langgraph_sale.bench.data import DOMAINS, SPLITS, Suite, load_suite, resolve_root, split_of
-from langgraph_sale.bench.meter import CallRecord, JsonlCache, Meter, MeteredModel
+from langgraph_sale.bench.meter import CallRecord, JsonlCache, Meter, MeteredModel, read_jsonl
 from langgraph_sale.bench.methods import Context, Member, Method, Step, make_methods
 from langgraph_sale.bench.pools import Pool, make_pool
 from langgraph_sale.errors import AuctionConfigError
@@ -426,16 +426,7 @@ def _key(domain: str, method: str, order: int, stream: Sequence[Any], task_id: s
 
 
 def _load_rows(path: Path, keys: set[str]) -> list[dict[str, Any]]:
-    rows: dict[str, dict[str, Any]] = {}
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue
-            if row.get("key") in keys:
-                rows[row["key"]] = row
-    return list(rows.values())
+    return [row for key, row in read_jsonl(path).items() if key in keys]
 
 
 def _progress_bar(total: int, initial: int, enabled: bool) -> _Progress:
