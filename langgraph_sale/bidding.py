@@ -8,7 +8,7 @@ from langchain_core.messages import BaseMessage
 
 from langgraph_sale.bidder import Bidder
 from langgraph_sale.calls import ainvoke_bounded, invoke_bounded
-from langgraph_sale.guard import PlanScreening, ScreenedPlan, screen_plan
+from langgraph_sale.guard import PlanScreening, ScreenedPlan, repeats_itself, screen_plan
 from langgraph_sale.metrics import TokenLogprobs, call_usage, mean_token_entropy, message_text, token_logprobs
 from langgraph_sale.prompts import bid_messages, clean_untrusted, refine_messages, revised_plan_start
 from langgraph_sale.types import Bid
@@ -58,6 +58,9 @@ def _bid_from_answer(
         text = "" if screening == "reject" else screened.text
     rejected = screened.hostile and screening == "reject"
     error = f"hostile plan: {screened.flags[0]}" if rejected else None if text else "empty plan"
+    if error is None and repeats_itself(text):
+        # A loop is no plan, and its near-certain tokens would pass for confidence in the entropy term.
+        error = "degenerate plan: it repeats itself"
     return Bid(
         auction_id=request["auction_id"],
         bidder=bidder.name,

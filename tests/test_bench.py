@@ -4,6 +4,7 @@ interruption without redoing work, and the pieces it rests on (judges, the fake 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import subprocess
 import sys
@@ -246,6 +247,33 @@ def test_train_and_test_splits_partition_the_tasks(tmp_path: Path) -> None:
     with pytest.raises(AuctionConfigError) as raised:
         _run(tmp_path / "bad", ("alone_small",), split="validation")
     assert raised.value.field == "--split"
+
+
+def test_reuse_seeds_a_new_run_from_plain_or_gzipped_caches(tmp_path: Path) -> None:
+    from langgraph_sale.bench.runner import BenchConfig, run_bench
+
+    def run(out: Path, reuse: Path | None = None) -> tuple[int, dict[str, bool]]:
+        config = BenchConfig(out=out, domains=("coding",), methods=("alone_small", "sale_nomem"), orders=1,
+                             progress=False, reuse=reuse)
+        done = run_bench(config, echo=lambda text: None)
+        assert done.status == "complete"
+        return done.fresh_calls, {row["key"]: row["passed"] for row in _lines(out / "rows.jsonl")}
+
+    fresh, rows = run(tmp_path / "first")
+    assert fresh > 0
+    packed = tmp_path / "packed"  # the committed form (docs/results/runs/): gzipped caches, no rows
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "pack_runs.py"), str(packed),
+                           str(tmp_path / "first")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (packed / "calls.jsonl.gz").is_file() and not (packed / "rows.jsonl").exists()
+    assert gzip.decompress((packed / "calls.jsonl.gz").read_bytes()).count(b"\n") == fresh
+    assert (packed / "first" / "results.md").is_file()
+    for seed in (tmp_path / "first", packed):
+        again, same = run(tmp_path / f"from-{seed.name}", reuse=seed)
+        assert (again, same) == (0, rows)  # every call replayed, the same outcomes
+    with pytest.raises(AuctionConfigError) as raised:
+        run(tmp_path / "bad", reuse=tmp_path / "nowhere")
+    assert raised.value.field == "--reuse"
 
 
 def test_sale_skip_skips_auctions_once_memory_shows_they_cost_more_than_executions(tmp_path: Path) -> None:

@@ -245,6 +245,16 @@ def test_an_empty_plan_is_a_failed_bid() -> None:
     assert bid.error == "empty plan"
 
 
+def test_a_plan_that_repeats_itself_is_a_failed_bid_however_confident() -> None:
+    # SmolLM2-135M's demo bid: one step in a loop, written with near-certain tokens (low entropy).
+    loop = " ".join(["1."] * 40)
+    bid = make_bid(REQUEST, Bidder("tiny", scripted(plans=[loop]), 0.02), max_tokens=64, timeout=None)
+    assert not bid.ok and bid.error == "degenerate plan: it repeats itself"
+    assert bid.usage.output_tokens > 0  # the model answered: its tokens are still paid for
+    varied = "1. Parse the list. 2. Sort it. 3. Drop duplicates. 4. Check each example. 5. Return the list."
+    assert make_bid(REQUEST, Bidder("tiny", scripted(plans=[varied]), 0.02), max_tokens=64, timeout=None).ok
+
+
 def test_a_plan_is_cleaned_of_control_characters() -> None:
     bid = make_bid(REQUEST, Bidder("small", scripted(plans=["1. Do\x1b it.\u202e"]), 0.1), max_tokens=64, timeout=None)
     assert bid.plan == "1. Do it."

@@ -65,7 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-plan-guidance", action="store_true", help="winners execute without their plan")
     parser.add_argument("--weights", default=None, help="AuctionWeights JSON (e.g. from `langgraph-sale fit`)")
     parser.add_argument("--reuse", default=None, metavar="RUN",
-                        help="seed a new run folder with another run's call and execution caches")
+                        help="seed a new run folder with another run's call and execution caches (plain or "
+                             ".jsonl.gz, as in docs/results/runs/)")
     parser.add_argument("--embedder", default="auto", choices=["auto", "hashing", "minilm"],
                         help="task embeddings for memory and router (auto: hashing for fake, else minilm if installed)")
     parser.add_argument("--router-k", type=int, default=5, help="router: neighbours (default 5)")

@@ -11,6 +11,7 @@ folder was made with; a rerun with different settings is refused (use another `-
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import random
@@ -400,15 +401,23 @@ def run_bench(config: BenchConfig, *, echo: Callable[[str], None] = print) -> Be
 
 def _seed_caches(out: Path, reuse: Path | None) -> None:
     """Start a new run folder from another run's call, execution, test-run and verdict caches (`--reuse`): another
-    split, other weights or methods then pay only for calls the other run never made. Rows are never copied."""
+    split, other weights or methods then pay only for calls the other run never made. Rows are never copied. A cache
+    may be gzipped (`calls.jsonl.gz`), as the run records committed under `docs/results/runs/` are."""
     if reuse is None:
         return
-    if not (Path(reuse) / "calls.jsonl").is_file():
-        raise AuctionConfigError("--reuse", f"{reuse} holds no calls.jsonl: not a bench run folder")
+    reuse = Path(reuse)
+    if not any((reuse / f"calls.jsonl{suffix}").is_file() for suffix in ("", ".gz")):
+        raise AuctionConfigError("--reuse", f"{reuse} holds no calls.jsonl or calls.jsonl.gz: not a bench run folder")
     for name in ("calls", "executions", "pyruns", "verdicts"):
-        source, target = Path(reuse) / f"{name}.jsonl", out / f"{name}.jsonl"
-        if source.is_file() and not target.exists():
-            shutil.copyfile(source, target)
+        target = out / f"{name}.jsonl"
+        if target.exists():
+            continue
+        plain, packed = reuse / f"{name}.jsonl", reuse / f"{name}.jsonl.gz"
+        if plain.is_file():
+            shutil.copyfile(plain, target)
+        elif packed.is_file():
+            with gzip.open(packed, "rb") as source, target.open("wb") as sink:
+                shutil.copyfileobj(source, sink)
 
 
 def _stream(tasks: Sequence[Any], seed: int) -> list[Any]:

@@ -1,0 +1,62 @@
+"""Pack bench run folders into one committed record: their caches merged and gzipped, plus each run's report.
+
+    python benchmarks/pack_runs.py docs/results/runs/coding-local bench-results/coding-local \\
+        bench-results/coding32-test-default bench-results/coding32-test-fitted
+
+The record is a `--reuse` seed: `langgraph-sale bench ... --reuse docs/results/runs/coding-local` replays every
+model call, execution, sandbox run and verdict the packed runs made, so the tables of docs/RESULTS.md come back in
+seconds without a model server, and a longer run (more tasks, more orders, other weights) pays only for new calls.
+Each run's `results.md` and `meta.json` (its commands, sessions and wall times) are kept beside the caches, under
+the run folder's name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+from langgraph_sale.bench.meter import read_jsonl
+
+CACHES = ("calls", "executions", "pyruns", "verdicts")
+
+
+def pack(target: Path, runs: list[Path]) -> dict[str, int]:
+    """Merge the runs' caches into `target/<cache>.jsonl.gz` (one line a key, the first run's line wins: at
+    temperature 0 the runs agree) and copy each run's report; returns the entries per cache."""
+    target.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    for name in CACHES:
+        merged: dict[str, dict] = {}
+        for run in runs:
+            for key, entry in read_jsonl(run / f"{name}.jsonl").items():
+                merged.setdefault(key, entry)
+        counts[name] = len(merged)
+        with gzip.open(target / f"{name}.jsonl.gz", "wt", encoding="utf-8") as sink:
+            for entry in merged.values():
+                sink.write(json.dumps(entry, ensure_ascii=False) + "\n")
+    for run in runs:
+        for report in ("results.md", "meta.json"):
+            if (run / report).is_file():
+                (target / run.name).mkdir(exist_ok=True)
+                shutil.copyfile(run / report, target / run.name / report)
+    return counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("target", type=Path, help="the record's folder (e.g. docs/results/runs/coding-local)")
+    parser.add_argument("runs", type=Path, nargs="+", help="bench run folders to merge")
+    args = parser.parse_args()
+    missing = [str(run) for run in args.runs if not (run / "calls.jsonl").is_file()]
+    if missing:
+        parser.error(f"not bench run folders (no calls.jsonl): {', '.join(missing)}")
+    counts = pack(args.target, args.runs)
+    print(f"packed {len(args.runs)} run(s) into {args.target}: "
+          + ", ".join(f"{count} {name}" for name, count in counts.items()))
+
+
+if __name__ == "__main__":
+    main()
