@@ -19,8 +19,7 @@ import shutil
 from pathlib import Path
 
 from langgraph_sale.bench.meter import read_jsonl
-
-CACHES = ("calls", "executions", "pyruns", "verdicts")
+from langgraph_sale.bench.runner import SHARED_CACHES
 
 
 def pack(target: Path, runs: list[Path]) -> dict[str, int]:
@@ -28,7 +27,7 @@ def pack(target: Path, runs: list[Path]) -> dict[str, int]:
     temperature 0 the runs agree) and copy each run's report; returns the entries per cache."""
     target.mkdir(parents=True, exist_ok=True)
     counts = {}
-    for name in CACHES:
+    for name in SHARED_CACHES:
         merged: dict[str, dict] = {}
         for run in runs:
             for key, entry in read_jsonl(run / f"{name}.jsonl").items():
@@ -38,9 +37,9 @@ def pack(target: Path, runs: list[Path]) -> dict[str, int]:
             for entry in merged.values():
                 sink.write(json.dumps(entry, ensure_ascii=False) + "\n")
     for run in runs:
+        (target / run.name).mkdir(exist_ok=True)
         for report in ("results.md", "meta.json"):
             if (run / report).is_file():
-                (target / run.name).mkdir(exist_ok=True)
                 shutil.copyfile(run / report, target / run.name / report)
     return counts
 

@@ -145,5 +145,5 @@ def repeats_itself(plan: str, *, min_words: int = 12, max_distinct_share: float 
     words = plan.split()
     if len(words) < min_words:
         return False
-    trigrams = list(zip(words, words[1:], words[2:], strict=False))
-    return len(set(trigrams)) <= max_distinct_share * len(trigrams)
+    distinct = len(set(zip(words, words[1:], words[2:], strict=False)))
+    return distinct <= max_distinct_share * (len(words) - 2)

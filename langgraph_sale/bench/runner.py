@@ -36,10 +36,14 @@ from langgraph_sale.bench.methods import Context, Member, Method, Step, make_met
 from langgraph_sale.bench.pools import Pool, make_pool
 from langgraph_sale.errors import AuctionConfigError
 
-__all__ = ["BenchConfig", "BenchRun", "run_bench", "RUN_FILES"]
+__all__ = ["BenchConfig", "BenchRun", "run_bench", "RUN_FILES", "SHARED_CACHES"]
 
-RUN_FILES = ("calls.jsonl", "executions.jsonl", "pyruns.jsonl", "verdicts.jsonl", "rows.jsonl", "meta.json",
-             "results.json", "results.md", "pareto.png", "win_share.png")
+SHARED_CACHES = ("calls", "executions", "pyruns", "verdicts")
+"""The caches a run folder shares with others (`--reuse`, `benchmarks/pack_runs.py`): `<name>.jsonl`. Rows are the
+folder's own."""
+
+RUN_FILES = (*(f"{name}.jsonl" for name in (*SHARED_CACHES, "rows")), "meta.json", "results.json", "results.md",
+             "pareto.png", "win_share.png")
 
 
 @dataclass
@@ -310,7 +314,7 @@ def run_bench(config: BenchConfig, *, echo: Callable[[str], None] = print) -> Be
     meta = _check_meta(out, config.fingerprint(pool, root, weights))
     _seed_caches(out, config.reuse)
     caches = {name: JsonlCache(out / f"{name}.jsonl")
-              for name in ("calls", "executions", "pyruns", "verdicts", "rows")}
+              for name in (*SHARED_CACHES, "rows")}
     meter = Meter()
     toolbox = Toolbox(meter, suite.corpora, caches["pyruns"])
     embeddings = make_embeddings(config.embedder)
@@ -406,18 +410,20 @@ def _seed_caches(out: Path, reuse: Path | None) -> None:
     if reuse is None:
         return
     reuse = Path(reuse)
-    if not any((reuse / f"calls.jsonl{suffix}").is_file() for suffix in ("", ".gz")):
+    if _cache_source(reuse, "calls") is None:
         raise AuctionConfigError("--reuse", f"{reuse} holds no calls.jsonl or calls.jsonl.gz: not a bench run folder")
-    for name in ("calls", "executions", "pyruns", "verdicts"):
-        target = out / f"{name}.jsonl"
-        if target.exists():
+    for name in SHARED_CACHES:
+        source, target = _cache_source(reuse, name), out / f"{name}.jsonl"
+        if source is None or target.exists():
             continue
-        plain, packed = reuse / f"{name}.jsonl", reuse / f"{name}.jsonl.gz"
-        if plain.is_file():
-            shutil.copyfile(plain, target)
-        elif packed.is_file():
-            with gzip.open(packed, "rb") as source, target.open("wb") as sink:
-                shutil.copyfileobj(source, sink)
+        with (gzip.open(source, "rb") if source.suffix == ".gz" else source.open("rb")) as reader, \
+                target.open("wb") as sink:
+            shutil.copyfileobj(reader, sink)
+
+
+def _cache_source(folder: Path, name: str) -> Path | None:
+    """A run folder's `<name>.jsonl`, or the gzipped `<name>.jsonl.gz` of a packed record; None when it has neither."""
+    return next((path for path in (folder / f"{name}.jsonl", folder / f"{name}.jsonl.gz") if path.is_file()), None)
 
 
 def _stream(tasks: Sequence[Any], seed: int) -> list[Any]:
