@@ -20,7 +20,11 @@ Constraints:
     argmin consistency, with the scorer's tie rule (lower price first, then pool order): for every j that the tie
     rule puts *before* i, `score_ti + delta <= score_tj + M_tij (1 - x_ti)`; for every j *after* i and every
     feature k on which i and j differ, `score_ti + delta * y_k <= score_tj + M_tij (1 - x_ti)`;
-    `z_t = sum_i x_ti (lam * cost_usd_ti - success_ti) <= Q`.
+    `z_t = sum_i x_ti (lam * cost_usd_ti - success_ti) + sum_j y_j lam * jury_cost_usd_tj <= Q`: a juror
+    with a non-zero weight is asked in every auction, so its calls on each task (`FitExample.jury_cost_usd`, when
+    given) are charged whenever the weight is non-zero. The paper's program leaves the jury's cost out, and on a
+    pool whose jury costs more than the executions it decides, a fitted juror weight could then cost more than
+    it saves (docs/RESULTS.md §2).
 Objective:
     minimize `Q + eps * mean_t z_t` (`objective="mean"`: `mean_t z_t`, the paper's fragile ablation);
     then, at that optimum, minimize `sum_k y_k + sum_k u_k / ((n + 3) * bound)`: the fewest non-zero weights, then
@@ -137,6 +141,10 @@ class FitExample(BaseModel):
 
     task_id: str = ""
     candidates: list[FitCandidate] = Field(min_length=1)
+    jury_cost_usd: dict[str, float] = Field(default_factory=dict)
+    """What each juror's calls cost on this task, in dollars (scoring every bid). A juror with a non-zero weight
+    is asked in every auction and one with weight 0 is not, so the fit charges these calls to every task's loss
+    whenever it gives the juror a weight. Empty: the jury is free, as in the paper's program."""
 
     @model_validator(mode="after")
     def _pool_consistent(self) -> FitExample:
@@ -150,6 +158,12 @@ class FitExample(BaseModel):
                 if juror not in names:
                     raise ValueError(f"candidates[{index}].jury: juror {juror!r} is not a bidder of this task "
                                      f"(the jury is the pool: {', '.join(names)})")
+        for juror, cost in self.jury_cost_usd.items():
+            if juror not in names:
+                raise ValueError(f"jury_cost_usd: juror {juror!r} is not a bidder of this task "
+                                 f"(the jury is the pool: {', '.join(names)})")
+            if not (math.isfinite(cost) and cost >= 0.0):
+                raise ValueError(f"jury_cost_usd.{juror}: must be a finite number of dollars >= 0, got {cost!r}")
         return self
 
     def tie_order(self) -> list[int]:
@@ -409,15 +423,24 @@ def _oracle(example: FitExample, losses: Sequence[float]) -> int:
     return min(example.tie_order(), key=lambda i: losses[i])
 
 
-def _summary(examples: Sequence[FitExample], picks: Sequence[int], lam: float) -> RoutingSummary:
+def _jury_costs(examples: Sequence[FitExample], weights: AuctionWeights) -> list[float]:
+    """Per task, what the jurors this routing asks (a non-zero weight) cost in dollars."""
+    asked = {juror for juror, weight in weights.w_jury.items() if weight != 0.0}
+    return [sum(cost for juror, cost in e.jury_cost_usd.items() if juror in asked) for e in examples]
+
+
+def _summary(examples: Sequence[FitExample], picks: Sequence[int], lam: float,
+             jury_costs: Sequence[float] | None = None) -> RoutingSummary:
+    """The routing's outcome; `jury_costs` (per task, in dollars) are the calls it makes on top of the executions."""
     passed, cost = 0, 0.0
     losses: list[float] = []
     counts: dict[str, int] = {}
-    for example, pick in zip(examples, picks, strict=True):
+    for t, (example, pick) in enumerate(zip(examples, picks, strict=True)):
         candidate = example.candidates[pick]
+        jury = jury_costs[t] if jury_costs is not None else 0.0
         passed += candidate.success
-        cost += candidate.cost_usd
-        losses.append(example.losses(lam)[pick])
+        cost += candidate.cost_usd + jury
+        losses.append(example.losses(lam)[pick] + lam * jury)
         counts[candidate.bidder] = counts.get(candidate.bidder, 0) + 1
     return RoutingSummary(tasks=len(picks), passed=passed, pass_rate=passed / len(picks), total_cost_usd=cost,
                           mean_loss=sum(losses) / len(losses), worst_loss=max(losses), picks=counts)
@@ -453,6 +476,7 @@ def _solve_program(
     examples: Sequence[FitExample],
     features: Sequence[Sequence[Sequence[float]]],
     losses: Sequence[Sequence[float]],
+    charges: Sequence[Sequence[float]],
     *,
     free_weights: Sequence[tuple[float, float]],
     bound: float,
@@ -462,7 +486,9 @@ def _solve_program(
     M: float | None,
     time_limit: float,
 ) -> _Solved:
-    """Build the program for these features and solve it in two stages (see the module docstring)."""
+    """Build the program for these features and solve it in two stages (see the module docstring).
+
+    `charges[t][k]` is the loss that making weight k non-zero adds to task t (a juror's calls, times lam)."""
     import numpy as np
     from scipy.optimize import Bounds, LinearConstraint, milp
     from scipy.sparse import coo_array
@@ -518,7 +544,8 @@ def _solve_program(
                         if d != 0.0:
                             add_row({**entries, Y + k: delta, xs[i]: big}, -math.inf, big)
         if objective == "minmax":
-            add_row({**dict(zip(xs, losses[t], strict=True)), QV: -1.0}, -math.inf, 0.0)
+            charged = {Y + k: c for k, c in enumerate(charges[t])}
+            add_row({**dict(zip(xs, losses[t], strict=True)), **charged, QV: -1.0}, -math.inf, 0.0)
     for k in range(n_w):
         add_row({W + k: 1.0, Y + k: -bound}, -math.inf, 0.0)
         add_row({W + k: -1.0, Y + k: -bound}, -math.inf, 0.0)
@@ -541,6 +568,8 @@ def _solve_program(
     for t, xs in enumerate(x_index):
         for x, loss in zip(xs, losses[t], strict=True):
             first[x] = (eps if objective == "minmax" else 1.0) * loss / n_tasks
+        for k, charge in enumerate(charges[t]):
+            first[Y + k] += (eps if objective == "minmax" else 1.0) * charge / n_tasks
     if objective == "minmax":
         first[QV] = 1.0
     second = np.zeros(n_vars)
@@ -577,7 +606,9 @@ def _solve_program(
     else:
         solution = res1.x
         notes = [f"stage 1: {_said(res1)}"]
-    best = _objective_value(losses, picks_of(solution), objective, eps)
+    active = [k for k in range(n_w) if solution[Y + k] > 0.5]
+    best = _objective_value(losses, picks_of(solution), objective, eps,
+                            [sum(task[k] for k in active) for task in charges])
     res2 = solve(second, best + 1e-9 * (1.0 + abs(best)))
     if res2.x is not None:
         solution = res2.x
@@ -593,8 +624,10 @@ def _said(result: Any) -> str:
     return "optimal" if result.status == 0 else str(result.message).strip()
 
 
-def _objective_value(losses: Sequence[Sequence[float]], picks: Sequence[int], objective: str, eps: float) -> float:
-    chosen = [losses[t][i] for t, i in enumerate(picks)]
+def _objective_value(losses: Sequence[Sequence[float]], picks: Sequence[int], objective: str, eps: float,
+                     charged: Sequence[float] | None = None) -> float:
+    """The program's objective for a routing; `charged` is each task's extra loss (the asked jurors' calls)."""
+    chosen = [losses[t][i] + (charged[t] if charged is not None else 0.0) for t, i in enumerate(picks)]
     mean = sum(chosen) / len(chosen)
     return max(chosen) + eps * mean if objective == "minmax" else mean
 
@@ -670,6 +703,8 @@ def fit_weights(
     for juror in jurors:
         # A juror who never scored a bid has nothing to fit, and imputing its scores would invent a signal.
         free_weights.append((0.0, 0.0) if juror not in scored else (0.0 if nonneg_jurors else -bound, bound))
+    # A juror's weight buys its calls on every task: that is charged to the loss whenever the weight is non-zero.
+    charges = [[0.0, 0.0, *(lam_used * e.jury_cost_usd.get(juror, 0.0) for juror in jurors)] for e in examples]
 
     imputation: dict[str, float] | None = None
     best: tuple[float, bool, int] | None = None
@@ -678,7 +713,7 @@ def fit_weights(
     optimal, seconds = True, 0.0
     for round_ in range(impute_rounds if missing else 1):
         features = [_features(example, jurors, scored, imputation) for example in examples]
-        solved = _solve_program(examples, features, losses, free_weights=free_weights, bound=bound,
+        solved = _solve_program(examples, features, losses, charges, free_weights=free_weights, bound=bound,
                                 delta=margin * bound, objective=objective, eps=eps, M=M, time_limit=time_limit)
         seconds += solved.seconds
         optimal = optimal and solved.optimal
@@ -686,7 +721,8 @@ def fit_weights(
         weights = _weights_from(solved.raw, jurors, bound)
         picks = [choose(weights, example) for example in examples]
         consistent = picks == solved.picks
-        rank = (_objective_value(losses, picks, objective, eps), not consistent, round_)
+        charged = [lam_used * cost for cost in _jury_costs(examples, weights)]
+        rank = (_objective_value(losses, picks, objective, eps, charged), not consistent, round_)
         if best is None or rank < best:
             best, kept = rank, (weights, picks, solved)
         following = dict(zip(jurors, solved.raw[2:], strict=True))
@@ -704,7 +740,7 @@ def fit_weights(
             solved = solved.model_copy(update={"picks": zero_picks})
             notes.append("zero weights kept: the scorer did better with them than with the fitted ones")
 
-    fitted_summary = _summary(examples, scorer_picks, lam_used)
+    fitted_summary = _summary(examples, scorer_picks, lam_used, _jury_costs(examples, weights))
     largest_picks = [_largest(e) for e in examples]
     cheapest_picks = [e.tie_order()[0] for e in examples]
     oracle_picks = [_oracle(e, task_losses) for e, task_losses in zip(examples, losses, strict=True)]

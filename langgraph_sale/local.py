@@ -603,11 +603,13 @@ _LOCAL_WEIGHTS = Path(__file__).parent / "weights" / "local_pool.json"
 def local_weights() -> AuctionWeights:
     """Scoring weights for the local pool, fitted on outcomes: `langgraph_sale/weights/local_pool.json`.
 
-    Fitted by `langgraph-sale fit` (the paper's min-max program, `scipy.optimize.milp`) on the train half of a bench
-    run on this pool (16 coding tasks of the `bench` suite, Qwen2.5-Coder-0.5B and 1.5B, full jury; the commands
-    and the test-half measurement are in docs/RESULTS.md). The fit gave **every juror weight 0** (both jurors
-    scored nearly every plan 4 or 5, whoever wrote it and whether or not it then passed), **no weight to price or
-    plan length**, and a **negative entropy weight**: the bid whose plan the model wrote most confidently wins.
+    Fitted by `langgraph-sale fit` (the paper's min-max program, `scipy.optimize.milp`, with each juror's calls
+    charged to the loss) on the train half of a bench run on this pool (37 of the 80 coding tasks of the `bench`
+    suite, Qwen2.5-Coder-0.5B and 1.5B, full jury; the commands and the measurement on the disjoint 43-task test
+    half are in docs/RESULTS.md). The fit gave **every juror weight 0** (both jurors scored 84% of plans 5 and
+    nearly all the rest 4, whoever wrote it and whether or not it then passed, and their calls cost more than the
+    executions), **no weight to price or plan length**, and a **negative entropy weight**: the bid whose plan the
+    model wrote most confidently wins.
     Zero-weight jurors are never asked, so an auction on these weights costs its bids only. SmolLM2-135M, left out
     of the bench pool (0 of 24 executions passed and it answered 0 to every plan as a juror, real-feasibility.md),
     is not a juror either (`jury_default` 0).

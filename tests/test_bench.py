@@ -187,6 +187,27 @@ def test_metered_model_caches_and_charges_every_call(tmp_path: Path) -> None:
     assert phase_of([HumanMessage("What is 2 + 2?"), HumanMessage("[auction jury]")]) == "execute"
 
 
+def test_sigterm_stops_a_run_as_ctrl_c_does_and_records_the_session(tmp_path: Path) -> None:
+    # `kill` and `timeout` send SIGTERM; the run must record its session and shut its pool down, not just die.
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "langgraph_sale.bench", "--suite", "smoke", "--pool", "fake", "--out", str(out),
+               "--quiet", "--orders", "40"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    rows = out / "rows.jsonl"
+    deadline = time.monotonic() + 120
+    while (not rows.exists() or len(_lines(rows)) < 5) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert process.poll() is None, "the run ended before it could be signalled"
+    process.terminate()
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "run the same command again to resume" in stdout
+    sessions = json.loads((out / "meta.json").read_text())["sessions"]
+    assert [s["status"] for s in sessions] == ["interrupted"]
+    assert sessions[0]["new_rows"] == len(_lines(rows)) >= 5
+    assert not (out / "results.md").exists()
+
+
 def test_resume_in_the_middle_of_a_memory_stream_gives_the_same_rows(tmp_path: Path) -> None:
     from langgraph_sale.bench.runner import BenchConfig, run_bench
 
@@ -306,6 +327,14 @@ def test_fit_from_a_bench_run_writes_weights_the_scorer_loads(tmp_path: Path,
     for example in train:
         assert [c.bidder for c in example.candidates] == [a.name for a in FAKE_AGENTS]
         assert all(c.jury and c.cost_feature > 0 and c.cost_usd > 0 for c in example.candidates)
+    # The auction's jury bill, split over the jurors by price (they read the same prompts): the fit charges it.
+    rows = {row["task_id"]: row for row in _lines(tmp_path / "run" / "rows.jsonl") if row["method"] == "sale_nomem"}
+    prices = {a.name: a.price_per_mtok for a in FAKE_AGENTS}
+    for example in train:
+        shares = example.jury_cost_usd
+        assert set(shares) == set(prices)
+        assert sum(shares.values()) == pytest.approx(rows[example.task_id]["cost_usd"]["jury"])
+        assert shares["small"] / shares["large"] == pytest.approx(prices["small"] / prices["large"])
     weights = tmp_path / "w.json"
     assert cli_main(["fit", "--from-bench", str(tmp_path / "run"), "--out", str(weights), "--time-limit", "10"]) == 0
     assert f"{len(train)} tasks" in capsys.readouterr().out

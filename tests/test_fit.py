@@ -80,6 +80,36 @@ def test_noisy_juror_gets_zero_weight_and_the_fit_picks_the_successful_bidders()
     assert default != result.chosen
 
 
+def with_jury_cost(examples: list[FitExample], cost: dict[str, float]) -> list[FitExample]:
+    return [FitExample.model_validate({**e.model_dump(), "jury_cost_usd": cost}) for e in examples]
+
+
+@pytest.mark.parametrize("objective", ["minmax", "mean"])
+def test_a_juror_whose_calls_cost_more_than_they_save_gets_no_weight(objective: Any) -> None:
+    free = juror_examples()
+    trusted = fit_weights(free, objective=objective, time_limit=TIME_LIMIT)
+    assert trusted.weights.w_jury["large"] > 0.0
+    execution = max(c.cost_usd for e in free for c in e.candidates)
+
+    # Cheap calls: the perfect juror is still worth asking, and its calls are on the fitted routing's bill.
+    calls = execution / 1000
+    cheap = fit_weights(with_jury_cost(free, {"large": calls, "small": calls}), objective=objective,
+                        time_limit=TIME_LIMIT)
+    assert cheap.optimal and cheap.consistent, cheap.status
+    assert cheap.weights.w_jury == trusted.weights.w_jury and cheap.chosen == trusted.chosen
+    assert cheap.summaries["fitted"].total_cost_usd == pytest.approx(
+        trusted.summaries["fitted"].total_cost_usd + len(free) * calls)
+    assert cheap.summaries["oracle"] == trusted.summaries["oracle"]  # asks no juror
+
+    # Calls dearer than any execution: no juror is worth its price, so none gets a weight (and none is asked).
+    calls = 3 * execution
+    dear = fit_weights(with_jury_cost(free, {"large": calls, "small": calls}), objective=objective,
+                       time_limit=TIME_LIMIT)
+    assert dear.optimal and dear.consistent, dear.status
+    assert dear.weights.w_jury == {"small": 0.0, "large": 0.0}
+    assert dear.summaries["fitted"].total_cost_usd < trusted.summaries["fitted"].total_cost_usd + len(free) * calls
+
+
 # -- (b) entropy anti-correlates with success --------------------------------------------------------------------
 def entropy_examples(seed: int = 2, tasks: int = 18) -> list[FitExample]:
     rng = random.Random(seed)
@@ -319,6 +349,8 @@ GOOD = {"bidder": "small", "cost_feature": 0.1, "success": True, "cost_usd": 1e-
         ({"candidates": [{**GOOD, "cost_feature": -1}]}, "candidates[0].cost_feature"),
         ({"candidates": []}, "candidates"),
         ({"candidates": [{**GOOD, "succes": True}]}, "candidates[0].succes"),
+        ({"candidates": [GOOD], "jury_cost_usd": {"judge": 1e-6}}, "jury_cost_usd"),
+        ({"candidates": [GOOD], "jury_cost_usd": {"small": -1e-6}}, "jury_cost_usd.small"),
     ],
 )
 def test_bad_examples_name_the_field_and_line(tmp_path: Path, line: dict[str, Any], field: str) -> None:

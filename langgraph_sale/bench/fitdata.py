@@ -4,7 +4,8 @@ execution outcome on the same task.
 A bench run that includes `alone` and a SALE method holds, for each task, every bidder's first bid as the scorer
 saw it (cost feature, entropy feature, each juror's score; stored in the SALE rows' `extra.bids`) and every agent's
 own execution of the task (the `alone_<agent>` rows: passed or not, and its cost). One `FitExample` per task pairs
-them. The execution is the agent's plain run, not the plan-guided run it would make as a winner: the one
+them, with what each juror's calls cost in that auction (the fit charges a juror's calls wherever it gives
+the juror a weight). The execution is the agent's plain run, not the plan-guided run it would make as a winner: the one
 execution every agent makes of every task in a bench run, and the outcome a routing decision is about.
 
     langgraph-sale fit --from-bench bench-results/coding-local --split train --out weights.json
@@ -28,6 +29,17 @@ def _rows(run: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise AuctionConfigError("--from-bench", f"{run} holds no rows.jsonl: not a bench run folder")
     return [row for row in read_jsonl(path).values() if "task_id" in row]
+
+
+def _jury_cost_by_juror(row: dict[str, Any]) -> dict[str, float]:
+    """The auction's jury cost, split over the jurors who scored: the row records only the total, and every juror
+    reads the same prompts (each bid, once), so each one's share goes with its price."""
+    total = float((row.get("cost_usd") or {}).get("jury", 0.0))
+    prices = {bid["bidder"]: bid["price_per_mtok"] for bid in row["extra"]["bids"]}
+    asked = {juror for bid in row["extra"]["bids"] for juror, score in (bid.get("jury") or {}).items()
+             if score is not None and juror in prices}
+    paid = sum(prices[juror] for juror in asked)
+    return {juror: total * prices[juror] / paid for juror in sorted(asked)} if paid > 0 else {}
 
 
 def fit_examples(run: str | Path, *, split: str = "train", method: str = "sale_nomem",
@@ -65,7 +77,7 @@ def fit_examples(run: str | Path, *, split: str = "train", method: str = "sale_n
         runs = [alone.get((task_id, bid["bidder"])) for bid in bids]
         if any(r is None for r in runs):
             continue  # a bidder that did not run alone on this task: no outcome to learn from
-        examples.append(FitExample(task_id=task_id, candidates=[
+        examples.append(FitExample(task_id=task_id, jury_cost_usd=_jury_cost_by_juror(row), candidates=[
             FitCandidate(bidder=bid["bidder"], price_per_mtok=bid["price_per_mtok"], cost_feature=bid["cost_feature"],
                          entropy_feature=bid.get("entropy_feature"), jury=bid.get("jury") or {},
                          success=bool(r["passed"]), cost_usd=sum((r.get("cost_usd") or {}).values()))

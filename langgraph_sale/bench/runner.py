@@ -17,7 +17,9 @@ import json
 import random
 import shlex
 import shutil
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -101,8 +103,8 @@ class BenchRun:
     """What a run did."""
 
     status: str
-    """"complete", "stopped" (by `stop_after`), "interrupted" (Ctrl-C) or "failed" (a model call or the harness
-    raised; the task in progress is not recorded)."""
+    """"complete", "stopped" (by `stop_after`), "interrupted" (Ctrl-C or SIGTERM) or "failed" (a model call or the
+    harness raised; the task in progress is not recorded)."""
     out: Path
     rows: int
     new_rows: int
@@ -337,6 +339,7 @@ def run_bench(config: BenchConfig, *, echo: Callable[[str], None] = print) -> Be
     done_before = sum(1 for key in keys if caches["rows"].get(key) is not None)
     progress = _progress_bar(len(keys), done_before, config.progress)
     new_rows, status, failed = 0, "complete", ""
+    restore_sigterm = _sigterm_interrupts()
     try:
         for domain, ctx, methods in plan:
             for order in range(config.orders):
@@ -374,6 +377,7 @@ def run_bench(config: BenchConfig, *, echo: Callable[[str], None] = print) -> Be
     except KeyboardInterrupt:
         status = "interrupted"
     finally:
+        restore_sigterm()
         progress.close()
         pool.close()
         wall = time.perf_counter() - started
@@ -401,6 +405,24 @@ def run_bench(config: BenchConfig, *, echo: Callable[[str], None] = print) -> Be
     echo(run.markdown)
     echo(f"wrote {', '.join(str(path) for path in run.files)}")
     return run
+
+
+def _sigterm_interrupts() -> Callable[[], None]:
+    """Make SIGTERM stop the run as Ctrl-C does; returns what puts the old handler back.
+
+    `kill`, `timeout` and process managers send SIGTERM, and Python's default dies at once: the session would go
+    unrecorded in meta.json and the llama-server the run started would outlive it (its state file then hands it to
+    the next run, still holding its memory). Signal handlers can only be set from the main thread; elsewhere this
+    does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
 
 
 def _seed_caches(out: Path, reuse: Path | None) -> None:
