@@ -435,9 +435,8 @@ def _summary(examples: Sequence[FitExample], picks: Sequence[int], lam: float,
     passed, cost = 0, 0.0
     losses: list[float] = []
     counts: dict[str, int] = {}
-    for t, (example, pick) in enumerate(zip(examples, picks, strict=True)):
+    for example, pick, jury in zip(examples, picks, jury_costs or [0.0] * len(picks), strict=True):
         candidate = example.candidates[pick]
-        jury = jury_costs[t] if jury_costs is not None else 0.0
         passed += candidate.success
         cost += candidate.cost_usd + jury
         losses.append(example.losses(lam)[pick] + lam * jury)

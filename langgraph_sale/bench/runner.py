@@ -431,11 +431,11 @@ def _seed_caches(out: Path, reuse: Path | None) -> None:
     may be gzipped (`calls.jsonl.gz`), as the run records committed under `docs/results/runs/` are."""
     if reuse is None:
         return
-    reuse = Path(reuse)
-    if _cache_source(reuse, "calls") is None:
+    sources = {name: _cache_source(Path(reuse), name) for name in SHARED_CACHES}
+    if sources["calls"] is None:
         raise AuctionConfigError("--reuse", f"{reuse} holds no calls.jsonl or calls.jsonl.gz: not a bench run folder")
-    for name in SHARED_CACHES:
-        source, target = _cache_source(reuse, name), out / f"{name}.jsonl"
+    for name, source in sources.items():
+        target = out / f"{name}.jsonl"
         if source is None or target.exists():
             continue
         with (gzip.open(source, "rb") if source.suffix == ".gz" else source.open("rb")) as reader, \
