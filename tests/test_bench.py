@@ -12,16 +12,19 @@ import time
 from pathlib import Path
 
 import pytest
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
+from langgraph_sale.bench.agents import Toolbox, search_agent
 from langgraph_sale.bench.cli import add_parser
 from langgraph_sale.bench.cli import main as bench_main
-from langgraph_sale.bench.data import load_suite
+from langgraph_sale.bench.data import SEARCH_TEXT, Task, load_suite
 from langgraph_sale.bench.fake import FAKE_AGENTS, FakeWorld
 from langgraph_sale.bench.judge import best_match, extract_answer, extract_code, f1_score
 from langgraph_sale.bench.meter import JsonlCache, Meter, MeteredModel, messages_key, phase_of
 from langgraph_sale.bench.methods import SALE_METHODS
 from langgraph_sale.errors import AuctionConfigError
+from langgraph_sale.metrics import message_text
+from langgraph_sale.testing import ScriptedChatModel
 from langgraph_sale.tools import run_python
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,6 +166,35 @@ def test_fake_pool_is_honest_and_deterministic() -> None:
         plan = world.plan("large", task, refined=False)
         # A concrete plan is marked as such; jurors read it with their own accuracy, not the truth.
         assert ("check the result" in plan) == world.concrete("large", task, refined=False)
+
+
+def test_search_agent_searches_the_question_first_and_answers_from_what_it_found() -> None:
+    question = "Who designed the Eiffel Tower?"
+    task = Task(id="t/1", domain="search", source="hotpotqa", bin="easy", text=SEARCH_TEXT.format(question=question),
+                answers=("Gustave Eiffel",), corpus="c")
+    corpus = [{"title": "Eiffel Tower", "text": "The Eiffel Tower was designed by the firm of Gustave Eiffel."},
+              {"title": "Louvre", "text": "The Louvre is a museum in Paris."},
+              {"title": "Pei", "text": "I. M. Pei, an architect, designed the Louvre Pyramid."}]
+    meter = Meter()
+    toolbox = Toolbox(meter, {"c": corpus}, search_k=1)
+    model = ScriptedChatModel(answers=["SEARCH: architect Louvre Pyramid", "ANSWER: Gustave Eiffel"])
+    graph = search_agent(model, {task.text: task}, toolbox, agent="a", max_searches=2)
+
+    produced = graph.invoke({"messages": [HumanMessage(task.text)]})["messages"]
+
+    found = [message_text(m) for m in produced if isinstance(m, HumanMessage)][1:]
+    assert [text.split("\n", 1)[0] for text in found] == [f"Search results for {question!r}:",
+                                                          "Search results for 'architect Louvre Pyramid':"]
+    assert "Eiffel Tower" in found[0] and "Pei" in found[1]
+    assert extract_answer(message_text(produced[-1])) == "Gustave Eiffel"
+    # Two model turns: one that may search, then the answer, which sees the task and both results but none of the
+    # model's own turns, and is offered no more searches.
+    (_, first), (_, last) = model.calls
+    assert "SEARCH: <keywords>" in message_text(first[0])
+    assert not any(isinstance(m, AIMessage) for m in last)
+    assert "SEARCH" not in message_text(last[0]) and "SEARCH:" not in message_text(last[-1])
+    assert message_text(last[1]) == task.text and "Pei" in message_text(last[-1])
+    assert "Eiffel Tower" in message_text(last[-1])
 
 
 def test_metered_model_caches_and_charges_every_call(tmp_path: Path) -> None:

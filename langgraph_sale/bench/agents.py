@@ -5,9 +5,12 @@
   (`langgraph_sale.tools.run_python`); on a failure the model reads the status and output and writes the code again,
   up to `max_attempts` times. The loop is fixed rather than chosen by the model: small local models cannot drive
   tool calls reliably (local-models.md), and a fixed loop gives every pool the same chance to test.
-- **Search** (`search_agent`): each turn the model answers `SEARCH: <keywords>` or `ANSWER: <short answer>`; a
-  search runs BM25 (`langgraph_sale.tools.bm25_tool`) over the task's corpus and returns the best passages; after
-  `max_searches` searches the model must answer.
+- **Search** (`search_agent`): the first search is the question itself, made before the model's first turn; then
+  each turn the model answers `SEARCH: <keywords>` or `ANSWER: <short answer>`; a search runs BM25
+  (`langgraph_sale.tools.bm25_tool`) over the task's corpus and returns the best passages; after `max_searches`
+  searches (the first included) the model is asked for the answer alone. Searching first is what made small models
+  use the corpus at all: left to choose, the 1.5B coder answered 10 of 12 questions from memory and the 0.5B
+  searched until its searches ran out and never answered (docs/RESULTS.md, search).
 
 Both take and return `{"messages": [...]}` like any agent subgraph, so they plug into `Bidder(agent=...)`: the
 winner of an auction runs the same executor as an agent run alone. `BenchAgent` wraps one with the run's
@@ -36,7 +39,7 @@ from langgraph_sale.bench.meter import CallRecord, JsonlCache, Meter, dump_messa
 from langgraph_sale.metrics import message_text
 
 __all__ = ["Toolbox", "PyOutcome", "coding_agent", "search_agent", "BenchAgent", "parse_search_step",
-           "CODE_SYSTEM", "SEARCH_SYSTEM"]
+           "CODE_SYSTEM", "SEARCH_SYSTEM", "ANSWER_SYSTEM", "ANSWER_NOW"]
 
 CODE_SYSTEM = (
     "You are a careful Python programmer. Write the code the task asks for. Respond with the complete code (with "
@@ -48,7 +51,12 @@ SEARCH_SYSTEM = (
     "'SEARCH: <keywords>' to search the documents (names and specific terms work best), or 'ANSWER: <short "
     "answer>' once you know the answer. The answer is a short phrase such as a name, a date or a number."
 )
-LAST_SEARCH = "You cannot search any more. Reply now with 'ANSWER: <short answer>'."
+ANSWER_SYSTEM = (
+    "You answer questions from the search results you were given. Reply with exactly one line: 'ANSWER: <short "
+    "answer>', a short phrase such as a name, a date or a number, or yes or no."
+)
+SEARCH_OR_ANSWER = "Reply with 'SEARCH: <keywords>' or 'ANSWER: <short answer>'."
+ANSWER_NOW = "You cannot search any more. Reply now with 'ANSWER: <short answer>'."
 _STEP = re.compile(r"^\W*(SEARCH|ANSWER)\s*:\s*(.*)$", re.I | re.M)
 
 
@@ -177,34 +185,58 @@ def parse_search_step(text: str) -> tuple[str, str]:
     return match.group(1).lower(), match.group(2).strip()
 
 
+def _question_of(text: str) -> str:
+    """The question of a search task's text (the line after "Question:"), or the whole text."""
+    _, marker, question = text.rpartition("Question:")
+    return question.strip() if marker else text.strip()
+
+
+def _reading(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
+    """The final answer's input: any guidance, the task, then one message with every search result."""
+    guidance = [m for m in messages[:1] if isinstance(m, SystemMessage)]
+    humans = [m for m in messages if isinstance(m, HumanMessage)]
+    # Each result without its reply instruction, which offered a search the model no longer has.
+    results = [message_text(m).rsplit("\n\n", 1)[0] for m in humans[1:]]
+    return [*guidance, *humans[:1], HumanMessage("\n\n".join([*results, ANSWER_NOW]))]
+
+
 def search_agent(model: Any, tasks: Mapping[str, Task], toolbox: Toolbox, *, agent: str, max_searches: int = 3
                  ) -> Any:
     """The search - read - answer executor (see the module docstring); the answer is its last turn."""
 
-    def step(state: _AgentState) -> dict[str, Any]:
-        searches = state.get("steps", 0)
-        instructions = SEARCH_SYSTEM + ("\n" + LAST_SEARCH if searches >= max_searches else "")
-        answer = model.invoke(_with_system(state["messages"], instructions))
-        kind, _ = parse_search_step(message_text(answer))
-        return {"messages": [answer], "done": kind != "search" or searches >= max_searches}
-
     def search(state: _AgentState) -> dict[str, Any]:
         task = _task_of(state["messages"], tasks)
-        _, query = parse_search_step(message_text(state["messages"][-1]))
+        last = state["messages"][-1]
+        # The first search is the question itself; later ones are the model's.
+        if isinstance(last, AIMessage):
+            query = parse_search_step(message_text(last))[1]
+        else:
+            query = _question_of(task.text if task is not None else message_text(last))
         if task is None or not task.corpus:
             results = "The search tool is not available for this task."
         else:
             results = toolbox.search(task.corpus, query[:300], agent=agent)
-        text = (f"Search results for {query[:200]!r}:\n{results}\n\n"
-                "Reply with 'SEARCH: <keywords>' or 'ANSWER: <short answer>'.")
-        return {"messages": [HumanMessage(text)], "steps": state.get("steps", 0) + 1}
+        searches = state.get("steps", 0) + 1
+        reply = ANSWER_NOW if searches >= max_searches else SEARCH_OR_ANSWER
+        return {"messages": [HumanMessage(f"Search results for {query[:200]!r}:\n{results}\n\n{reply}")],
+                "steps": searches}
+
+    def step(state: _AgentState) -> dict[str, Any]:
+        searches = state.get("steps", 0)
+        if searches < max_searches:
+            answer = model.invoke(_with_system(state["messages"], SEARCH_SYSTEM))
+            return {"messages": [answer], "done": parse_search_step(message_text(answer))[0] != "search"}
+        # Once the searches are spent the model reads the question and everything found, without its own earlier
+        # turns: the 0.5B, shown its SEARCH lines, kept writing more of them even when told to answer.
+        answer = model.invoke(_with_system(_reading(state["messages"]), ANSWER_SYSTEM))
+        return {"messages": [answer], "done": True}
 
     graph = StateGraph(_AgentState)
-    graph.add_node("step", step)
     graph.add_node("search", search)
-    graph.add_edge(START, "step")
-    graph.add_conditional_edges("step", lambda s: END if s.get("done") else "search", ["search", END])
+    graph.add_node("step", step)
+    graph.add_edge(START, "search" if max_searches > 0 else "step")
     graph.add_edge("search", "step")
+    graph.add_conditional_edges("step", lambda s: END if s.get("done") else "search", ["search", END])
     return graph.compile(name=f"search_{agent}")
 
 

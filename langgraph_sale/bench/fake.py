@@ -47,6 +47,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import ConfigDict
 
+from langgraph_sale.bench.agents import ANSWER_NOW
 from langgraph_sale.bench.data import Task
 from langgraph_sale.bench.judge import best_match
 from langgraph_sale.bench.meter import SIMULATED_SECONDS, phase_of
@@ -154,10 +155,10 @@ class FakeWorld:
         return f"```python\n{code.rstrip()}\n```"
 
     def search_turn(self, agent: str, task: Task, messages: Sequence[BaseMessage]) -> str:
-        results = [message_text(m) for m in messages if isinstance(m, HumanMessage)
-                   and message_text(m).startswith("Search results for")]
+        found = "\n".join(message_text(m) for m in messages[1:] if isinstance(m, HumanMessage))
+        results = found.split("Search results for")[1:]
         question = task.text.split("Question:", 1)[-1]
-        if len(results) < self.agents[agent].searches:
+        if len(results) < self.agents[agent].searches and ANSWER_NOW not in found:
             return f"SEARCH: {_keywords(question, 6, skip=3 * len(results))}"
         if self.solves(agent, task):
             return f"ANSWER: {task.answers[0]}"

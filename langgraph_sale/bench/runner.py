@@ -260,7 +260,9 @@ def _members(domain: str, pool: Pool, suite: Suite, config: BenchConfig, meter: 
         else:
             executor_model = model.model_copy(update={"max_tokens": config.search_max_tokens})
             graph = search_agent(executor_model, tasks, toolbox, agent=spec.name, max_searches=config.max_searches)
-            signature = f"search|{config.max_searches}|{config.search_max_tokens}"
+            # "first": the executor searches the question before the model's first turn (agents.py); the mark
+            # keeps runs of the earlier executor, which did not, from being replayed as this one's.
+            signature = f"search-first|{config.max_searches}|{config.search_max_tokens}"
         agent = BenchAgent(spec.name, graph, meter, executions, signature)
         bidder = Bidder(spec.name, model, spec.price_per_mtok, agent=agent, tools=tools,
                         description=spec.description, limiter=limiter)
