@@ -185,18 +185,12 @@ def parse_search_step(text: str) -> tuple[str, str]:
     return match.group(1).lower(), match.group(2).strip()
 
 
-def _question_of(text: str) -> str:
-    """The question of a search task's text (the line after "Question:"), or the whole text."""
-    _, marker, question = text.rpartition("Question:")
-    return question.strip() if marker else text.strip()
-
-
 def _reading(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
     """The final answer's input: any guidance, the task, then one message with every search result."""
     guidance = [m for m in messages[:1] if isinstance(m, SystemMessage)]
     humans = [m for m in messages if isinstance(m, HumanMessage)]
     # Each result without its reply instruction, which offered a search the model no longer has.
-    results = [message_text(m).rsplit("\n\n", 1)[0] for m in humans[1:]]
+    results = [message_text(m).removesuffix(SEARCH_OR_ANSWER).rstrip() for m in humans[1:]]
     return [*guidance, *humans[:1], HumanMessage("\n\n".join([*results, ANSWER_NOW]))]
 
 
@@ -211,15 +205,14 @@ def search_agent(model: Any, tasks: Mapping[str, Task], toolbox: Toolbox, *, age
         if isinstance(last, AIMessage):
             query = parse_search_step(message_text(last))[1]
         else:
-            query = _question_of(task.text if task is not None else message_text(last))
+            query = task.question if task is not None else message_text(last)
         if task is None or not task.corpus:
             results = "The search tool is not available for this task."
         else:
             results = toolbox.search(task.corpus, query[:300], agent=agent)
-        searches = state.get("steps", 0) + 1
-        reply = ANSWER_NOW if searches >= max_searches else SEARCH_OR_ANSWER
-        return {"messages": [HumanMessage(f"Search results for {query[:200]!r}:\n{results}\n\n{reply}")],
-                "steps": searches}
+        # Every result offers the next search; after the last one `step` reads them all with `_reading` instead.
+        return {"messages": [HumanMessage(f"Search results for {query[:200]!r}:\n{results}\n\n{SEARCH_OR_ANSWER}")],
+                "steps": state.get("steps", 0) + 1}
 
     def step(state: _AgentState) -> dict[str, Any]:
         searches = state.get("steps", 0)

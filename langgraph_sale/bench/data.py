@@ -68,6 +68,12 @@ class Task:
     corpus: str = ""
     gold_titles: tuple[str, ...] = ()
 
+    @property
+    def question(self) -> str:
+        """A search task's question (its text after `SEARCH_TEXT`'s "Question:"); the text itself for other tasks."""
+        _, marker, question = self.text.partition("Question:")
+        return question.strip() if self.domain == "search" and marker else self.text
+
     def visible_program(self, code: str) -> str:
         """The candidate code with the visible tests around it (what the agent and the cascade run)."""
         return f"{self.visible_prefix}\n{code}\n{self.visible_suffix}"

@@ -117,7 +117,7 @@ class FakeWorld:
     # ---- answers -------------------------------------------------------------------------------------------------
     def plan(self, agent: str, task: Task, *, refined: bool) -> str:
         spec = self.agents[agent]
-        goal = _keywords(task.text.split("Question:", 1)[-1] if task.domain == "search" else task.text, 10)
+        goal = _keywords(task.question, 10)
         if self.concrete(agent, task, refined=refined):
             if task.domain == "coding":
                 steps = [f"Restate the goal: {goal}.", "Write the function with the Python tool.",
@@ -157,9 +157,8 @@ class FakeWorld:
     def search_turn(self, agent: str, task: Task, messages: Sequence[BaseMessage]) -> str:
         found = "\n".join(message_text(m) for m in messages[1:] if isinstance(m, HumanMessage))
         results = found.split("Search results for")[1:]
-        question = task.text.split("Question:", 1)[-1]
         if len(results) < self.agents[agent].searches and ANSWER_NOW not in found:
-            return f"SEARCH: {_keywords(question, 6, skip=3 * len(results))}"
+            return f"SEARCH: {_keywords(task.question, 6, skip=3 * len(results))}"
         if self.solves(agent, task):
             return f"ANSWER: {task.answers[0]}"
         titles = re.findall(r"^\[\d+\] (.+)$", "\n".join(results), re.M)
