@@ -26,7 +26,7 @@ pool: $(STAMP)
 	$(BIN)/python -m langgraph_sale.local install || echo "local pool not installed: real-model tests will be skipped"
 
 lint: $(STAMP)
-	$(BIN)/ruff check langgraph_sale tests examples benchmarks
+	$(BIN)/ruff check langgraph_sale tests examples benchmarks notebooks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -13,7 +13,11 @@ from langgraph_sale.metrics import TokenLogprobs, call_usage, mean_token_entropy
 from langgraph_sale.prompts import bid_messages, clean_untrusted, refine_messages, revised_plan_start
 from langgraph_sale.types import Bid
 
-__all__ = ["make_bid", "amake_bid", "failed_bid"]
+__all__ = ["make_bid", "amake_bid", "failed_bid", "REJECTED_PLAN"]
+
+REJECTED_PLAN = ("empty plan", "hostile plan", "degenerate plan")
+"""How the error of a bid whose model answered, but with no usable plan, begins (as opposed to a bid that raised
+or timed out): what the model wrote, not a fault of the call."""
 
 # A plan is stored and shown to jurors at most this many characters per allowed token: a model that ignores the
 # cap cannot flood the jury prompt (its real token count is still what it is billed and scored on).
@@ -57,10 +61,11 @@ def _bid_from_answer(
     if screened.hostile:
         text = "" if screening == "reject" else screened.text
     rejected = screened.hostile and screening == "reject"
-    error = f"hostile plan: {screened.flags[0]}" if rejected else None if text else "empty plan"
+    empty, hostile, degenerate = REJECTED_PLAN
+    error = f"{hostile}: {screened.flags[0]}" if rejected else None if text else empty
     if error is None and repeats_itself(text):
         # A loop is no plan, and its near-certain tokens would pass for confidence in the entropy term.
-        error = "degenerate plan: it repeats itself"
+        error = f"{degenerate}: it repeats itself"
     return Bid(
         auction_id=request["auction_id"],
         bidder=bidder.name,

@@ -214,6 +214,10 @@ def create_auction(
     if skip is not None and (not isinstance(skip, SkipAuction) or memory is None):
         raise AuctionConfigError("skip", "needs memory= and a SkipAuction" if isinstance(skip, SkipAuction)
                                  else f"must be a SkipAuction or None, got {skip!r}")
+    if skip is not None and memory is not None and skip.min_recalled > memory.k:
+        # The rule reads the k auctions memory recalls: it could never see min_recalled of them.
+        raise AuctionConfigError("skip", f"min_recalled={skip.min_recalled} is more than the {memory.k} auctions "
+                                 "memory recalls (AuctionMemory(k=...)): no auction would ever be skipped")
     if not isinstance(approve, bool):
         raise AuctionConfigError("approve", f"must be True or False, got {approve!r}")
     if not isinstance(budget_key, str) or not budget_key:

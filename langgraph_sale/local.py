@@ -597,29 +597,41 @@ def local_pool(*, say: Callable[[str], None] | None = print, **bidder_options: A
         yield local_bidders(server.openai_url, **bidder_options)
 
 
-_LOCAL_WEIGHTS = Path(__file__).parent / "weights" / "local_pool.json"
+_LOCAL_WEIGHTS = {"coding": "local_pool.json", "search": "local_pool_search.json"}
 
 
-def local_weights() -> AuctionWeights:
-    """Scoring weights for the local pool, fitted on outcomes: `langgraph_sale/weights/local_pool.json`.
+def local_weights(domain: str = "coding") -> AuctionWeights:
+    """Scoring weights for the local pool, fitted on outcomes: `langgraph_sale/weights/local_pool*.json`.
 
     Fitted by `langgraph-sale fit` (the paper's min-max program, `scipy.optimize.milp`, with each juror's calls
-    charged to the loss) on the train half of a bench run on this pool (37 of the 80 coding tasks of the `bench`
-    suite, Qwen2.5-Coder-0.5B and 1.5B, full jury; the commands and the measurement on the disjoint 43-task test
-    half are in docs/RESULTS.md). The fit gave **every juror weight 0** (both jurors scored 84% of plans 5 and
-    nearly all the rest 4, whoever wrote it and whether or not it then passed, and their calls cost more than the
-    executions), **no weight to price or plan length**, and a **negative entropy weight**: the bid whose plan the
-    model wrote most confidently wins.
+    charged to the loss) on the train half of a bench run on this pool (Qwen2.5-Coder-0.5B and 1.5B, full jury);
+    the commands and the measurement on the disjoint test half are in docs/RESULTS.md.
+
+    - `"coding"` (the default; 37 of the 80 coding tasks of the `bench` suite): **every juror weight 0** (both
+      jurors scored 84% of plans 5 and nearly all the rest 4, whoever wrote it and whether or not it then passed,
+      and their calls cost more than the executions), **no weight to price or plan length**, and a **negative
+      entropy weight**: the bid whose plan the model wrote most confidently wins.
+    - `"search"` (the 50 train questions of the first 100 of the `bench` suite's deep-search half): every juror
+      weight 0 too, a small weight on price × plan length and a **positive** entropy weight: on these questions
+      the fit found the opposite of the coding fit, so the weights of one kind of task do not carry to the other.
+
     Zero-weight jurors are never asked, so an auction on these weights costs its bids only. SmolLM2-135M, left out
     of the bench pool (0 of 24 executions passed and it answered 0 to every plan as a juror, real-feasibility.md),
     is not a juror either (`jury_default` 0).
+
+    Args:
+        domain: The kind of task the weights were fitted on: "coding" or "search".
 
     Example:
         >>> weights = local_weights()
         >>> weights.w_entropy < 0, sum(weights.w_jury.values()), weights.jury_default
         (True, 0.0, 0.0)
+        >>> local_weights("search").w_entropy > 0
+        True
     """
-    return AuctionWeights.load(_LOCAL_WEIGHTS)
+    if domain not in _LOCAL_WEIGHTS:
+        raise AuctionConfigError("domain", f"must be one of {', '.join(_LOCAL_WEIGHTS)}, got {domain!r}")
+    return AuctionWeights.load(Path(__file__).parent / "weights" / _LOCAL_WEIGHTS[domain])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -90,6 +90,16 @@ def test_smoke_on_the_fake_pool_resumes_without_redoing_work(tmp_path: Path) -> 
     markdown = (out / "results.md").read_text()
     assert "harness check, not a result" in markdown and "break-even" in markdown
     assert all(f"| {method} |" in markdown for method in METHODS)
+    # The by-phase breakdown adds up to each method's tokens, and execution is the only phase of a lone agent.
+    for domain in ("coding", "search"):
+        summary = results["summary"][domain]
+        for method in METHODS:
+            cell = summary[method]
+            by_phase = sum(cell[f"tokens_{phase}"]["mean"] for phase in ("bid", "jury", "refine", "verify", "execute"))
+            assert by_phase == pytest.approx(cell["tokens"]["mean"])
+        assert summary["sale"]["tokens_bid"]["mean"] > 0 and summary["sale"]["tokens_jury"]["mean"] > 0
+        assert summary["alone_small"]["tokens_execute"]["mean"] == summary["alone_small"]["tokens"]["mean"]
+    assert markdown.count("by phase (mean over orders)") == 2
 
     # A third run finds everything done: no call, no row, the same report.
     third, _ = _bench(out)
@@ -375,3 +385,43 @@ def test_fit_from_a_bench_run_writes_weights_the_scorer_loads(tmp_path: Path,
         fit_examples(tmp_path / "run", method="sale")
     assert raised.value.field == "--from-bench"
     assert cli_main(["fit", "--out", str(weights)]) == 2
+
+
+def test_recall_k_bounds_the_past_auctions_an_outbid_round_reads(tmp_path: Path) -> None:
+    tokens = {}
+    for k in (8, 1):
+        _run(tmp_path / f"k{k}", ("sale",), recall_k=k)
+        rows = _lines(tmp_path / f"k{k}" / "rows.jsonl")
+        tokens[k] = [row["tokens"].get("refine", 0) for row in sorted(rows, key=lambda row: row["position"])]
+    # The same auctions refine (k changes what the outbid prompt shows, not who is eligible), with fewer recalled
+    # pairs once memory holds more than one.
+    assert [t > 0 for t in tokens[1]] == [t > 0 for t in tokens[8]] and any(tokens[8])
+    assert all(small <= large for small, large in zip(tokens[1], tokens[8], strict=True))
+    assert sum(tokens[1]) < sum(tokens[8])
+    # The option is part of the run folder's settings: a rerun with another k is refused, not mixed.
+    meta = json.loads((tmp_path / "k1" / "meta.json").read_text())
+    assert meta["fingerprint"]["recall_k"] == 1
+    args = ["--suite", "smoke", "--pool", "fake", "--out", str(tmp_path / "k1"), "--quiet", "--domains", "coding",
+            "--methods", "sale", "--orders", "1"]
+    assert bench_main([*args, "--recall-k", "1"]) == 0
+    assert bench_main(args) == 2
+
+
+def test_a_bid_the_model_answers_with_a_loop_is_scored_as_a_failed_bid_not_a_fault(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from langgraph_sale.bench.runner import BenchConfig, run_bench
+    from langgraph_sale.prompts import BID_MARKER
+
+    respond = FakeWorld.respond
+
+    def looping(self: FakeWorld, agent: str, messages: list) -> str:
+        if agent == "small" and BID_MARKER in str(messages[0].content):
+            return "1. Sort. " * 40  # the model answered: a loop, no plan
+        return respond(self, agent, messages)
+
+    monkeypatch.setattr(FakeWorld, "respond", looping)
+    config = BenchConfig(out=tmp_path, domains=("coding",), methods=("sale_nomem",), orders=1, progress=False)
+    run = run_bench(config, echo=lambda text: None)
+    # Every task is recorded, and the small agent, whose bids were all loops, never wins.
+    assert run.status == "complete" and run.new_rows == 6
+    assert all(row["final"] != "small" for row in _lines(tmp_path / "rows.jsonl"))

@@ -400,3 +400,15 @@ def test_helper_errors_name_the_bidder() -> None:
     assert caught.value.field == "candidates[1].success"
     with pytest.raises(AuctionInputError, match="no training examples"):
         fit_weights([])
+
+
+def test_shipped_local_weights_are_per_domain_and_an_unknown_domain_is_named() -> None:
+    from langgraph_sale.local import local_weights
+
+    coding, search = local_weights(), local_weights("search")
+    assert coding == local_weights("coding") and coding != search
+    # Both fits dropped the jury: a zero-weight juror is never asked, so the auction costs its bids only.
+    for weights in (coding, search):
+        assert sum(weights.w_jury.values()) == 0 and weights.jury_default == 0
+    with pytest.raises(AuctionConfigError, match="domain: must be one of coding, search, got 'ocr'"):
+        local_weights("ocr")

@@ -61,6 +61,10 @@ def test_skip_needs_memory_and_a_rule() -> None:
     assert raised.value.field == "skip"
     with pytest.raises(AuctionConfigError):
         create_auction(fake_pool(), memory=AuctionMemory(), skip=0.5)  # type: ignore[arg-type]
+    # A rule that waits for more held auctions than memory recalls would never fire: refused, not silently idle.
+    with pytest.raises(AuctionConfigError, match="min_recalled=3 is more than the 2 auctions memory recalls"):
+        create_auction(fake_pool(), memory=AuctionMemory(k=2), skip=SkipAuction())
+    create_auction(fake_pool(), memory=AuctionMemory(k=2), skip=SkipAuction(min_recalled=2))
 
 
 async def run(app: Any, mode: str, task: str = TASK) -> dict[str, Any]:

@@ -69,6 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              ".jsonl.gz, as in docs/results/runs/)")
     parser.add_argument("--embedder", default="auto", choices=["auto", "hashing", "minilm"],
                         help="task embeddings for memory and router (auto: hashing for fake, else minilm if installed)")
+    parser.add_argument("--recall-k", type=int, default=8,
+                        help="SALE with memory: past auctions recalled per outbid round (default 8, the paper's k); "
+                             "sale_skip decides on min(3, k) of them")
     parser.add_argument("--router-k", type=int, default=5, help="router: neighbours (default 5)")
     parser.add_argument("--router-lambda", type=float, default=0.2,
                         help="router: weight of relative cost against pass probability (default 0.2)")
@@ -110,7 +113,7 @@ def config_from(args: argparse.Namespace, argv: Sequence[str] | None = None) -> 
         prices = tuple(float(p) for p in _split(args.prices) or ()) or None
     except ValueError as err:
         raise AuctionConfigError("--prices", f"must be numbers, got {args.prices!r}") from err
-    for name in ("orders", "max_attempts", "max_searches", "exec_max_tokens", "bid_tokens", "router_k"):
+    for name in ("orders", "max_attempts", "max_searches", "exec_max_tokens", "bid_tokens", "recall_k", "router_k"):
         if getattr(args, name) < 1:
             raise AuctionConfigError(f"--{name.replace('_', '-')}", "must be at least 1")
     return BenchConfig(
@@ -121,7 +124,7 @@ def config_from(args: argparse.Namespace, argv: Sequence[str] | None = None) -> 
         max_attempts=args.max_attempts, max_searches=args.max_searches, exec_max_tokens=args.exec_max_tokens,
         bid_tokens=args.bid_tokens, bid_timeout=args.bid_timeout, plan_guidance=not args.no_plan_guidance,
         weights=Path(args.weights) if args.weights else None, reuse=Path(args.reuse) if args.reuse else None,
-        embedder=args.embedder, router_k=args.router_k,
+        embedder=args.embedder, recall_k=args.recall_k, router_k=args.router_k,
         router_lambda=args.router_lambda, cascade_threshold=args.cascade_threshold, stop_after=args.stop_after,
         fresh=args.fresh, progress=not args.quiet,
         command=command_line(argv if argv is not None else sys.argv[2:] if sys.argv[1:2] == ["bench"]

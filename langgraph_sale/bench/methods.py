@@ -50,6 +50,7 @@ from langgraph_sale.bench.agents import BenchAgent, Toolbox, final_answer
 from langgraph_sale.bench.data import Task
 from langgraph_sale.bench.judge import best_match, extract_answer, extract_code
 from langgraph_sale.bench.meter import VERIFY_MARKER, CallRecord, JsonlCache, Meter, MeteredModel
+from langgraph_sale.bidding import REJECTED_PLAN
 from langgraph_sale.executor import execution_input
 from langgraph_sale.jury import parse_jury_answer
 from langgraph_sale.types import Bid, JuryScore, ScoreBreakdown
@@ -349,12 +350,14 @@ class Sale(Method):
             scorer = CostValueScorer(weights)
         self.store: InMemoryStore | None = None
         self.memory: AuctionMemory | None = None
+        recall_k = int(ctx.options["recall_k"])
         if self.stateful:
             dims = len(ctx.embeddings.embed_query("dimension probe"))
             self.store = InMemoryStore(index={"dims": dims, "embed": ctx.embeddings})
-            self.memory = AuctionMemory(k=8)
-        # sale_skip: SALE that skips the auction where the recalled similar auctions cost more than their executions.
-        skip = SkipAuction() if self.name == "sale_skip" else None
+            self.memory = AuctionMemory(k=recall_k)
+        # sale_skip: SALE that skips the auction where the recalled similar auctions cost more than their executions;
+        # it waits for its usual 3 held auctions, or for all that memory recalls when k is smaller.
+        skip = SkipAuction(min_recalled=min(SkipAuction().min_recalled, recall_k)) if self.name == "sale_skip" else None
         self.namespace = AuctionMemory().namespace_for(None)
         self.saved: set[str] = set()
         self.app = create_auction(
@@ -377,8 +380,9 @@ class Sale(Method):
         with ctx.meter.capture() as records:
             state = self.app.invoke({"auction_task": task.text})
         outcome = state.get("auction_outcome") or {}
+        # A bid the model answered with no usable plan (empty, hostile, a loop) is the method's outcome, not a fault.
         problems = [f"{b['bidder']}'s bid: {b['error']}" for b in state.get("auction_bids", [])
-                    if b.get("error") and b["error"] != "empty plan"]
+                    if b.get("error") and not b["error"].startswith(REJECTED_PLAN)]
         problems += [f"{j['juror']} judging {j['bidder']}: {j['error']}" for j in state.get("auction_jury", [])
                      if j.get("error") and "no 0-5 score" not in j["error"]]
         if outcome.get("execution_error"):

@@ -12,6 +12,8 @@ mean ± std over the orders (sample std; 0 with one order):
 - **overhead tokens / time**: share of the method's tokens (of its model seconds plus tool seconds) spent outside
   execution: bids, jury, outbid rounds and verifiers.
 - **exec tokens / task**: execution tokens per task.
+- **by phase**: for every method that spends outside execution, its tokens and model seconds per task in each
+  phase (bids, jury, outbid rounds, verifier, execution), to show which part of an auction costs what.
 
 The break-even table gives, for each auction, the execution length (tokens per task) at which the auction's
 own cost equals the most it can save, `E* = auction $ / (p_largest - p_cheapest)`: the saving of running the
@@ -38,6 +40,9 @@ METRICS: tuple[tuple[str, str], ...] = (
 )
 OVERHEAD_PHASES = ("bid", "jury", "refine", "verify")
 AUCTION_PHASES = ("bid", "jury", "refine")
+PHASES: tuple[tuple[str, str], ...] = (
+    ("bid", "bids"), ("jury", "jury"), ("refine", "outbid rounds"), ("verify", "verifier"), ("execute", "execution"),
+)
 METHOD_ORDER = ("random", "oracle", "router_knn", "cascade", "sale_nomem", "sale", "sale_no_price", "sale_no_length",
                 "sale_no_entropy", "sale_no_jury")
 BIN_ORDER = ("easy", "medium", "hard", "xhard")
@@ -77,6 +82,10 @@ def order_metrics(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         "seconds": seconds / n,
         "cheapest_share": sum(bool(row.get("cheapest_final")) for row in rows) / n,
         "tasks": float(n),
+        **{f"tokens_{phase}": sum(float((row.get("tokens") or {}).get(phase, 0)) for row in rows) / n
+           for phase, _ in PHASES},
+        **{f"seconds_{phase}": sum(float((row.get("seconds") or {}).get(phase, 0)) for row in rows) / n
+           for phase, _ in PHASES},
     }
 
 
@@ -143,6 +152,11 @@ def _fmt(cell: Mapping[str, Any], metric: str) -> str:
     if metric == "cost_udollars":
         return f"{_money(mean)} ± {_money(std)}"
     return f"{mean:,.0f} ± {std:,.0f}"
+
+
+def _phase_cell(cell: Mapping[str, Any], phase: str) -> str:
+    tokens, seconds = cell[f"tokens_{phase}"]["mean"], cell[f"seconds_{phase}"]["mean"]
+    return f"{tokens:,.0f} / {seconds:,.1f} s" if tokens or seconds else "-"
 
 
 def _bin_cell(cell: Mapping[str, Any] | None) -> str:
@@ -272,13 +286,13 @@ def write_report(out: Path, rows: Sequence[Mapping[str, Any]], *, config: Any, p
                 if "coding" in domains else [])
                + ([f"search with at most {config.max_searches} BM25 searches"] if "search" in domains else []))
            + f"; plan guidance {'on' if config.plan_guidance else 'off'}; bids capped at {config.bid_tokens} tokens; "
+           f"memory recalls {config.recall_k} past auctions per outbid round; "
            f"memory/router embeddings: {config.embedder}.",
            f"This session: {run.wall_s:.1f} s wall, {run.new_rows} new rows, {run.fresh_calls} model calls made and "
            f"{run.cached_calls} replayed from the run's cache, {run.fresh_executions} executor runs made and "
            f"{run.reused_executions} reused, {run.fresh_python_runs} sandbox runs. All sessions: "
            f"{sum(s.get('wall_s', 0) for s in sessions):.1f} s wall, "
            f"{sum(s.get('fresh_calls', 0) for s in sessions)} model calls made.", ""]
-    columns = [label for key, label in METRICS]
     for domain in domains:
         md += [f"## {domain}", ""]
         keys = [key for key, _ in METRICS if domain == "search" or key != "f1"]
@@ -314,6 +328,14 @@ def write_report(out: Path, rows: Sequence[Mapping[str, Any]], *, config: Any, p
                               "break-even E* (exec tokens)", "auction <= 10% of always-largest (exec tokens)"],
                              lines))
             md.append("")
+        # Where an auction's tokens and seconds go: the outbid prompt carries k recalled plan pairs, so one outbid
+        # round can cost more than the bids and the jury together.
+        spenders = [m for m in methods[domain] if summary[(domain, m)]["overhead_tokens"]["mean"] > 0]
+        if spenders:
+            md += [f"### {domain}: tokens / model seconds per task, by phase (mean over orders)", ""]
+            md.append(_table(["method", *[label for _, label in PHASES]], (
+                [name, *[_phase_cell(summary[(domain, name)], phase) for phase, _ in PHASES]] for name in spenders)))
+            md.append("")
     files = _plots(out, domains, summary, methods, rows, cheapest, title)
     if files:
         md += ["## Figures", "", *[f"![{path.stem}]({path.name})" for path in files], ""]
@@ -341,5 +363,4 @@ def write_report(out: Path, rows: Sequence[Mapping[str, Any]], *, config: Any, p
         "rows": [{k: v for k, v in row.items() if k not in ("memory",)} for row in rows],
     }
     (out / "results.json").write_text(json.dumps(payload, indent=1, default=str) + "\n", encoding="utf-8")
-    del columns
     return markdown, [out / "results.json", out / "results.md", *files]

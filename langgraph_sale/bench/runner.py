@@ -77,6 +77,7 @@ class BenchConfig:
     weights: Path | None = None
     reuse: Path | None = None
     embedder: str = "auto"
+    recall_k: int = 8
     router_k: int = 5
     router_lambda: float = 0.2
     router_folds: int = 3
@@ -95,6 +96,8 @@ class BenchConfig:
             "plan_guidance": self.plan_guidance, "weights": weights.model_dump(), "embedder": self.embedder,
             "router": [self.router_k, self.router_lambda, self.router_folds],
             "cascade_threshold": self.cascade_threshold, "seed": self.seed,
+            # Only when changed, so that run folders made before the option existed keep their fingerprint.
+            **({"recall_k": self.recall_k} if self.recall_k != 8 else {}),
         }
 
 
@@ -324,7 +327,7 @@ def run_bench(config: BenchConfig, *, echo: Callable[[str], None] = print) -> Be
     embeddings = make_embeddings(config.embedder)
     prices = pool.prices()
     options = {"bid_tokens": config.bid_tokens, "bid_timeout": config.bid_timeout,
-               "plan_guidance": config.plan_guidance, "router_k": config.router_k,
+               "plan_guidance": config.plan_guidance, "recall_k": config.recall_k, "router_k": config.router_k,
                "router_lambda": config.router_lambda, "router_folds": config.router_folds,
                "cascade_threshold": config.cascade_threshold}
     agents = [member.name for member in pool.members]
