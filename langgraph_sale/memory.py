@@ -31,7 +31,11 @@ from pydantic import BaseModel, Field
 from langgraph_sale.errors import AuctionConfigError, AuctionInputError
 from langgraph_sale.state import run_setting
 
-__all__ = ["AuctionMemory", "AuctionRecord", "MemoryBid", "ContrastPair", "DEFAULT_NAMESPACE", "SHARED_SCOPE"]
+__all__ = ["AuctionMemory", "AuctionRecord", "MemoryBid", "ContrastPair", "DEFAULT_NAMESPACE", "SHARED_SCOPE",
+           "RECALL_K"]
+
+RECALL_K = 8
+"""Past auctions recalled per auction by default: the paper's k (sale-method §2.7)."""
 
 DEFAULT_NAMESPACE: tuple[str, ...] = ("langgraph_sale", "auctions")
 SHARED_SCOPE = "shared"
@@ -147,7 +151,7 @@ class AuctionMemory:
         *,
         namespace: Sequence[str] = DEFAULT_NAMESPACE,
         scope_key: str | None = None,
-        k: int = 8,
+        k: int = RECALL_K,
         max_records: int = 10_000,
         store: BaseStore | None = None,
     ) -> None:

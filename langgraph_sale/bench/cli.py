@@ -21,6 +21,7 @@ from typing import Any
 
 from langgraph_sale.bench.data import SPLITS
 from langgraph_sale.errors import AuctionConfigError
+from langgraph_sale.memory import RECALL_K
 
 __all__ = ["add_parser", "add_arguments", "run", "main"]
 
@@ -69,9 +70,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              ".jsonl.gz, as in docs/results/runs/)")
     parser.add_argument("--embedder", default="auto", choices=["auto", "hashing", "minilm"],
                         help="task embeddings for memory and router (auto: hashing for fake, else minilm if installed)")
-    parser.add_argument("--recall-k", type=int, default=8,
-                        help="SALE with memory: past auctions recalled per outbid round (default 8, the paper's k); "
-                             "sale_skip decides on min(3, k) of them")
+    parser.add_argument("--recall-k", type=int, default=RECALL_K,
+                        help=f"SALE with memory: past auctions recalled per outbid round (default {RECALL_K}, the "
+                             "paper's k); sale_skip decides on min(3, k) of them")
     parser.add_argument("--router-k", type=int, default=5, help="router: neighbours (default 5)")
     parser.add_argument("--router-lambda", type=float, default=0.2,
                         help="router: weight of relative cost against pass probability (default 0.2)")

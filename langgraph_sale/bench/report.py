@@ -38,11 +38,11 @@ METRICS: tuple[tuple[str, str], ...] = (
     ("largest_share", "largest share"), ("overhead_tokens", "overhead tokens"), ("overhead_time", "overhead time"),
     ("exec_tokens", "exec tokens / task"),
 )
-OVERHEAD_PHASES = ("bid", "jury", "refine", "verify")
-AUCTION_PHASES = ("bid", "jury", "refine")
 PHASES: tuple[tuple[str, str], ...] = (
     ("bid", "bids"), ("jury", "jury"), ("refine", "outbid rounds"), ("verify", "verifier"), ("execute", "execution"),
 )
+OVERHEAD_PHASES = tuple(phase for phase, _ in PHASES if phase != "execute")
+AUCTION_PHASES = ("bid", "jury", "refine")
 METHOD_ORDER = ("random", "oracle", "router_knn", "cascade", "sale_nomem", "sale", "sale_no_price", "sale_no_length",
                 "sale_no_entropy", "sale_no_jury")
 BIN_ORDER = ("easy", "medium", "hard", "xhard")
@@ -76,16 +76,14 @@ def order_metrics(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         "largest_share": sum(bool(row.get("largest_ran")) for row in rows) / n,
         "overhead_tokens": overhead_tokens / tokens if tokens else 0.0,
         "overhead_time": overhead_seconds / seconds if seconds else 0.0,
-        "exec_tokens": sum(float((row.get("tokens") or {}).get("execute", 0)) for row in rows) / n,
+        "exec_tokens": sum(_sum(row.get("tokens"), ("execute",)) for row in rows) / n,
         "auction_udollars": 1e6 * sum(_sum(row.get("cost_usd"), AUCTION_PHASES) for row in rows) / n,
         "tokens": tokens / n,
         "seconds": seconds / n,
         "cheapest_share": sum(bool(row.get("cheapest_final")) for row in rows) / n,
         "tasks": float(n),
-        **{f"tokens_{phase}": sum(float((row.get("tokens") or {}).get(phase, 0)) for row in rows) / n
-           for phase, _ in PHASES},
-        **{f"seconds_{phase}": sum(float((row.get("seconds") or {}).get(phase, 0)) for row in rows) / n
-           for phase, _ in PHASES},
+        **{f"{kind}_{phase}": sum(_sum(row.get(kind), (phase,)) for row in rows) / n
+           for kind in ("tokens", "seconds") for phase, _ in PHASES},
     }
 
 

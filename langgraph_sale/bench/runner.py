@@ -37,6 +37,7 @@ from langgraph_sale.bench.meter import CallRecord, JsonlCache, Meter, MeteredMod
 from langgraph_sale.bench.methods import Context, Member, Method, Step, make_methods
 from langgraph_sale.bench.pools import Pool, make_pool
 from langgraph_sale.errors import AuctionConfigError
+from langgraph_sale.memory import RECALL_K
 
 __all__ = ["BenchConfig", "BenchRun", "run_bench", "RUN_FILES", "SHARED_CACHES"]
 
@@ -77,7 +78,7 @@ class BenchConfig:
     weights: Path | None = None
     reuse: Path | None = None
     embedder: str = "auto"
-    recall_k: int = 8
+    recall_k: int = RECALL_K
     router_k: int = 5
     router_lambda: float = 0.2
     router_folds: int = 3
@@ -97,7 +98,7 @@ class BenchConfig:
             "router": [self.router_k, self.router_lambda, self.router_folds],
             "cascade_threshold": self.cascade_threshold, "seed": self.seed,
             # Only when changed, so that run folders made before the option existed keep their fingerprint.
-            **({"recall_k": self.recall_k} if self.recall_k != 8 else {}),
+            **({"recall_k": self.recall_k} if self.recall_k != RECALL_K else {}),
         }
 
 
