@@ -100,6 +100,14 @@ def test_smoke_on_the_fake_pool_resumes_without_redoing_work(tmp_path: Path) -> 
         assert summary["sale"]["tokens_bid"]["mean"] > 0 and summary["sale"]["tokens_jury"]["mean"] > 0
         assert summary["alone_small"]["tokens_execute"]["mean"] == summary["alone_small"]["tokens"]["mean"]
     assert markdown.count("by phase (mean over orders)") == 2
+    # The forecast check pairs every agent's first bid with its own lone execution, on every task.
+    for domain in ("coding", "search"):
+        forecast = results["plan_forecast"][domain]
+        assert list(forecast["agents"]) == ["small", "medium", "large"]
+        assert all(agent["tasks"] == 6 and agent["plan_tokens"] > 0 for agent in forecast["agents"].values())
+        assert 0 < forecast["ranking"]["pairs"] <= 3 * 6
+        assert all(0.0 <= forecast["ranking"][name] <= 1.0 for name in ("cost_term", "price", "plan_tokens"))
+    assert markdown.count("does the plan forecast the execution?") == 2
 
     # A third run finds everything done: no call, no row, the same report.
     third, _ = _bench(out)
@@ -425,3 +433,45 @@ def test_a_bid_the_model_answers_with_a_loop_is_scored_as_a_failed_bid_not_a_fau
     # Every task is recorded, and the small agent, whose bids were all loops, never wins.
     assert run.status == "complete" and run.new_rows == 6
     assert all(row["final"] != "small" for row in _lines(tmp_path / "rows.jsonl"))
+
+
+def test_the_forecast_check_scores_plan_length_against_the_executions_it_forecasts() -> None:
+    from langgraph_sale.bench.report import plan_forecast
+
+    prices = {"small": 1.0, "large": 2.0}
+
+    def rows(plans: dict[str, list[int]], executions: dict[str, list[int]]) -> list[dict]:
+        tasks = [f"t{i}" for i in range(len(plans["small"]))]
+        out: list[dict] = [{"domain": "d", "method": "sale", "task_id": task, "extra": {"bids": [
+            {"bidder": agent, "plan_tokens": plans[agent][i]} for agent in plans]}} for i, task in enumerate(tasks)]
+        out += [{"domain": "d", "method": f"alone_{agent}", "task_id": task,
+                 "tokens": {"execute": executions[agent][i]}} for agent in executions for i, task in enumerate(tasks)]
+        return out
+
+    # Longer plans, shorter executions: plan length names the wrong one of every pair, and drags the cost term
+    # below price alone.
+    backwards = plan_forecast(rows({"small": [10, 20, 30, 40], "large": [40, 30, 20, 10]},
+                                   {"small": [400, 300, 200, 100], "large": [100, 120, 140, 160]}), prices, "d")
+    assert backwards is not None
+    assert backwards["agents"]["small"]["spearman"] == pytest.approx(-1.0)
+    assert backwards["agents"]["large"]["spearman"] == pytest.approx(-1.0)
+    assert backwards["agents"]["large"]["exec_tokens"] == 130
+    assert backwards["agents"]["large"]["at_cap"] is None
+    capped = plan_forecast(rows({"small": [10, 40, 40], "large": [5, 5, 5]}, {"small": [1, 2, 3], "large": [1, 2, 3]}),
+                           prices, "d", bid_cap=40)
+    assert capped is not None and capped["agents"]["small"]["at_cap"] == pytest.approx(2 / 3)
+    # Realised: small costs 400/300/200/100, large 200/240/280/320: the large one is cheaper on the first two, which
+    # price gets wrong; the cost term (small 10/20/30/40, large 80/60/40/20) is right on the third task only.
+    assert backwards["ranking"] == {"pairs": 4, "cost_term": 0.25, "price": 0.5, "plan_tokens": 0.0}
+    # A forecast tie (equal plans, equal prices) counts half; a pair whose executions cost the same is left out.
+    even = plan_forecast(rows({"small": [10, 10, 10], "large": [5, 5, 5]}, {"small": [100, 100, 200],
+                                                                         "large": [50, 80, 90]}), prices, "d")
+    assert even is not None
+    # t0 costs 100 either way (left out); t1: small cheaper (100 < 160); t2: large cheaper (180 < 200). The cost
+    # term ties on both (1 x 10 = 2 x 5); price and plan length each name one of the two right.
+    assert even["ranking"] == {"pairs": 2, "cost_term": 0.5, "price": 0.5, "plan_tokens": 0.5}
+    assert even["agents"]["small"]["spearman"] is None  # a constant plan length has no rank correlation
+    # Rows from before bids kept their plan length give no check, rather than a made-up one.
+    old = [{"domain": "d", "method": "sale", "task_id": "t0", "extra": {"bids": [{"bidder": "small"}]}},
+           {"domain": "d", "method": "alone_small", "task_id": "t0", "tokens": {"execute": 10}}]
+    assert plan_forecast(old, prices, "d") is None

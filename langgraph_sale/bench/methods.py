@@ -406,9 +406,11 @@ class Sale(Method):
             "package_tokens": outcome.get("total_tokens"), "package_cost_usd": outcome.get("total_cost_usd"),
             "guided": bool(outcome.get("plan")), "wall_s": time.perf_counter() - started,
             "skipped": bool(outcome.get("skipped")),
-            # The first bids' scored features: what `langgraph_sale.bench.fitdata` turns into training examples.
+            # The first bids' scored features: what `langgraph_sale.bench.fitdata` turns into training examples, and
+            # their plan lengths, which the report checks against the executions they forecast.
             "bids": [{"bidder": s["bidder"], "price_per_mtok": s["price_per_mtok"], "cost_feature": s["cost_feature"],
-                      "entropy_feature": s.get("entropy_feature"), "jury": s.get("jury") or {}}
+                      "plan_tokens": s.get("plan_tokens"), "entropy_feature": s.get("entropy_feature"),
+                      "jury": s.get("jury") or {}}
                      for b in state.get("auction_bids", []) if b.get("phase", "bid") == "bid"
                      and (s := b.get("breakdown"))],
         }

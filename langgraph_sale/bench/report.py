@@ -19,6 +19,10 @@ The break-even table gives, for each auction, the execution length (tokens per t
 own cost equals the most it can save, `E* = auction $ / (p_largest - p_cheapest)`: the saving of running the
 cheapest agent instead of the largest on every task, an optimistic bound; and the length at which the auction
 is at most 10% of an always-largest bill, `9 * auction $ / p_largest`.
+
+The forecast check (`plan_forecast`) asks whether the cost term's price × plan tokens foresees what each bidder's
+execution costs: Spearman's ρ between an agent's plan length and its execution tokens on the same task, and how
+often the forecast names the cheaper of two executions, against price alone and plan length alone.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_report", "aggregate", "order_metrics", "pareto_front", "METRICS"]
+__all__ = ["write_report", "aggregate", "order_metrics", "pareto_front", "plan_forecast", "METRICS"]
 
 METRICS: tuple[tuple[str, str], ...] = (
     ("pass", "pass@1"), ("f1", "F1"), ("cost_udollars", "µ$ / task"), ("paper_mt", "$/Mt (paper)"),
@@ -119,6 +123,101 @@ def pareto_front(points: Mapping[str, tuple[float, float]]) -> list[str]:
             front.append(name)
             best = passed
     return front
+
+
+def plan_forecast(rows: Sequence[Mapping[str, Any]], prices: Mapping[str, float], domain: str, *,
+                  bid_cap: int | None = None) -> dict[str, Any] | None:
+    """How well the cost term's forecast, price × plan tokens, predicts what the bidder's execution costs.
+
+    Each agent's first bid on a task (from any SALE row; the first bids see no memory, so every order has the
+    same) is set against that agent's execution of the task alone (temperature 0: the same in every order).
+    Returns None where the rows hold no such pairs (runs recorded before bids kept their plan length).
+
+    - `agents`: per agent, the pairs, mean plan and execution tokens, the share of plans cut at `bid_cap` (a plan
+      cut short says nothing of its length), and Spearman's ρ between plan and execution tokens, with its p-value
+      (None without scipy, with fewer than 3 pairs or with a constant side);
+    - `ranking`: over every task and pair of agents whose executions cost differently, the share in which the
+      forecast named the cheaper execution (a tie counts half): by price × plan tokens (the cost term), by price
+      alone, and by plan tokens alone.
+
+    Example:
+        >>> rows = [{"domain": "d", "method": "sale", "task_id": t, "extra": {"bids": [
+        ...             {"bidder": "s", "plan_tokens": 10 + i}, {"bidder": "l", "plan_tokens": 30 - i}]}}
+        ...         for i, t in enumerate("abc")]
+        >>> rows += [{"domain": "d", "method": f"alone_{a}", "task_id": t, "tokens": {"execute": n}}
+        ...          for a, n in (("s", 100), ("l", 200)) for t in "abc"]
+        >>> plan_forecast(rows, {"s": 1.0, "l": 3.0}, "d")["ranking"]
+        {'pairs': 3, 'cost_term': 1.0, 'price': 1.0, 'plan_tokens': 1.0}
+    """
+    plans: dict[tuple[str, str], float] = {}
+    executions: dict[tuple[str, str], float] = {}
+    for row in rows:
+        if row["domain"] != domain:
+            continue
+        if row["method"].startswith("sale"):
+            for bid in (row.get("extra") or {}).get("bids") or []:
+                if bid.get("plan_tokens") is not None:
+                    plans.setdefault((row["task_id"], bid["bidder"]), float(bid["plan_tokens"]))
+        elif row["method"].startswith("alone_"):
+            executions.setdefault((row["task_id"], row["method"][6:]), _sum(row.get("tokens"), ("execute",)))
+    paired = sorted(key for key in plans if key in executions)
+    if not paired:
+        return None
+    try:
+        from scipy.stats import spearmanr
+    except ImportError:
+        spearmanr = None
+    agents: dict[str, dict[str, Any]] = {}
+    for agent in sorted({bidder for _, bidder in paired}, key=lambda a: prices.get(a, 0.0)):
+        xs = [plans[key] for key in paired if key[1] == agent]
+        ys = [executions[key] for key in paired if key[1] == agent]
+        rho = p_value = None
+        if spearmanr is not None and len(xs) >= 3 and len(set(xs)) > 1 and len(set(ys)) > 1:
+            result = spearmanr(xs, ys)
+            rho, p_value = float(result.statistic), float(result.pvalue)
+        agents[agent] = {"tasks": len(xs), "plan_tokens": statistics.fmean(xs), "exec_tokens": statistics.fmean(ys),
+                         "at_cap": sum(x >= bid_cap for x in xs) / len(xs) if bid_cap else None,
+                         "spearman": rho, "p_value": p_value}
+    forecasts = {"cost_term": lambda task, a: prices.get(a, 0.0) * plans[(task, a)],
+                 "price": lambda task, a: prices.get(a, 0.0),
+                 "plan_tokens": lambda task, a: plans[(task, a)]}
+    right = dict.fromkeys(forecasts, 0.0)
+    pairs = 0
+    by_task: dict[str, list[str]] = {}
+    for task, agent in paired:
+        by_task.setdefault(task, []).append(agent)
+    for task, present in by_task.items():
+        for i, a in enumerate(present):
+            for b in present[i + 1:]:
+                realised = prices.get(a, 0.0) * executions[(task, a)] - prices.get(b, 0.0) * executions[(task, b)]
+                if realised == 0:
+                    continue
+                pairs += 1
+                for name, forecast in forecasts.items():
+                    predicted = forecast(task, a) - forecast(task, b)
+                    right[name] += 0.5 if predicted == 0 else float((predicted < 0) == (realised < 0))
+    ranking: dict[str, Any] = {"pairs": pairs, **{name: right[name] / pairs if pairs else None for name in right}}
+    return {"agents": agents, "ranking": ranking}
+
+
+def _forecast_section(domain: str, forecast: Mapping[str, Any]) -> list[str]:
+    md = [f"### {domain}: does the plan forecast the execution?", "",
+          "The cost term ranks bids by price × plan tokens, a forecast of what the bidder's execution will cost. "
+          "Each agent's first bid against its own execution of the same task alone:", ""]
+    md.append(_table(["agent", "tasks", "plan tokens", "plans at the cap", "exec tokens alone",
+                      "Spearman ρ (plan, exec)", "p"], (
+        [agent, str(a["tasks"]), f"{a['plan_tokens']:,.0f}",
+         "-" if a["at_cap"] is None else f"{100 * a['at_cap']:.0f}%", f"{a['exec_tokens']:,.0f}",
+         "-" if a["spearman"] is None else f"{a['spearman']:+.2f}",
+         "-" if a["p_value"] is None else f"{a['p_value']:.2g}"]
+        for agent, a in forecast["agents"].items())))
+    ranking = forecast["ranking"]
+    if ranking["pairs"]:
+        md += ["", f"Over {ranking['pairs']} pairs of bids on the same task whose executions cost differently, the "
+               f"cheaper execution was named by price × plan tokens in {100 * ranking['cost_term']:.0f}%, by price "
+               f"alone in {100 * ranking['price']:.0f}%, by plan tokens alone in {100 * ranking['plan_tokens']:.0f}% "
+               "(a tie counts half)."]
+    return [*md, ""]
 
 
 def _method_key(name: str) -> tuple[int, str]:
@@ -266,6 +365,7 @@ def write_report(out: Path, rows: Sequence[Mapping[str, Any]], *, config: Any, p
     bins = aggregate(rows, ("domain", "bin", "method"))
     methods = {d: _methods([r for r in rows if r["domain"] == d], prices) for d in domains}
     cheapest, largest = pool.cheapest, pool.largest
+    forecasts = {d: plan_forecast(rows, prices, d, bid_cap=config.bid_tokens) for d in domains}
     harness_check = pool.kind == "fake"
     title = (f"suite {config.suite}, pool {pool.kind} ({', '.join(f'{n} ${p:g}/Mt' for n, p in prices.items())}), "
              f"{config.orders} task orders" + (" - fake pool: a harness check, not a result" if harness_check else ""))
@@ -334,6 +434,9 @@ def write_report(out: Path, rows: Sequence[Mapping[str, Any]], *, config: Any, p
             md.append(_table(["method", *[label for _, label in PHASES]], (
                 [name, *[_phase_cell(summary[(domain, name)], phase) for phase, _ in PHASES]] for name in spenders)))
             md.append("")
+        forecast = forecasts[domain]
+        if forecast is not None:
+            md += _forecast_section(domain, forecast)
     files = _plots(out, domains, summary, methods, rows, cheapest, title)
     if files:
         md += ["## Figures", "", *[f"![{path.stem}]({path.name})" for path in files], ""]
@@ -358,6 +461,7 @@ def write_report(out: Path, rows: Sequence[Mapping[str, Any]], *, config: Any, p
         "summary": {d: {m: summary[(d, m)] for m in methods[d]} for d in domains},
         "bins": {d: {b: {m: bins[(d, b, m)] for m in methods[d] if (d, b, m) in bins}
                      for b in BIN_ORDER if any((d, b, m) in bins for m in methods[d])} for d in domains},
+        "plan_forecast": forecasts,
         "rows": [{k: v for k, v in row.items() if k not in ("memory",)} for row in rows],
     }
     (out / "results.json").write_text(json.dumps(payload, indent=1, default=str) + "\n", encoding="utf-8")
