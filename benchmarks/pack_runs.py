@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import io
 import json
 import shutil
 from pathlib import Path
@@ -33,9 +34,12 @@ def pack(target: Path, runs: list[Path]) -> dict[str, int]:
             for key, entry in read_jsonl(run / f"{name}.jsonl").items():
                 merged.setdefault(key, entry)
         counts[name] = len(merged)
-        with gzip.open(target / f"{name}.jsonl.gz", "wt", encoding="utf-8") as sink:
-            for entry in merged.values():
-                sink.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        # Sorted, with no time stamp in the gzip header: packing the same calls again gives the same bytes, so a
+        # repacked record changes in git only where calls were added.
+        with gzip.GzipFile(target / f"{name}.jsonl.gz", "wb", mtime=0) as raw, \
+                io.TextIOWrapper(raw, encoding="utf-8") as sink:
+            for key in sorted(merged):
+                sink.write(json.dumps(merged[key], ensure_ascii=False) + "\n")
     for run in runs:
         (target / run.name).mkdir(exist_ok=True)
         for report in ("results.md", "meta.json"):

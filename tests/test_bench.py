@@ -339,6 +339,12 @@ def test_reuse_seeds_a_new_run_from_plain_or_gzipped_caches(tmp_path: Path) -> N
     assert (packed / "calls.jsonl.gz").is_file() and not (packed / "rows.jsonl").exists()
     assert gzip.decompress((packed / "calls.jsonl.gz").read_bytes()).count(b"\n") == fresh
     assert (packed / "first" / "results.md").is_file()
+    # Packing the same runs again gives the same bytes (no time stamp, a fixed order): git sees no change.
+    before = {path.name: path.read_bytes() for path in packed.glob("*.gz")}
+    again_done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "pack_runs.py"), str(packed),
+                                 str(tmp_path / "first")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert again_done.returncode == 0, again_done.stderr
+    assert {path.name: path.read_bytes() for path in packed.glob("*.gz")} == before
     for seed in (tmp_path / "first", packed):
         again, same = run(tmp_path / f"from-{seed.name}", reuse=seed)
         assert (again, same) == (0, rows)  # every call replayed, the same outcomes
