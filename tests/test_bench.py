@@ -108,6 +108,14 @@ def test_smoke_on_the_fake_pool_resumes_without_redoing_work(tmp_path: Path) -> 
         assert 0 < forecast["ranking"]["pairs"] <= 3 * 6
         assert all(0.0 <= forecast["ranking"][name] <= 1.0 for name in ("cost_term", "price", "plan_tokens"))
     assert markdown.count("does the plan forecast the execution?") == 2
+    # Rows keep each first bid's own plan length, the same in every SALE variant (sale_no_length scores them all at
+    # the cap, but records what was written).
+    lengths: dict[tuple[str, str], set[int]] = {}
+    for row in rows:
+        if row["method"].startswith("sale"):
+            for bid in row["extra"]["bids"]:
+                lengths.setdefault((row["task_id"], bid["bidder"]), set()).add(bid["plan_tokens"])
+    assert lengths and all(len(seen) == 1 for seen in lengths.values())
 
     # A third run finds everything done: no call, no row, the same report.
     third, _ = _bench(out)

@@ -407,9 +407,10 @@ class Sale(Method):
             "guided": bool(outcome.get("plan")), "wall_s": time.perf_counter() - started,
             "skipped": bool(outcome.get("skipped")),
             # The first bids' scored features: what `langgraph_sale.bench.fitdata` turns into training examples, and
-            # their plan lengths, which the report checks against the executions they forecast.
+            # their plan lengths as written (sale_no_length scores every plan at the cap), which the report checks
+            # against the executions they forecast.
             "bids": [{"bidder": s["bidder"], "price_per_mtok": s["price_per_mtok"], "cost_feature": s["cost_feature"],
-                      "plan_tokens": s.get("plan_tokens"), "entropy_feature": s.get("entropy_feature"),
+                      "plan_tokens": b.get("plan_tokens"), "entropy_feature": s.get("entropy_feature"),
                       "jury": s.get("jury") or {}}
                      for b in state.get("auction_bids", []) if b.get("phase", "bid") == "bid"
                      and (s := b.get("breakdown"))],

@@ -129,7 +129,7 @@ def plan_forecast(rows: Sequence[Mapping[str, Any]], prices: Mapping[str, float]
                   bid_cap: int | None = None) -> dict[str, Any] | None:
     """How well the cost term's forecast, price × plan tokens, predicts what the bidder's execution costs.
 
-    Each agent's first bid on a task (from any SALE row; the first bids see no memory, so every order has the
+    Each agent's first bid on a task (from the SALE rows; the first bids see no memory, so every order has the
     same) is set against that agent's execution of the task alone (temperature 0: the same in every order).
     Returns None where the rows hold no such pairs (runs recorded before bids kept their plan length).
 
@@ -154,7 +154,8 @@ def plan_forecast(rows: Sequence[Mapping[str, Any]], prices: Mapping[str, float]
     for row in rows:
         if row["domain"] != domain:
             continue
-        if row["method"].startswith("sale"):
+        if row["method"].startswith("sale") and row["method"] != "sale_no_length":
+            # sale_no_length rows written before bids kept their own length hold the cap its scorer counts
             for bid in (row.get("extra") or {}).get("bids") or []:
                 if bid.get("plan_tokens") is not None:
                     plans.setdefault((row["task_id"], bid["bidder"]), float(bid["plan_tokens"]))
