@@ -341,16 +341,19 @@ def test_reuse_seeds_a_new_run_from_plain_or_gzipped_caches(tmp_path: Path) -> N
     fresh, rows = run(tmp_path / "first")
     assert fresh > 0
     packed = tmp_path / "packed"  # the committed form (docs/results/runs/): gzipped caches, no rows
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "pack_runs.py"), str(packed),
-                           str(tmp_path / "first")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    def pack() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "pack_runs.py"), str(packed),
+                               str(tmp_path / "first")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    done = pack()
     assert done.returncode == 0, done.stderr
     assert (packed / "calls.jsonl.gz").is_file() and not (packed / "rows.jsonl").exists()
     assert gzip.decompress((packed / "calls.jsonl.gz").read_bytes()).count(b"\n") == fresh
     assert (packed / "first" / "results.md").is_file()
     # Packing the same runs again gives the same bytes (no time stamp, a fixed order): git sees no change.
     before = {path.name: path.read_bytes() for path in packed.glob("*.gz")}
-    again_done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "pack_runs.py"), str(packed),
-                                 str(tmp_path / "first")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    again_done = pack()
     assert again_done.returncode == 0, again_done.stderr
     assert {path.name: path.read_bytes() for path in packed.glob("*.gz")} == before
     for seed in (tmp_path / "first", packed):

@@ -27,6 +27,7 @@ often the forecast names the cheaper of two executions, against price alone and 
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import statistics
@@ -154,8 +155,7 @@ def plan_forecast(rows: Sequence[Mapping[str, Any]], prices: Mapping[str, float]
     for row in rows:
         if row["domain"] != domain:
             continue
-        if row["method"].startswith("sale") and row["method"] != "sale_no_length":
-            # sale_no_length rows written before bids kept their own length hold the cap its scorer counts
+        if row["method"].startswith("sale"):
             for bid in (row.get("extra") or {}).get("bids") or []:
                 if bid.get("plan_tokens") is not None:
                     plans.setdefault((row["task_id"], bid["bidder"]), float(bid["plan_tokens"]))
@@ -170,8 +170,8 @@ def plan_forecast(rows: Sequence[Mapping[str, Any]], prices: Mapping[str, float]
         spearmanr = None
     agents: dict[str, dict[str, Any]] = {}
     for agent in sorted({bidder for _, bidder in paired}, key=lambda a: prices.get(a, 0.0)):
-        xs = [plans[key] for key in paired if key[1] == agent]
-        ys = [executions[key] for key in paired if key[1] == agent]
+        keys = [key for key in paired if key[1] == agent]
+        xs, ys = [plans[key] for key in keys], [executions[key] for key in keys]
         rho = p_value = None
         if spearmanr is not None and len(xs) >= 3 and len(set(xs)) > 1 and len(set(ys)) > 1:
             result = spearmanr(xs, ys)
@@ -179,24 +179,21 @@ def plan_forecast(rows: Sequence[Mapping[str, Any]], prices: Mapping[str, float]
         agents[agent] = {"tasks": len(xs), "plan_tokens": statistics.fmean(xs), "exec_tokens": statistics.fmean(ys),
                          "at_cap": sum(x >= bid_cap for x in xs) / len(xs) if bid_cap else None,
                          "spearman": rho, "p_value": p_value}
-    forecasts = {"cost_term": lambda task, a: prices.get(a, 0.0) * plans[(task, a)],
-                 "price": lambda task, a: prices.get(a, 0.0),
-                 "plan_tokens": lambda task, a: plans[(task, a)]}
-    right = dict.fromkeys(forecasts, 0.0)
+    # Per bid: what each forecast says its execution will cost, and what the execution cost.
+    forecast = {key: {"cost_term": prices.get(key[1], 0.0) * plans[key], "price": prices.get(key[1], 0.0),
+                      "plan_tokens": plans[key]} for key in paired}
+    realised = {key: prices.get(key[1], 0.0) * executions[key] for key in paired}
+    right = dict.fromkeys(("cost_term", "price", "plan_tokens"), 0.0)
     pairs = 0
-    by_task: dict[str, list[str]] = {}
-    for task, agent in paired:
-        by_task.setdefault(task, []).append(agent)
-    for task, present in by_task.items():
-        for i, a in enumerate(present):
-            for b in present[i + 1:]:
-                realised = prices.get(a, 0.0) * executions[(task, a)] - prices.get(b, 0.0) * executions[(task, b)]
-                if realised == 0:
-                    continue
-                pairs += 1
-                for name, forecast in forecasts.items():
-                    predicted = forecast(task, a) - forecast(task, b)
-                    right[name] += 0.5 if predicted == 0 else float((predicted < 0) == (realised < 0))
+    for _, bids in itertools.groupby(paired, key=lambda key: key[0]):  # sorted: one group per task
+        for a, b in itertools.combinations(list(bids), 2):
+            actual = realised[a] - realised[b]
+            if actual == 0:
+                continue
+            pairs += 1
+            for name in right:
+                predicted = forecast[a][name] - forecast[b][name]
+                right[name] += 0.5 if predicted == 0 else float((predicted < 0) == (actual < 0))
     ranking: dict[str, Any] = {"pairs": pairs, **{name: right[name] / pairs if pairs else None for name in right}}
     return {"agents": agents, "ranking": ranking}
 
