@@ -18,6 +18,7 @@ from typing import Any
 
 from langgraph_sale.bench.data import split_of
 from langgraph_sale.bench.meter import read_jsonl
+from langgraph_sale.bench.methods import alone_agent
 from langgraph_sale.errors import AuctionConfigError
 from langgraph_sale.fit import FitCandidate, FitExample
 
@@ -69,8 +70,8 @@ def fit_examples(run: str | Path, *, split: str = "train", method: str = "sale_n
             continue
         if row["method"] == method and (row.get("extra") or {}).get("bids"):
             auctions.setdefault(row["task_id"], row)
-        elif row["method"].startswith("alone_"):
-            alone.setdefault((row["task_id"], row["method"].removeprefix("alone_")), row)
+        elif (agent := alone_agent(row["method"])) is not None:
+            alone.setdefault((row["task_id"], agent), row)
     examples = []
     for task_id, row in auctions.items():
         bids = row["extra"]["bids"]

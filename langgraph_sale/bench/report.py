@@ -36,6 +36,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from langgraph_sale.bench.methods import alone_agent, alone_method
+
 __all__ = ["write_report", "aggregate", "order_metrics", "pareto_front", "plan_forecast", "METRICS"]
 
 METRICS: tuple[tuple[str, str], ...] = (
@@ -159,8 +161,8 @@ def plan_forecast(rows: Sequence[Mapping[str, Any]], prices: Mapping[str, float]
             for bid in (row.get("extra") or {}).get("bids") or []:
                 if bid.get("plan_tokens") is not None:
                     plans.setdefault((row["task_id"], bid["bidder"]), float(bid["plan_tokens"]))
-        elif row["method"].startswith("alone_"):
-            executions.setdefault((row["task_id"], row["method"][6:]), _sum(row.get("tokens"), ("execute",)))
+        elif (agent := alone_agent(row["method"])) is not None:
+            executions.setdefault((row["task_id"], agent), _sum(row.get("tokens"), ("execute",)))
     paired = sorted(key for key in plans if key in executions)
     if not paired:
         return None
@@ -219,15 +221,16 @@ def _forecast_section(domain: str, forecast: Mapping[str, Any]) -> list[str]:
 
 
 def _method_key(name: str) -> tuple[int, str]:
-    if name.startswith("alone_"):
+    if alone_agent(name) is not None:
         return (0, "")
     return (1 + METHOD_ORDER.index(name) if name in METHOD_ORDER else 99, name)
 
 
 def _methods(rows: Sequence[Mapping[str, Any]], prices: Mapping[str, float]) -> list[str]:
     names = list(dict.fromkeys(row["method"] for row in rows))
-    alone = sorted((n for n in names if n.startswith("alone_")), key=lambda n: prices.get(n[6:], 0.0))
-    return alone + sorted((n for n in names if not n.startswith("alone_")), key=_method_key)
+    alone = {name: agent for name in names if (agent := alone_agent(name)) is not None}
+    return (sorted(alone, key=lambda name: prices.get(alone[name], 0.0))
+            + sorted((name for name in names if name not in alone), key=_method_key))
 
 
 def _money(value: float) -> str:
@@ -286,7 +289,7 @@ def _plots(out: Path, domains: Sequence[str], summary: Mapping[tuple[Any, ...], 
             cell = summary[(domain, name)]
             x, y = cell["cost_udollars"]["mean"], cell["pass"]["mean"]
             hindsight = name == "oracle"
-            style = "o" if name.startswith("sale") else "s" if name.startswith("alone_") else "^"
+            style = "o" if name.startswith("sale") else "s" if alone_agent(name) is not None else "^"
             colour = "grey" if hindsight else colours(index % 20)
             ax.errorbar(x, y, xerr=cell["cost_udollars"]["std"], yerr=cell["pass"]["std"], fmt=style, color=colour,
                         mfc="none" if hindsight else colour, capsize=2, markersize=7,
@@ -405,8 +408,8 @@ def write_report(out: Path, rows: Sequence[Mapping[str, Any]], *, config: Any, p
         auctions = [m for m in methods[domain] if m.startswith("sale")]
         if auctions:
             spread = prices[largest] - prices[cheapest]
-            exec_large = summary.get((domain, f"alone_{largest}"), {}).get("exec_tokens", {}).get("mean")
-            exec_small = summary.get((domain, f"alone_{cheapest}"), {}).get("exec_tokens", {}).get("mean")
+            exec_large = summary.get((domain, alone_method(largest)), {}).get("exec_tokens", {}).get("mean")
+            exec_small = summary.get((domain, alone_method(cheapest)), {}).get("exec_tokens", {}).get("mean")
             md += [f"### {domain}: break-even execution length", "",
                    f"Execution tokens per task when run alone: {cheapest} "
                    f"{exec_small if exec_small is not None else float('nan'):,.0f}, {largest} "
