@@ -50,7 +50,22 @@ def test_smoke_on_the_fake_pool_resumes_without_redoing_work(tmp_path: Path) -> 
     assert first.returncode == 3, first.stderr
     assert "run the same command again to resume" in first.stdout
     assert len(_lines(out / "rows.jsonl")) == 40
-    assert not (out / "results.md").exists()
+    # The stopped run is reported over what it completed: order 0 of coding for the first six methods (36 rows);
+    # the seventh stopped after 4 of its 6 tasks and is named, with every order not yet begun, in the note.
+    partial = json.loads((out / "results.json").read_text())
+    assert partial["status"] == "stopped" and len(partial["rows"]) == 36
+    assert list(partial["summary"]) == ["coding"]
+    assert sorted(partial["summary"]["coding"]) == sorted(METHODS[:6])
+    assert all(cell["orders"] == 1 for cell in partial["summary"]["coding"].values())
+    assert {"domain": "coding", "method": METHODS[6], "order": 0, "done": 4, "tasks": 6} in partial["missing"]
+    assert len(partial["missing"]) == 2 * 3 * len(METHODS) - 6
+    partial_md = (out / "results.md").read_text()
+    assert "Partial: this run is stopped" in partial_md
+    assert f"coding `{METHODS[6]}`: order 0 has 4 of 6 tasks; orders 1, 2 not begun" in partial_md
+    # --stop-after 0 only reports what is there: no new row, the same figures.
+    report_only, _ = _bench(out, "--stop-after", "0")
+    assert report_only.returncode == 3 and len(_lines(out / "rows.jsonl")) == 40
+    assert json.loads((out / "results.json").read_text())["summary"] == partial["summary"]
     rows_before = {row["key"]: row for row in _lines(out / "rows.jsonl")}
 
     second, second_s = _bench(out)
@@ -68,9 +83,9 @@ def test_smoke_on_the_fake_pool_resumes_without_redoing_work(tmp_path: Path) -> 
     assert len(calls) == len({c["key"] for c in calls})
     assert len(executions) == len({e["key"] for e in executions})
     sessions = json.loads((out / "meta.json").read_text())["sessions"]
-    assert [s["status"] for s in sessions] == ["stopped", "complete"]
+    assert [s["status"] for s in sessions] == ["stopped", "stopped", "complete"]
     assert sum(s["fresh_calls"] for s in sessions) == len(calls)
-    assert sessions[1]["new_rows"] == len(rows) - 40
+    assert sessions[2]["new_rows"] == len(rows) - 40
 
     results = json.loads((out / "results.json").read_text())
     assert results["harness_check"] is True
@@ -89,6 +104,7 @@ def test_smoke_on_the_fake_pool_resumes_without_redoing_work(tmp_path: Path) -> 
         assert set(results["bins"][domain]) >= {"easy", "medium", "hard"}
     markdown = (out / "results.md").read_text()
     assert "harness check, not a result" in markdown and "break-even" in markdown
+    assert results["status"] == "complete" and results["missing"] == [] and "Partial" not in markdown
     assert all(f"| {method} |" in markdown for method in METHODS)
     # The by-phase breakdown adds up to each method's tokens, and execution is the only phase of a lone agent.
     for domain in ("coding", "search"):
@@ -263,7 +279,10 @@ def test_sigterm_stops_a_run_as_ctrl_c_does_and_records_the_session(tmp_path: Pa
     sessions = json.loads((out / "meta.json").read_text())["sessions"]
     assert [s["status"] for s in sessions] == ["interrupted"]
     assert sessions[0]["new_rows"] == len(_lines(rows)) >= 5
-    assert not (out / "results.md").exists()
+    # What it did is reported: rows of completed orders in the figures, the rest counted as missing.
+    report = json.loads((out / "results.json").read_text())
+    assert report["status"] == "interrupted"
+    assert len(report["rows"]) + sum(group["done"] for group in report["missing"]) == len(_lines(rows))
 
 
 def test_resume_in_the_middle_of_a_memory_stream_gives_the_same_rows(tmp_path: Path) -> None:

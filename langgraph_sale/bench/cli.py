@@ -79,7 +79,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cascade-threshold", type=float, default=3.0,
                         help="cascade (search): mean jury score 0-5 that accepts an answer (default 3)")
     parser.add_argument("--stop-after", type=int, default=None,
-                        help="stop after N new task rows (exit 3); rerun to resume")
+                        help="stop after N new task rows (exit 3) and report the orders completed; rerun to resume; "
+                             "0 reports the rows the folder holds and runs nothing")
     parser.add_argument("--fresh", action="store_true", help="delete the run folder's files first")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 

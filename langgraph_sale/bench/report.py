@@ -1,4 +1,7 @@
-"""The report of a finished run: `results.json`, `results.md` and two plots.
+"""The report of a run: `results.json`, `results.md` and two plots.
+
+A run that stopped before its end (Ctrl-C, SIGTERM, `--stop-after`, a failed call) is reported over the task orders
+each method completed; the report opens with a "Partial" note naming every order still missing tasks.
 
 Metrics, per domain and per complexity bin, for every method, computed per task order and then given as
 mean ± std over the orders (sample std; 0 with one order):
@@ -38,7 +41,7 @@ from typing import Any
 
 from langgraph_sale.bench.methods import alone_agent, alone_method
 
-__all__ = ["write_report", "aggregate", "order_metrics", "pareto_front", "plan_forecast", "METRICS"]
+__all__ = ["write_report", "complete_orders", "aggregate", "order_metrics", "pareto_front", "plan_forecast", "METRICS"]
 
 METRICS: tuple[tuple[str, str], ...] = (
     ("pass", "pass@1"), ("f1", "F1"), ("cost_udollars", "µ$ / task"), ("paper_mt", "$/Mt (paper)"),
@@ -272,6 +275,8 @@ def _table(header: Sequence[str], lines: Iterable[Sequence[str]]) -> str:
 def _plots(out: Path, domains: Sequence[str], summary: Mapping[tuple[Any, ...], Mapping[str, Any]],
            methods: Mapping[str, list[str]], rows: Sequence[Mapping[str, Any]], cheapest: str,
            title: str) -> list[Path]:
+    if not domains:
+        return []  # a run stopped before any method completed an order: nothing to plot yet
     try:
         import matplotlib
 
@@ -357,9 +362,54 @@ def _plots(out: Path, domains: Sequence[str], summary: Mapping[tuple[Any, ...], 
     return written
 
 
+def complete_orders(rows: Sequence[Mapping[str, Any]], expected: Mapping[tuple[str, str, int], int]
+                    ) -> tuple[list[Mapping[str, Any]], dict[tuple[str, str, int], tuple[int, int]]]:
+    """Keep the rows of the (domain, method, order) groups that hold all their tasks; return them and, for every
+    group of `expected` (its task count) still short, (tasks done, tasks expected).
+
+    A metric over a part of an order would be a mean over other tasks than its neighbours' in the table.
+
+    Example:
+        >>> rows = [{"domain": "d", "method": m, "order": 0, "task_id": t} for m, ts in (("a", "xy"), ("b", "x"))
+        ...         for t in ts]
+        >>> kept, missing = complete_orders(rows, {("d", "a", 0): 2, ("d", "b", 0): 2, ("d", "b", 1): 2})
+        >>> sorted({row["method"] for row in kept}), missing
+        (['a'], {('d', 'b', 0): (1, 2), ('d', 'b', 1): (0, 2)})
+    """
+    done: dict[tuple[str, str, int], int] = {}
+    for row in rows:
+        group = (row["domain"], row["method"], int(row["order"]))
+        done[group] = done.get(group, 0) + 1
+    missing = {group: (done.get(group, 0), total) for group, total in expected.items() if done.get(group, 0) < total}
+    return [row for row in rows if (row["domain"], row["method"], int(row["order"])) not in missing], missing
+
+
+def _partial_note(status: str, missing: Mapping[tuple[str, str, int], tuple[int, int]]) -> list[str]:
+    begun: dict[tuple[str, str], list[str]] = {}
+    not_begun: dict[tuple[str, str], list[str]] = {}
+    for (domain, method, order), (done, total) in missing.items():  # in run order
+        begun.setdefault((domain, method), [])
+        not_begun.setdefault((domain, method), [])
+        if done:
+            begun[(domain, method)].append(f"order {order} has {done} of {total} tasks")
+        else:
+            not_begun[(domain, method)].append(str(order))
+    lines = [f"> - {domain} `{method}`: " + "; ".join(
+        [*begun[(domain, method)]]
+        + ([f"order{'s' if len(orders) > 1 else ''} {', '.join(orders)} not begun"] if orders else []))
+        for (domain, method), orders in not_begun.items()]
+    return [f"> **Partial: this run is {status}.** The tables cover the task orders each method completed; still "
+            "missing (run the same command again to resume):", ">", *lines, ""]
+
+
 def write_report(out: Path, rows: Sequence[Mapping[str, Any]], *, config: Any, pool: Any, meta: Mapping[str, Any],
-                 run: Any, suite: Any) -> tuple[str, list[Path]]:
-    """Write results.json, results.md, pareto.png and win_share.png; return the Markdown and the paths."""
+                 run: Any, suite: Any, expected: Mapping[tuple[str, str, int], int] | None = None
+                 ) -> tuple[str, list[Path]]:
+    """Write results.json, results.md, pareto.png and win_share.png; return the Markdown and the paths.
+
+    `expected` gives each (domain, method, order) of the run its task count: groups with fewer rows are left out of
+    the figures and listed in a "Partial" note (see `complete_orders`)."""
+    rows, missing = complete_orders(rows, expected or {})
     prices = pool.prices()
     domains = [d for d in config.domains if any(row["domain"] == d for row in rows)]
     summary = aggregate(rows, ("domain", "method"))
@@ -376,6 +426,8 @@ def write_report(out: Path, rows: Sequence[Mapping[str, Any]], *, config: Any, p
         md += ["> **Fake pool: a harness check, not a result.** The agents are scripted by fixed rules "
                "(`langgraph_sale.bench.fake`): bigger agents solve more, plans and jurors carry a known, noisy "
                "signal. The figures show the harness working, not how SALE does with real models.", ""]
+    if missing:
+        md += _partial_note(run.status, missing)
     md += [f"Command: `{config.command or 'run_bench(...)'}`", "",
            f"Pool (cheapest first): {', '.join(f'`{n}` ${p:g}/Mtok' for n, p in prices.items())}. "
            f"Tasks: {', '.join(f'{d} {len(suite.tasks[d])}' for d in domains)}; {config.orders} task orders "
@@ -458,6 +510,9 @@ def write_report(out: Path, rows: Sequence[Mapping[str, Any]], *, config: Any, p
         "suite": config.suite, "pool": pool.kind,
         "agents": [{"name": n, "price_per_mtok": p} for n, p in prices.items()],
         "orders": config.orders, "fingerprint": meta.get("fingerprint"), "sessions": sessions,
+        "status": run.status,
+        "missing": [{"domain": d, "method": m, "order": o, "done": done, "tasks": total}
+                    for (d, m, o), (done, total) in sorted(missing.items())],
         "metrics": dict(METRICS),
         "summary": {d: {m: summary[(d, m)] for m in methods[d]} for d in domains},
         "bins": {d: {b: {m: bins[(d, b, m)] for m in methods[d] if (d, b, m) in bins}

@@ -398,18 +398,25 @@ def run_bench(config: BenchConfig, *, echo: Callable[[str], None] = print) -> Be
     run = BenchRun(status=status, out=out, rows=done_before + new_rows, new_rows=new_rows, wall_s=wall,
                    fresh_calls=meter.fresh_calls, cached_calls=meter.cached_calls, fresh_executions=fresh_exec,
                    reused_executions=reused, fresh_python_runs=toolbox.fresh_runs)
-    if status != "complete":
+    from langgraph_sale.bench.report import write_report
+
+    # Even a run that stopped early is reported, over the task orders it completed: the figures of a long run can
+    # be read while it waits to be resumed.
+    expected = {(domain, method.name, order): len(ctx.tasks) for domain, ctx, methods in plan
+                for order in range(config.orders) for method in methods}
+    rows = _load_rows(out / "rows.jsonl", set(keys))
+    if rows:
+        run.markdown, run.files = write_report(out, rows, config=config, pool=pool, meta=meta, run=run, suite=suite,
+                                               expected=expected)
+    if status == "complete":
+        echo(run.markdown)
+    else:
         if failed:
             echo(f"bench failed, the task was not recorded: {failed}")
         echo(f"bench {status} after {new_rows} new task(s) ({run.rows}/{len(keys)} done); "
              f"run the same command again to resume from {out}")
-        return run
-    from langgraph_sale.bench.report import write_report
-
-    rows = _load_rows(out / "rows.jsonl", set(keys))
-    run.markdown, run.files = write_report(out, rows, config=config, pool=pool, meta=meta, run=run, suite=suite)
-    echo(run.markdown)
-    echo(f"wrote {', '.join(str(path) for path in run.files)}")
+    if run.files:
+        echo(f"wrote {', '.join(str(path) for path in run.files)}")
     return run
 
 
