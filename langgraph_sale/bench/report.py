@@ -35,6 +35,7 @@ import json
 import math
 import statistics
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -376,28 +377,23 @@ def complete_orders(rows: Sequence[Mapping[str, Any]], expected: Mapping[tuple[s
         >>> sorted({row["method"] for row in kept}), missing
         (['a'], {('d', 'b', 0): (1, 2), ('d', 'b', 1): (0, 2)})
     """
-    done: dict[tuple[str, str, int], int] = {}
-    for row in rows:
-        group = (row["domain"], row["method"], int(row["order"]))
-        done[group] = done.get(group, 0) + 1
-    missing = {group: (done.get(group, 0), total) for group, total in expected.items() if done.get(group, 0) < total}
-    return [row for row in rows if (row["domain"], row["method"], int(row["order"])) not in missing], missing
+    groups = [(row["domain"], row["method"], int(row["order"])) for row in rows]
+    done = Counter(groups)
+    missing = {group: (done[group], total) for group, total in expected.items() if done[group] < total}
+    return [row for row, group in zip(rows, groups, strict=True) if group not in missing], missing
 
 
 def _partial_note(status: str, missing: Mapping[tuple[str, str, int], tuple[int, int]]) -> list[str]:
-    begun: dict[tuple[str, str], list[str]] = {}
-    not_begun: dict[tuple[str, str], list[str]] = {}
+    by_method: dict[tuple[str, str], list[tuple[int, int, int]]] = {}
     for (domain, method, order), (done, total) in missing.items():  # in run order
-        begun.setdefault((domain, method), [])
-        not_begun.setdefault((domain, method), [])
-        if done:
-            begun[(domain, method)].append(f"order {order} has {done} of {total} tasks")
-        else:
-            not_begun[(domain, method)].append(str(order))
-    lines = [f"> - {domain} `{method}`: " + "; ".join(
-        [*begun[(domain, method)]]
-        + ([f"order{'s' if len(orders) > 1 else ''} {', '.join(orders)} not begun"] if orders else []))
-        for (domain, method), orders in not_begun.items()]
+        by_method.setdefault((domain, method), []).append((order, done, total))
+    lines = []
+    for (domain, method), orders in by_method.items():
+        begun = [f"order {order} has {done} of {total} tasks" for order, done, total in orders if done]
+        not_begun = [str(order) for order, done, _ in orders if not done]
+        if not_begun:
+            begun.append(f"order{'s' if len(not_begun) > 1 else ''} {', '.join(not_begun)} not begun")
+        lines.append(f"> - {domain} `{method}`: " + "; ".join(begun))
     return [f"> **Partial: this run is {status}.** The tables cover the task orders each method completed; still "
             "missing (run the same command again to resume):", ">", *lines, ""]
 
