@@ -7,7 +7,8 @@ The record is a `--reuse` seed: `langgraph-sale bench ... --reuse docs/results/r
 model call, execution, sandbox run and verdict the packed runs made, so the tables of docs/RESULTS.md come back in
 seconds without a model server, and a longer run (more tasks, more orders, other weights) pays only for new calls.
 Each run's `results.md` and `meta.json` (its commands, sessions and wall times) are kept beside the caches, under
-the run folder's name.
+the run folder's name. A run grown in a new folder seeded from the record (`--reuse`) has only its own sessions, so
+the sessions the record already lists under that name are kept ahead of them: repacking never drops a sitting.
 """
 
 from __future__ import annotations
@@ -42,10 +43,22 @@ def pack(target: Path, runs: list[Path]) -> dict[str, int]:
                 sink.write(json.dumps(merged[key], ensure_ascii=False) + "\n")
     for run in runs:
         (target / run.name).mkdir(exist_ok=True)
-        for report in ("results.md", "meta.json"):
-            if (run / report).is_file():
-                shutil.copyfile(run / report, target / run.name / report)
+        if (run / "results.md").is_file():
+            shutil.copyfile(run / "results.md", target / run.name / "results.md")
+        if (run / "meta.json").is_file():
+            _pack_meta(run / "meta.json", target / run.name / "meta.json")
     return counts
+
+
+def _pack_meta(source: Path, packed: Path) -> None:
+    """Write the run's meta.json over the packed one, keeping the packed sessions the run does not list (a session
+    is known by its start time) ahead of the run's own."""
+    meta = json.loads(source.read_text(encoding="utf-8"))
+    if packed.is_file():
+        earlier = json.loads(packed.read_text(encoding="utf-8")).get("sessions", [])
+        own = {session["started"] for session in meta.get("sessions", [])}
+        meta["sessions"] = [s for s in earlier if s["started"] not in own] + meta.get("sessions", [])
+    packed.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
 
 
 def main() -> None:

@@ -383,6 +383,32 @@ def test_reuse_seeds_a_new_run_from_plain_or_gzipped_caches(tmp_path: Path) -> N
     assert raised.value.field == "--reuse"
 
 
+def test_pack_keeps_the_sittings_the_record_lists_when_a_run_is_regrown_in_a_new_folder(tmp_path: Path) -> None:
+    def sitting(started: str) -> dict[str, object]:
+        return {"started": started, "wall_s": 1.0, "new_rows": 1, "fresh_calls": 1, "status": "complete"}
+
+    def run_folder(parent: str, *started: str) -> Path:
+        folder = tmp_path / parent / "run"
+        folder.mkdir(parents=True)
+        (folder / "calls.jsonl").write_text("", encoding="utf-8")
+        meta = {"fingerprint": {"suite": "smoke"}, "sessions": [sitting(s) for s in started]}
+        (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+        return folder
+
+    def pack(folder: Path) -> list[str]:
+        done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "pack_runs.py"), str(tmp_path / "packed"),
+                               str(folder)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        meta = json.loads((tmp_path / "packed" / "run" / "meta.json").read_text(encoding="utf-8"))
+        return [session["started"] for session in meta["sessions"]]
+
+    assert pack(run_folder("first", "day 1", "day 2")) == ["day 1", "day 2"]
+    # Seeded from the record with --reuse, the new folder lists only its own sittings (and maybe one it shares).
+    regrown = run_folder("second", "day 2", "day 3")
+    assert pack(regrown) == ["day 1", "day 2", "day 3"]
+    assert pack(regrown) == ["day 1", "day 2", "day 3"]
+
+
 def test_sale_skip_skips_auctions_once_memory_shows_they_cost_more_than_executions(tmp_path: Path) -> None:
     _run(tmp_path / "run", ("sale", "sale_skip"))
     rows = {(row["method"], row["position"]): row for row in _lines(tmp_path / "run" / "rows.jsonl")}
