@@ -21,9 +21,20 @@ demo: $(STAMP)
 test: lint typecheck pool unit
 
 # The local model pool for the real-model tests: a cached build and cached models make this take seconds. Where it
-# cannot be installed (no registry), those tests are skipped with the reason, and the rest still run.
+# cannot be installed (no registry), those tests are skipped with the reason and the rest still run; under CI=true
+# or LANGGRAPH_SALE_REQUIRE_REAL=1 (.ci/run sets CI=true) a failed install fails this target, and so `make test`,
+# and the real-model tests cannot skip (tests/support.py).
+REQUIRE_REAL := $(filter 1 true TRUE True,$(CI) $(LANGGRAPH_SALE_REQUIRE_REAL))
 pool: $(STAMP)
-	$(BIN)/python -m langgraph_sale.local install || echo "local pool not installed: real-model tests will be skipped"
+	@$(BIN)/python -m langgraph_sale.local install || { \
+	  if [ -n "$(REQUIRE_REAL)" ]; then \
+	    echo "make pool: FAILED: the local model pool could not be installed (the reason is above); it is required" \
+	      "here (CI=true or LANGGRAPH_SALE_REQUIRE_REAL=1), so the real-model tests cannot run." >&2; \
+	    exit 1; \
+	  fi; \
+	  echo "make pool: the local model pool could not be installed (the reason is above): the real-model tests" \
+	    "will be skipped. To fail instead, as CI does: LANGGRAPH_SALE_REQUIRE_REAL=1 make test" >&2; \
+	}
 
 lint: $(STAMP)
 	$(BIN)/ruff check langgraph_sale tests examples benchmarks notebooks

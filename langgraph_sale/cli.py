@@ -1,10 +1,13 @@
 """The `langgraph-sale` command line.
 
     langgraph-sale fit examples.jsonl --out weights.json [--lam L] [--bound B] [--objective minmax|mean]
+    langgraph-sale fit --from-bench RUN --split train --out weights.json [--paper-program]
 
 `fit` fits `AuctionWeights` from recorded auctions whose bidders all executed (see `langgraph_sale.fit` for the
 file format and the program), writes the JSON that `AuctionWeights.load` reads, and prints the weights with the
-training pass rate and cost against always running the largest bidder and against the oracle.
+training pass rate and cost against always running the largest bidder and against the oracle. `bench` runs the
+benchmark harness (`langgraph_sale.bench.cli`); `report` makes every published table again from the committed
+record (`langgraph_sale.bench.publish`).
 
 Each subcommand is one `_add_<name>(subparsers)` function that declares its arguments and sets `handler`;
 `main` dispatches on it, so adding a subcommand touches nothing else.
@@ -28,12 +31,19 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_fit(subparsers)
     _add_bench(subparsers)
+    _add_report(subparsers)
     return parser
 
 
 def _add_bench(subparsers: Any) -> None:
     # The harness registers its own arguments and handler; imported here so `fit` does not load it.
     from langgraph_sale.bench.cli import add_parser
+
+    add_parser(subparsers)
+
+
+def _add_report(subparsers: Any) -> None:
+    from langgraph_sale.bench.publish import add_parser
 
     add_parser(subparsers)
 
@@ -75,6 +85,9 @@ def _add_fit(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                      help="one big-M for all pairs (default: scaled per pair from the features)")
     fit.add_argument("--free-cost-sign", action="store_true", help="let w_cost go negative (default: >= 0)")
     fit.add_argument("--free-juror-sign", action="store_true", help="let juror weights go negative (default: >= 0)")
+    fit.add_argument("--paper-program", action="store_true",
+                     help="the paper's program as published: jurors' calls are not charged to the loss (by default "
+                          "a juror with a non-zero weight pays for its calls on every task)")
     fit.add_argument("--time-limit", type=float, default=30.0, help="seconds per solve, two solves (default 30)")
     fit.set_defaults(handler=_run_fit)
 
@@ -90,6 +103,8 @@ def _run_fit(args: argparse.Namespace) -> int:
         examples = fit_examples(args.from_bench, split=args.split, method=args.method)
     else:
         examples = load_examples(args.examples)
+    if args.paper_program:
+        examples = [example.model_copy(update={"jury_cost_usd": {}}) for example in examples]
     result = fit_weights(
         examples, lam=args.lam, bound=args.bound, objective=args.objective, eps=args.eps, margin=args.margin,
         M=args.big_m, nonneg_cost=not args.free_cost_sign, nonneg_jurors=not args.free_juror_sign,

@@ -31,12 +31,11 @@ ROOT = Path(__file__).resolve().parent.parent
 METHODS = [f"alone_{a.name}" for a in FAKE_AGENTS] + ["random", "oracle", "router_knn", "cascade", *SALE_METHODS]
 
 
-def _bench(out: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], float]:
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "langgraph_sale.bench", "--suite", "smoke", "--pool", "fake",
+def _bench(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    # The timeout is a backstop against a hang, not a claim about speed.
+    return subprocess.run([sys.executable, "-m", "langgraph_sale.bench", "--suite", "smoke", "--pool", "fake",
                            "--out", str(out), "--quiet", *extra], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
-    return done, time.perf_counter() - started
 
 
 def _lines(path: Path) -> list[dict]:
@@ -46,7 +45,7 @@ def _lines(path: Path) -> list[dict]:
 def test_smoke_on_the_fake_pool_resumes_without_redoing_work(tmp_path: Path) -> None:
     out = tmp_path / "run"
     # Interrupted after 40 task rows (as Ctrl-C would, but at a known point).
-    first, first_s = _bench(out, "--stop-after", "40")
+    first = _bench(out, "--stop-after", "40")
     assert first.returncode == 3, first.stderr
     assert "run the same command again to resume" in first.stdout
     assert len(_lines(out / "rows.jsonl")) == 40
@@ -63,16 +62,15 @@ def test_smoke_on_the_fake_pool_resumes_without_redoing_work(tmp_path: Path) -> 
     assert "Partial: this run is stopped" in partial_md
     assert f"coding `{METHODS[6]}`: order 0 has 4 of 6 tasks; orders 1, 2 not begun" in partial_md
     # --stop-after 0 only reports what is there: no new row, the same figures.
-    report_only, _ = _bench(out, "--stop-after", "0")
+    report_only = _bench(out, "--stop-after", "0")
     assert report_only.returncode == 3 and len(_lines(out / "rows.jsonl")) == 40
     assert json.loads((out / "results.json").read_text())["summary"] == partial["summary"]
     rows_before = {row["key"]: row for row in _lines(out / "rows.jsonl")}
 
-    second, second_s = _bench(out)
+    second = _bench(out)
     assert second.returncode == 0, second.stderr
     for name in ("results.json", "results.md", "pareto.png", "win_share.png"):
         assert (out / name).stat().st_size > 0, name
-    assert first_s + second_s < 60, f"smoke run took {first_s:.1f} + {second_s:.1f} s"
 
     # Every row once: 2 domains x 3 orders x every method x 6 tasks; the first session's rows were not redone.
     rows = _lines(out / "rows.jsonl")
@@ -134,7 +132,7 @@ def test_smoke_on_the_fake_pool_resumes_without_redoing_work(tmp_path: Path) -> 
     assert lengths and all(len(seen) == 1 for seen in lengths.values())
 
     # A third run finds everything done: no call, no row, the same report.
-    third, _ = _bench(out)
+    third = _bench(out)
     assert third.returncode == 0
     sessions = json.loads((out / "meta.json").read_text())["sessions"]
     assert sessions[-1]["fresh_calls"] == 0 and sessions[-1]["new_rows"] == 0
@@ -359,7 +357,7 @@ def test_reuse_seeds_a_new_run_from_plain_or_gzipped_caches(tmp_path: Path) -> N
 
     fresh, rows = run(tmp_path / "first")
     assert fresh > 0
-    packed = tmp_path / "packed"  # the committed form (docs/results/runs/): gzipped caches, no rows
+    packed = tmp_path / "packed"  # the committed form (docs/results/runs/): gzipped cache shards, no rows
 
     def pack() -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "pack_runs.py"), str(packed),
@@ -367,14 +365,15 @@ def test_reuse_seeds_a_new_run_from_plain_or_gzipped_caches(tmp_path: Path) -> N
 
     done = pack()
     assert done.returncode == 0, done.stderr
-    assert (packed / "calls.jsonl.gz").is_file() and not (packed / "rows.jsonl").exists()
-    assert gzip.decompress((packed / "calls.jsonl.gz").read_bytes()).count(b"\n") == fresh
-    assert (packed / "first" / "results.md").is_file()
-    # Packing the same runs again gives the same bytes (no time stamp, a fixed order): git sees no change.
-    before = {path.name: path.read_bytes() for path in packed.glob("*.gz")}
+    assert (packed / "calls" / "0000.jsonl.gz").is_file() and not (packed / "rows.jsonl").exists()
+    assert gzip.decompress((packed / "calls" / "0000.jsonl.gz").read_bytes()).count(b"\n") == fresh
+    # The run's sittings are kept; its report is not (`langgraph-sale report` writes a published run's from the record).
+    assert (packed / "first" / "meta.json").is_file() and not (packed / "first" / "results.md").exists()
+    # Packing the same runs again adds no shard and changes no byte: git sees no change.
+    before = {path: path.read_bytes() for path in packed.rglob("*.gz")}
     again_done = pack()
     assert again_done.returncode == 0, again_done.stderr
-    assert {path.name: path.read_bytes() for path in packed.glob("*.gz")} == before
+    assert {path: path.read_bytes() for path in packed.rglob("*.gz")} == before
     for seed in (tmp_path / "first", packed):
         again, same = run(tmp_path / f"from-{seed.name}", reuse=seed)
         assert (again, same) == (0, rows)  # every call replayed, the same outcomes

@@ -1,25 +1,23 @@
-"""Smoke runs of the memory benchmarks, as subprocesses: they finish in time, print their tables and exit 0."""
+"""Smoke runs of the memory benchmarks, as subprocesses: they print their tables and exit 0. Their timings are
+figures the scripts print, not asserted here."""
 
 from __future__ import annotations
 
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "benchmarks"
 
 
-def _run(script: str, *args: str, limit_s: float) -> tuple[str, float]:
-    started = time.perf_counter()
-    # The timeout is a backstop well above the limit asserted below, so a slow run fails with its figures.
+def _run(script: str, *args: str) -> str:
+    # The timeout is a backstop against a hang, not a claim about speed.
     done = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=limit_s * 4)
-    elapsed = time.perf_counter() - started
+                          text=True, timeout=300)
     assert done.returncode == 0, f"{script} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
-    return done.stdout, elapsed
+    return done.stdout
 
 
 def _shares(output: str, label: str) -> tuple[float, float]:
@@ -30,8 +28,7 @@ def _shares(output: str, label: str) -> tuple[float, float]:
 
 
 def test_stream_memory_cheapest_bidder_learns_only_with_memory() -> None:
-    output, elapsed = _run("stream_memory.py", "--tasks", "50", limit_s=40)
-    assert elapsed < 40, f"stream_memory.py --tasks 50 took {elapsed:.1f} s"
+    output = _run("stream_memory.py", "--tasks", "50")
     final_with, final_without = _shares(output, "small's final win share")
     first_with, first_without = _shares(output, "small's win share, tasks 1-25")
     second_with, second_without = _shares(output, "small's win share, tasks 26-50")
@@ -47,8 +44,7 @@ def test_stream_memory_cheapest_bidder_learns_only_with_memory() -> None:
 
 
 def test_bench_recall_quick() -> None:
-    output, elapsed = _run("bench_recall.py", "--quick", limit_s=20)
-    assert elapsed < 20, f"bench_recall.py --quick took {elapsed:.1f} s"
+    output = _run("bench_recall.py", "--quick")
     rows = re.findall(r"^\| (.+?) \| 1,000 \| ([\d.]+) \| ([\d.]+) \| (\d+) \| ([\d.]+) \|", output, re.M)
     assert {row[0] for row in rows} == {"HashingEmbeddings (256 dims)", "lexical (BM25, no index)"}
     for _, median, p95, queries, recalled in rows:

@@ -47,15 +47,24 @@ bench = load_bench()
 # ---- many auctions at once ---------------------------------------------------------------------------------------
 
 
-def test_200_auctions_at_once_keep_to_their_own_auction() -> None:
-    started = time.perf_counter()
+def test_200_auctions_at_once_keep_to_their_own_auction(monkeypatch: pytest.MonkeyPatch) -> None:
+    gauge = Gauge()
+    agenerate = bench.TaggedModel._agenerate
+
+    async def gauged(self: Any, *args: Any, **kwargs: Any) -> ChatResult:
+        with gauge:
+            result: ChatResult = await agenerate(self, *args, **kwargs)
+        return result
+
+    monkeypatch.setattr(bench.TaggedModel, "_agenerate", gauged)
     report = bench.run(auctions=200, latency_ms=5, sequential=0, warm=10, trace_memory=False)
-    elapsed = time.perf_counter() - started
     assert report.violations == [], "\n".join(report.violations[:20])
     # 3 bids, 9 judgments, 1 execution each; every auction's cheapest bidder rewrote its bid from memory (1 more
     # bid, 3 more judgments).
     assert report.refine_bids == 200 and report.calls == 200 * (3 + 9 + 1 + 1 + 3)
-    assert elapsed < 30, f"{elapsed:.1f} s"
+    # They ran at once, not one after another: more model calls were in flight together than one auction ever
+    # makes at a time (9 judgments). How fast is bench_concurrency.py's figure, not this test's.
+    assert gauge.peak > 9, gauge.peak
 
 
 def test_the_checks_catch_a_record_in_the_wrong_auction() -> None:

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests import crash_worker
-from tests.support import answer_of
+from tests.support import answer_of, missing_real, need_real
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT_S = 120.0
@@ -31,17 +31,16 @@ WAIT_S = 120.0
 
 @pytest.fixture(scope="module")
 def postgres_uri() -> Iterator[str]:
-    try:
-        from langgraph_sale.stores import PostgresUnavailable
-        from tests.pg import LocalServer
-    except ImportError as error:
-        pytest.skip(f"the PostgreSQL extra is not installed: {error}")
+    need_real("postgres")
+    from langgraph_sale.stores import PostgresUnavailable
+    from tests.pg import LocalServer
+
     server = LocalServer("--no-sync")  # a throwaway cluster: no fsync at initdb
     try:
         server.start()
     except (PostgresUnavailable, ImportError, RuntimeError) as error:
         server.close()
-        pytest.skip(f"a local PostgreSQL cannot start here: {error}")
+        missing_real("postgres", f"a local PostgreSQL cannot start here: {error}")
     yield server.uri
     server.close()
 

@@ -47,7 +47,7 @@ from langgraph.store.memory import InMemoryStore
 from langgraph.types import RetryPolicy
 
 from langgraph_sale import AuctionMemory, Bidder, create_auction
-from langgraph_sale.local import LocalServer, local_bidders, pool_installed
+from langgraph_sale.local import LocalServer, local_bidders
 from langgraph_sale.memory import AuctionRecord
 from langgraph_sale.metrics import message_text
 from langgraph_sale.prompts import clean_untrusted
@@ -156,20 +156,17 @@ async def test_a_default_executor_whose_model_raises_keeps_bids_and_scores(mode:
 async def test_a_model_that_hangs_while_executing_ends_the_auction() -> None:
     pool = scripted_pool(small={"latency_s": {"execute": 60.0}})
     app = create_auction(pool, bid_timeout=0.5, execute_timeout=1.0).compile()
-    try:
-        result = await asyncio.wait_for(app.ainvoke({"auction_task": TASK}), timeout=5)
-    except asyncio.TimeoutError:
-        pytest.fail("the auction was still executing after 5 s (execute_timeout=1)")
+    # Had the timeout not ended the execution, the model would have answered after 60 s and the auction executed.
+    result = await app.ainvoke({"auction_task": TASK})
     assert result["auction_outcome"]["status"] == "execution_failed"
     assert "did not answer within 1.0 s" in result["auction_outcome"]["execution_error"]
 
 
 def test_a_model_that_hangs_while_executing_ends_the_sync_auction() -> None:
     pool = scripted_pool(small={"latency_s": {"execute": 60.0}})
-    started = time.perf_counter()
     result = create_auction(pool, execute_timeout=1.0).compile().invoke({"auction_task": TASK})
-    assert time.perf_counter() - started < 30
     assert result["auction_outcome"]["status"] == "execution_failed"
+    assert "did not answer within 1.0 s" in result["auction_outcome"]["execution_error"]
     assert len(result["auction_bids"]) == 3 and len(result["auction_jury"]) == 9
     assert len(result["auction_bids"]) == 3 and len(result["auction_jury"]) == 9
 
@@ -649,8 +646,7 @@ def _pids_mentioning(text: str) -> list[int]:
     return [pid for pid in pids if pid != os.getpid()]
 
 
-@pytest.mark.skipif(not pool_installed(), reason="the local pool is not installed: "
-                    "run `python -m langgraph_sale.local install` (make test does)")
+@pytest.mark.real("pool")
 def test_a_real_model_server_killed_while_the_jury_runs(tmp_path: Path) -> None:
     with own_local_server(tmp_path / "home") as server:
         # Two bidders on the pool's smallest model: with the 0.5B model as the second one the bids alone took

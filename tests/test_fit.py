@@ -314,6 +314,20 @@ def test_cli_fit_writes_weights_the_scorer_loads(tmp_path: Path, capsys: pytest.
         assert part in printed
 
 
+def test_cli_fit_paper_program_leaves_the_jurors_calls_uncharged(tmp_path: Path) -> None:
+    # Jurors whose calls cost more than any execution: the fit (charged) drops them; the paper's program does not
+    # see the calls and keeps the perfect juror, exactly as a fit of the same tasks without the costs.
+    free = juror_examples(tasks=12)
+    calls = 3 * max(c.cost_usd for e in free for c in e.candidates)
+    source = write_jsonl(tmp_path / "examples.jsonl", with_jury_cost(free, {"large": calls, "small": calls}))
+    charged, paper = tmp_path / "charged.json", tmp_path / "paper.json"
+    assert main(["fit", str(source), "--out", str(charged), "--time-limit", str(TIME_LIMIT)]) == 0
+    assert main(["fit", str(source), "--out", str(paper), "--paper-program", "--time-limit", str(TIME_LIMIT)]) == 0
+    assert AuctionWeights.load(charged).w_jury == {"small": 0.0, "large": 0.0}
+    assert AuctionWeights.load(paper) == fit_weights(free, time_limit=TIME_LIMIT).weights
+    assert AuctionWeights.load(paper).w_jury["large"] > 0.0
+
+
 def test_cli_fit_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source = tmp_path / "examples.json"
     source.write_text(json.dumps({"examples": [e.model_dump() for e in entropy_examples(tasks=6)]}),

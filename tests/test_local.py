@@ -12,7 +12,7 @@ import pytest
 
 from langgraph_sale import AuctionNode
 from langgraph_sale.errors import AuctionConfigError
-from langgraph_sale.local import MODELS, LocalServer, PoolNotInstalledError, local_bidders, pool_installed
+from langgraph_sale.local import MODELS, LocalServer, PoolNotInstalledError, local_bidders
 from langgraph_sale.types import Bid, JuryScore
 
 
@@ -41,8 +41,7 @@ def test_a_server_without_models_says_how_to_install_them(tmp_path: Path, monkey
         LocalServer().start()
 
 
-@pytest.mark.skipif(not pool_installed(), reason="the local pool is not installed: "
-                    "run `python -m langgraph_sale.local install` (make test does)")
+@pytest.mark.real("pool")
 def test_a_real_auction_between_two_local_models() -> None:
     with LocalServer() as server:
         pool = local_bidders(server.openai_url, models=["smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"])

@@ -2,8 +2,8 @@
 
 No Ollama server can be installed here, so the tests put a small Ollama-API front (`tests/ollama_front.py`,
 loopback only) before an OpenAI-compatible server: first a canned fake upstream defined below (runs everywhere),
-then the local llama-server with real models (skipped when the pool is not installed). Real models are not
-reproducible, so the real tests assert mechanics only.
+then the local llama-server with real models (`@pytest.mark.real("pool")`: skipped, or failed under CI, when the
+pool is not installed). Real models are not reproducible, so the real tests assert mechanics only.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from langgraph_sale import AuctionNode
 from langgraph_sale.calls import auction_call, with_token_cap
 from langgraph_sale.errors import AuctionConfigError
 from langgraph_sale.jury import JuryVerdict
-from langgraph_sale.local import MODELS, LocalServer, local_bidders, ollama_bidders, pool_installed
+from langgraph_sale.local import MODELS, LocalServer, local_bidders, ollama_bidders
 from langgraph_sale.metrics import call_usage, mean_token_entropy, token_logprobs
 from langgraph_sale.types import Bid, JuryScore
 
@@ -300,7 +300,8 @@ def test_a_client_that_hangs_up_makes_the_front_close_the_upstream(front: Ollama
     stream = cast("Generator[AIMessageChunk, None, None]", chat(front, model=SLOW).stream("Ramble."))
     assert next(stream).content == " word"
     stream.close()  # the client closes its connection
-    assert upstream.hung_up.wait(timeout=3), "the upstream kept generating for a client that was gone"
+    # Only a reader gone before the stream's end sets the event, so the wait is a backstop, not a claim about speed.
+    assert upstream.hung_up.wait(timeout=30), "the upstream kept generating for a client that was gone"
 
 
 def test_the_front_forwards_to_loopback_only_and_binds_loopback() -> None:
@@ -359,8 +360,7 @@ def test_an_auction_of_ollama_bidders_through_the_front(front: OllamaFront) -> N
 
 
 # ---- (b) real models: llama-server behind the front -------------------------------------------------------------
-needs_pool = pytest.mark.skipif(not pool_installed(), reason="the local pool is not installed: "
-                                "run `python -m langgraph_sale.local install` (make test does)")
+needs_pool = pytest.mark.real("pool")
 
 
 @pytest.fixture(scope="module")

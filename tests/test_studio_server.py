@@ -26,6 +26,8 @@ from typing import Any
 
 import pytest
 
+from tests.support import need_real
+
 pytestmark = pytest.mark.server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,8 +106,7 @@ def _stop(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
 @contextlib.contextmanager
 def dev_server(workdir: Path, *, sale_home: Path | None) -> Iterator[DevServer]:
     """Start `langgraph dev` in a working copy under `workdir`; stop it by PID and check its port is free."""
-    if not LANGGRAPH.exists():
-        pytest.skip(f"langgraph-cli is not installed next to {sys.executable} (pip install 'langgraph-cli[inmem]')")
+    need_real("langgraph-cli")  # LANGGRAPH
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "langgraph.json").write_text((ROOT / "langgraph.json").read_text(encoding="utf-8"), encoding="utf-8")
     # The store index's embedder is a path relative to the working directory: the package is linked, not copied.
@@ -321,11 +322,10 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.real("pool", "langgraph-cli")
 def test_local_auction_runs_on_the_installed_pool(tmp_path: Path) -> None:
-    from langgraph_sale.local import models_dir, pool_installed
+    from langgraph_sale.local import models_dir
 
-    if not pool_installed():
-        pytest.skip("the local pool is not installed: python -m langgraph_sale.local install (about 7 minutes once)")
     # A home of its own with the installed models: the dev server starts its own llama-server (never one that
     # another process runs and uses), and must stop it when it stops.
     home = tmp_path / "sale-home"

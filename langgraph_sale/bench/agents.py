@@ -35,7 +35,15 @@ from typing_extensions import TypedDict
 
 from langgraph_sale.bench.data import Task
 from langgraph_sale.bench.judge import extract_code
-from langgraph_sale.bench.meter import CallRecord, JsonlCache, Meter, dump_message, load_message, messages_key
+from langgraph_sale.bench.meter import (
+    CallNotRecorded,
+    CallRecord,
+    JsonlCache,
+    Meter,
+    dump_message,
+    load_message,
+    messages_key,
+)
 from langgraph_sale.metrics import message_text
 
 __all__ = ["Toolbox", "PyOutcome", "coding_agent", "search_agent", "BenchAgent", "parse_search_step",
@@ -73,11 +81,19 @@ class Toolbox:
     """The tools of the executors: sandboxed Python runs (memoised in the run folder) and BM25 searches.
 
     Runs made for an agent or a verifier are charged to it as `CallRecord(kind="tool")` (seconds, no tokens);
-    the judge's runs (phase None) are the harness's and charged to nobody.
+    the judge's runs (phase None) are the harness's and charged to nobody. `offline` (a replay) runs nothing: a run
+    the cache lacks raises `CallNotRecorded`. With `simulated` (the fake pool, whose
+    model seconds are simulated too) a run is charged `SIMULATED_RUN_S` and a search `SIMULATED_SEARCH_S` instead of
+    what they took, so that a fake run's report is the same every time.
     """
 
+    SIMULATED_RUN_S = 0.2
+    SIMULATED_SEARCH_S = 0.02
+
     def __init__(self, meter: Meter, corpora: Mapping[str, Sequence[Mapping[str, str]]],
-                 runs: JsonlCache | None = None, *, search_k: int = 3, passage_chars: int = 600) -> None:
+                 runs: JsonlCache | None = None, *, search_k: int = 3, passage_chars: int = 600,
+                 simulated: bool = False, offline: bool = False) -> None:
+        self.simulated, self.offline = simulated, offline
         self.meter = meter
         self.corpora = corpora
         self.runs = runs
@@ -91,6 +107,10 @@ class Toolbox:
 
         key = messages_key("python", timeout_s, messages=[HumanMessage(program)])
         entry = self.runs.get(key) if self.runs is not None else None
+        if entry is None and self.offline:  # a replay: what a run measures (its seconds) is the record's or nothing
+            missing = CallNotRecorded(agent or "the judge", phase or "judge", "sandbox run")
+            self.meter.failed(missing.agent, missing)
+            raise missing
         if entry is None:
             result = run_python(program, timeout_s=timeout_s, max_output_chars=3000)
             entry = {"ok": result.ok, "status": result.status, "output": result.output, "seconds": result.seconds}
@@ -103,7 +123,8 @@ class Toolbox:
         outcome = PyOutcome(ok=bool(entry["ok"]), status=str(entry["status"]), output=str(entry["output"]),
                             seconds=float(entry["seconds"]), cached=cached)
         if phase is not None:
-            self.meter.add(CallRecord(phase=phase, agent=agent, seconds=outcome.seconds, cached=cached, kind="tool"))
+            seconds = self.SIMULATED_RUN_S if self.simulated else outcome.seconds
+            self.meter.add(CallRecord(phase=phase, agent=agent, seconds=seconds, cached=cached, kind="tool"))
         return outcome
 
     def search(self, corpus: str, query: str, *, agent: str, phase: str = "execute") -> str:
@@ -117,7 +138,8 @@ class Toolbox:
                                                           max_chars_per_doc=self.passage_chars)
         started = time.perf_counter()
         text = str(tool.invoke({"query": query}))
-        self.meter.add(CallRecord(phase=phase, agent=agent, seconds=time.perf_counter() - started, kind="tool"))
+        seconds = self.SIMULATED_SEARCH_S if self.simulated else time.perf_counter() - started
+        self.meter.add(CallRecord(phase=phase, agent=agent, seconds=seconds, kind="tool"))
         return text
 
 

@@ -66,8 +66,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-plan-guidance", action="store_true", help="winners execute without their plan")
     parser.add_argument("--weights", default=None, help="AuctionWeights JSON (e.g. from `langgraph-sale fit`)")
     parser.add_argument("--reuse", default=None, metavar="RUN",
-                        help="seed a new run folder with another run's call and execution caches (plain or "
-                             ".jsonl.gz, as in docs/results/runs/)")
+                        help="seed a new run folder with another run's call and execution caches (a run folder, "
+                             "or a committed record's gzipped shards, as in docs/results/runs/); the model server "
+                             "starts only for a call they lack")
+    parser.add_argument("--offline", action="store_true",
+                        help="answer every call from the caches (a replay of --reuse RUN): start no model server, "
+                             "need no installed pool, and stop at the first call the record lacks, naming it")
     parser.add_argument("--embedder", default="auto", choices=["auto", "hashing", "minilm"],
                         help="task embeddings for memory and router (auto: hashing for fake, else minilm if installed)")
     parser.add_argument("--recall-k", type=int, default=RECALL_K,
@@ -128,7 +132,7 @@ def config_from(args: argparse.Namespace, argv: Sequence[str] | None = None) -> 
         weights=Path(args.weights) if args.weights else None, reuse=Path(args.reuse) if args.reuse else None,
         embedder=args.embedder, recall_k=args.recall_k, router_k=args.router_k,
         router_lambda=args.router_lambda, cascade_threshold=args.cascade_threshold, stop_after=args.stop_after,
-        fresh=args.fresh, progress=not args.quiet,
+        offline=args.offline, fresh=args.fresh, progress=not args.quiet,
         command=command_line(argv if argv is not None else sys.argv[2:] if sys.argv[1:2] == ["bench"]
                              else sys.argv[1:]),
     )

@@ -3,7 +3,10 @@
 `MeteredModel` wraps each pool model. A call is looked up in the run's `CallCache` first (a JSON Lines file in the
 run folder, keyed by the agent, the output cap, the call's options and the prompt without message ids); a miss calls
 the real model and appends the answer. Either way the call is charged in full to whoever made it: the cache saves
-the harness time and makes reruns resume, it never makes a method cheaper. Each call becomes a `CallRecord` in
+the harness time and makes reruns resume, it never makes a method cheaper. A model that is `offline` answers from
+the cache alone: a miss raises `CallNotRecorded` (a replay of a committed record then needs no server and no model
+file), and one given `connect` reaches its live model only on the first miss (a replay that misses nothing starts
+nothing). Each call becomes a `CallRecord` in
 every open `Meter.capture()`, with its phase read from the markers that open the package's prompts (bid, refine,
 jury), the harness's verifier prompt (verify), or else execute.
 
@@ -20,7 +23,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -35,12 +38,23 @@ from pydantic import ConfigDict
 from langgraph_sale.metrics import message_text
 from langgraph_sale.prompts import prompt_phase
 
-__all__ = ["CallRecord", "Meter", "JsonlCache", "read_jsonl", "MeteredModel", "VERIFY_MARKER", "phase_of",
-           "messages_key", "SIMULATED_SECONDS"]
+__all__ = ["CallRecord", "Meter", "JsonlCache", "read_jsonl", "MeteredModel", "CallNotRecorded", "VERIFY_MARKER",
+           "phase_of", "messages_key", "SIMULATED_SECONDS"]
 
 VERIFY_MARKER = "[bench verify]"
 """Opens the cascade's answer-verification prompt."""
 SIMULATED_SECONDS = "bench_simulated_seconds"
+
+
+class CallNotRecorded(LookupError):
+    """An offline run was asked for a model call (or, `what="sandbox run"`, a test run) its caches do not hold."""
+
+    def __init__(self, agent: str, phase: str, what: str = "call") -> None:
+        self.agent, self.phase, self.what = agent, phase, what
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        return f"the record holds no {self.phase} {self.what} of {self.agent}"
 
 
 @dataclass
@@ -81,14 +95,20 @@ class Meter:
         self.cached_calls = 0
         self.failures: list[str] = []
         """Errors raised by model calls (a server down, a timeout) since the last `clear_failures`."""
+        self.missing: list[CallNotRecorded] = []
+        """Calls an offline model could not answer from its cache since the last `clear_failures`."""
 
     def failed(self, agent: str, error: BaseException) -> None:
         with self._lock:
-            self.failures.append(f"{agent}: {type(error).__name__}: {error}"[:500])
+            if isinstance(error, CallNotRecorded):
+                self.missing.append(error)
+            else:
+                self.failures.append(f"{agent}: {type(error).__name__}: {error}"[:500])
 
     def clear_failures(self) -> None:
         with self._lock:
             self.failures.clear()
+            self.missing.clear()
 
     @contextlib.contextmanager
     def capture(self) -> Iterator[list[CallRecord]]:
@@ -116,18 +136,21 @@ class Meter:
 def read_jsonl(path: Path) -> dict[str, dict[str, Any]]:
     """The `{"key": ..., ...}` objects of a JSON Lines file by key (the last line of a key wins); a line cut short by
     an interruption is skipped; a missing file reads as empty."""
-    entries: dict[str, dict[str, Any]] = {}
     if not path.exists():
-        return entries
+        return {}
     with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(entry, dict) and "key" in entry:
-                entries[entry["key"]] = entry
-    return entries
+        return dict(jsonl_entries(handle))
+
+
+def jsonl_entries(lines: Iterable[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """`(key, entry)` for each line that holds a `{"key": ..., ...}` object; a line cut short is skipped."""
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and "key" in entry:
+            yield entry["key"], entry
 
 
 class JsonlCache:
@@ -243,6 +266,10 @@ class MeteredModel(BaseChatModel):
     `max_tokens` is the field the package's `with_token_cap` sets for bids and jury answers; it is passed on to the
     wrapped model. Structured output is delegated to the wrapped model's own, so a server-enforced JSON schema
     still applies (the jury of the local pool), while the call itself still goes through this wrapper.
+
+    `inner` fixes what a call is (its options, its structured-output binding); the model a miss calls is `inner`,
+    or what `connect()` returns when it is given (the same model behind a server started on first need), and none
+    when `offline`.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -253,13 +280,16 @@ class MeteredModel(BaseChatModel):
     call_cache: Any = None
     meter: Any = None
     max_tokens: int | None = None
+    offline: bool = False
+    connect: Any = None
+    """A callable returning the live model a miss calls (default: `inner`)."""
 
     @property
     def _llm_type(self) -> str:
         return "bench-metered"
 
-    def _capped_inner(self) -> Any:
-        inner = self.inner
+    def _capped_inner(self, inner: Any = None) -> Any:
+        inner = self.inner if inner is None else inner
         if self.max_tokens is not None:
             for name in ("max_tokens", "num_predict", "max_output_tokens", "max_new_tokens"):
                 if name in type(inner).model_fields:
@@ -293,7 +323,10 @@ class MeteredModel(BaseChatModel):
             for attempt in range(1 + len(_RETRY_AFTER_S)):
                 started = time.perf_counter()
                 try:
-                    answer = self._capped_inner().invoke(messages, stop=stop, **kwargs)
+                    if self.offline:
+                        raise CallNotRecorded(self.agent, phase)
+                    live = self.connect() if self.connect is not None else None
+                    answer = self._capped_inner(live).invoke(messages, stop=stop, **kwargs)
                     break
                 except Exception as error:
                     if _transient(error) and attempt < len(_RETRY_AFTER_S):

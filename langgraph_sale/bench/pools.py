@@ -1,11 +1,16 @@
 """The pools a benchmark can run: the fake pool, the local pool (llama-server on this machine), or any
 OpenAI-compatible endpoint. A pool is a list of (name, price, chat model), cheapest first; the harness wraps each
-model in its meter and cache and builds the bidders itself."""
+model in its meter and cache and builds the bidders itself.
+
+The local pool's server starts on the first call the run's cache cannot answer (`Pool.connect`), so a replay of a
+committed record starts nothing; with `offline=True` nothing is ever started or called, and the pool need not be
+installed: only the models' names, prices and options are needed to look calls up."""
 
 from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +37,8 @@ class Pool:
     members: list[PoolMember]
     fingerprint: dict[str, Any]
     close: Callable[[], None] = field(default=lambda: None)
+    connect: Callable[[str], Any] | None = None
+    """The live model of a member by name, for a call the cache cannot answer (None: the member's own model)."""
 
     @property
     def cheapest(self) -> str:
@@ -67,7 +74,8 @@ def _ordered(members: list[PoolMember]) -> list[PoolMember]:
 
 def make_pool(kind: str, suite: Suite, *, models: Sequence[str] | None = None,
               prices: Sequence[float] | None = None, base_url: str | None = None,
-              api_key_env: str = "OPENAI_API_KEY", logprobs: bool = True, timeout: float = 600.0) -> Pool:
+              api_key_env: str = "OPENAI_API_KEY", logprobs: bool = True, timeout: float = 600.0,
+              offline: bool = False, lazy: bool = False) -> Pool:
     """Build a pool (see the module docstring).
 
     Args:
@@ -80,6 +88,9 @@ def make_pool(kind: str, suite: Suite, *, models: Sequence[str] | None = None,
         api_key_env: The environment variable holding the endpoint's key.
         logprobs: Ask real models for top-5 logprobs (plan entropy); turn off for endpoints without them.
         timeout: HTTP timeout of one call.
+        offline: The run answers every call from its cache (a replay): the local pool need not be installed.
+        lazy: The local pool may be missing until a call needs it (a run seeded from a record): its install is
+            checked on the first call the cache cannot answer, not before.
     """
     if kind == "fake":
         from langgraph_sale.bench.fake import FAKE_AGENTS, FakeBenchModel, FakeWorld
@@ -91,19 +102,7 @@ def make_pool(kind: str, suite: Suite, *, models: Sequence[str] | None = None,
                               f"fake agent ({a.name})") for a in FAKE_AGENTS]
         return Pool("fake", members, {"pool": "fake", "agents": [(a.name, a.price_per_mtok) for a in FAKE_AGENTS]})
     if kind == "local":
-        from langgraph_sale.local import MODELS, LocalServer, local_bidders, pool_installed
-
-        if not pool_installed():
-            raise AuctionConfigError("--pool", "the local pool is not installed: run "
-                                     "`python -m langgraph_sale.local install` first")
-        wanted = list(models) if models else [m.id for m in MODELS]
-        price_list = _prices(wanted, prices, {m.id: m.price_per_mtok for m in MODELS})
-        server = LocalServer().start()
-        bidders = local_bidders(server.openai_url, models=wanted, prices=dict(zip(wanted, price_list, strict=True)),
-                                timeout=timeout)
-        members = [PoolMember(b.name, b.price_per_mtok, b.model, b.description) for b in bidders]
-        fingerprint: dict[str, Any] = {"pool": "local", "models": wanted, "prices": price_list}
-        return Pool("local", _ordered(members), fingerprint, close=server.stop)
+        return _local_pool(models, prices, timeout=timeout, installed_now=not (offline or lazy))
     if kind == "openai":
         from langchain_openai import ChatOpenAI
 
@@ -122,3 +121,39 @@ def make_pool(kind: str, suite: Suite, *, models: Sequence[str] | None = None,
         fingerprint = {"pool": "openai", "models": list(models), "prices": price_list, "logprobs": logprobs}
         return Pool("openai", _ordered(members), fingerprint)
     raise AuctionConfigError("--pool", f"must be one of {', '.join(POOLS)}, got {kind!r}")
+
+
+def _local_pool(models: Sequence[str] | None, prices: Sequence[float] | None, *, timeout: float,
+                installed_now: bool) -> Pool:
+    """The local pool, its server started on the first call that needs it (see the module docstring)."""
+    from langgraph_sale.local import MODELS, LocalServer, local_bidders, pool_installed
+
+    def require_installed() -> None:
+        if not pool_installed():
+            raise AuctionConfigError("--pool", "the local pool is not installed: run "
+                                     "`python -m langgraph_sale.local install` first (or replay with --offline)")
+
+    if installed_now:
+        require_installed()
+    wanted = list(models) if models else [m.id for m in MODELS]
+    price_list = _prices(wanted, prices, {m.id: m.price_per_mtok for m in MODELS})
+    price_of = dict(zip(wanted, price_list, strict=True))
+    # Calls are keyed by the model's options, never its URL: the models built before the server has a port look
+    # calls up exactly as the live ones will make them.
+    bidders = local_bidders("http://127.0.0.1:9/v1", models=wanted, prices=price_of, timeout=timeout)
+    server = LocalServer()
+    live: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def connect(name: str) -> Any:
+        with lock:
+            if not live:
+                require_installed()
+                server.start()
+                live.update((b.name, b.model) for b in local_bidders(server.openai_url, models=wanted,
+                                                                      prices=price_of, timeout=timeout))
+        return live[name]
+
+    members = [PoolMember(b.name, b.price_per_mtok, b.model, b.description) for b in bidders]
+    fingerprint: dict[str, Any] = {"pool": "local", "models": wanted, "prices": price_list}
+    return Pool("local", _ordered(members), fingerprint, close=server.stop, connect=connect)

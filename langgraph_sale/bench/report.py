@@ -1,4 +1,5 @@
-"""The report of a run: `results.json`, `results.md` and two plots.
+"""The report of a run: `results.md`, `summary.json` (its figures), `results.json` (those, the rows and the
+sessions) and two plots.
 
 A run that stopped before its end (Ctrl-C, SIGTERM, `--stop-after`, a failed call) is reported over the task orders
 each method completed; the report opens with a "Partial" note naming every order still missing tasks.
@@ -23,9 +24,11 @@ own cost equals the most it can save, `E* = auction $ / (p_largest - p_cheapest)
 cheapest agent instead of the largest on every task, an optimistic bound; and the length at which the auction
 is at most 10% of an always-largest bill, `9 * auction $ / p_largest`.
 
-The forecast check (`plan_forecast`) asks whether the cost term's price × plan tokens foresees what each bidder's
-execution costs: Spearman's ρ between an agent's plan length and its execution tokens on the same task, and how
-often the forecast names the cheaper of two executions, against price alone and plan length alone.
+The jury spread (`jury_spread`) counts how often each juror gave each score to the first bids: a juror that gives
+every plan the same score tells the auction nothing. The forecast check (`plan_forecast`) asks whether the cost
+term's price × plan tokens foresees what each bidder's execution costs: Spearman's ρ between an agent's plan length
+and its execution tokens on the same task, and how often the forecast names the cheaper of two executions, against
+price alone and plan length alone.
 """
 
 from __future__ import annotations
@@ -42,7 +45,8 @@ from typing import Any
 
 from langgraph_sale.bench.methods import alone_agent, alone_method
 
-__all__ = ["write_report", "complete_orders", "aggregate", "order_metrics", "pareto_front", "plan_forecast", "METRICS"]
+__all__ = ["write_report", "complete_orders", "aggregate", "order_metrics", "pareto_front", "plan_forecast",
+           "jury_spread", "jury_table", "break_even_table", "METRICS"]
 
 METRICS: tuple[tuple[str, str], ...] = (
     ("pass", "pass@1"), ("f1", "F1"), ("cost_udollars", "µ$ / task"), ("paper_mt", "$/Mt (paper)"),
@@ -61,11 +65,12 @@ BIN_ORDER = ("easy", "medium", "hard", "xhard")
 
 def _sum(mapping: Mapping[str, float] | None, phases: Iterable[str] | None = None) -> float:
     mapping = mapping or {}
-    return float(sum(v for k, v in mapping.items() if phases is None or k in phases))
+    return math.fsum(v for k, v in mapping.items() if phases is None or k in phases)
 
 
 def order_metrics(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-    """The metrics of one method over one task order (see the module docstring).
+    """The metrics of one method over one task order (see the module docstring). Sums are exact (`math.fsum`), so
+    the order of the rows changes no digit.
 
     Example:
         >>> row = {"passed": True, "f1": 1.0, "cost_usd": {"execute": 2e-6, "bid": 1e-6}, "paper_mt": 0.05,
@@ -75,25 +80,25 @@ def order_metrics(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         (1.0, 3.0, 0.25)
     """
     n = len(rows)
-    tokens = sum(_sum(row.get("tokens")) for row in rows)
-    overhead_tokens = sum(_sum(row.get("tokens"), OVERHEAD_PHASES) for row in rows)
-    seconds = sum(_sum(row.get("seconds")) for row in rows)
-    overhead_seconds = sum(_sum(row.get("seconds"), OVERHEAD_PHASES) for row in rows)
+    tokens = math.fsum(_sum(row.get("tokens")) for row in rows)
+    overhead_tokens = math.fsum(_sum(row.get("tokens"), OVERHEAD_PHASES) for row in rows)
+    seconds = math.fsum(_sum(row.get("seconds")) for row in rows)
+    overhead_seconds = math.fsum(_sum(row.get("seconds"), OVERHEAD_PHASES) for row in rows)
     return {
         "pass": sum(bool(row["passed"]) for row in rows) / n,
-        "f1": sum(float(row.get("f1", 0.0)) for row in rows) / n,
-        "cost_udollars": 1e6 * sum(_sum(row.get("cost_usd")) for row in rows) / n,
-        "paper_mt": sum(float(row.get("paper_mt", 0.0)) for row in rows) / n,
+        "f1": math.fsum(float(row.get("f1", 0.0)) for row in rows) / n,
+        "cost_udollars": 1e6 * math.fsum(_sum(row.get("cost_usd")) for row in rows) / n,
+        "paper_mt": math.fsum(float(row.get("paper_mt", 0.0)) for row in rows) / n,
         "largest_share": sum(bool(row.get("largest_ran")) for row in rows) / n,
         "overhead_tokens": overhead_tokens / tokens if tokens else 0.0,
         "overhead_time": overhead_seconds / seconds if seconds else 0.0,
-        "exec_tokens": sum(_sum(row.get("tokens"), ("execute",)) for row in rows) / n,
-        "auction_udollars": 1e6 * sum(_sum(row.get("cost_usd"), AUCTION_PHASES) for row in rows) / n,
+        "exec_tokens": math.fsum(_sum(row.get("tokens"), ("execute",)) for row in rows) / n,
+        "auction_udollars": 1e6 * math.fsum(_sum(row.get("cost_usd"), AUCTION_PHASES) for row in rows) / n,
         "tokens": tokens / n,
         "seconds": seconds / n,
         "cheapest_share": sum(bool(row.get("cheapest_final")) for row in rows) / n,
         "tasks": float(n),
-        **{f"{kind}_{phase}": sum(_sum(row.get(kind), (phase,)) for row in rows) / n
+        **{f"{kind}_{phase}": math.fsum(_sum(row.get(kind), (phase,)) for row in rows) / n
            for kind in ("tokens", "seconds") for phase, _ in PHASES},
     }
 
@@ -202,6 +207,56 @@ def plan_forecast(rows: Sequence[Mapping[str, Any]], prices: Mapping[str, float]
                 right[name] += 0.5 if predicted == 0 else float((predicted < 0) == (actual < 0))
     ranking: dict[str, Any] = {"pairs": pairs, **{name: right[name] / pairs if pairs else None for name in right}}
     return {"agents": agents, "ranking": ranking}
+
+
+def break_even_table(cells: Mapping[str, Mapping[str, Any]], cheapest_price: float, largest_price: float) -> str:
+    """Per auction (a method's summary cell), its own tokens and µ$ a task, and the execution lengths at which it
+    pays: E* = auction $ / (p_largest - p_cheapest), and where it is 10% of an always-largest bill."""
+    lines = []
+    for name, cell in cells.items():
+        auction_usd = cell["auction_udollars"]["mean"] / 1e6
+        tokens = cell["tokens"]["mean"] - cell["exec_tokens"]["mean"]
+        spread = largest_price - cheapest_price
+        e_star = auction_usd / (spread / 1e6) if spread > 0 else math.inf
+        e_ten = 9 * auction_usd / (largest_price / 1e6) if largest_price > 0 else math.inf
+        lines.append([name, f"{tokens:,.0f}", _money(1e6 * auction_usd), f"{cell['exec_tokens']['mean']:,.0f}",
+                      f"{e_star:,.0f}", f"{e_ten:,.0f}"])
+    return _table(["auction", "auction tokens / task", "auction µ$ / task", "exec tokens / task",
+                   "break-even E* (exec tokens)", "auction <= 10% of always-largest (exec tokens)"], lines)
+
+
+def jury_spread(rows: Sequence[Mapping[str, Any]], domain: str) -> dict[str, dict[str, int]]:
+    """How each juror scored the first bids of the auctions: per juror, how many plans got each score (0-5, the
+    expected score rounded). Each (task, bidder) counts once, from the first SALE row that has it judged.
+
+    Example:
+        >>> rows = [{"domain": "d", "method": "sale", "task_id": t, "extra": {"bids": [
+        ...     {"bidder": "s", "jury": {"l": 5.0}}, {"bidder": "l", "jury": {"l": 4.2}}]}} for t in "ab"]
+        >>> jury_spread(rows, "d")
+        {'l': {'4': 2, '5': 2}}
+    """
+    scores: dict[tuple[str, str, str], float] = {}
+    for row in rows:
+        if row["domain"] != domain or not row["method"].startswith("sale"):
+            continue
+        for bid in (row.get("extra") or {}).get("bids") or []:
+            for juror, score in (bid.get("jury") or {}).items():
+                if score is not None:
+                    scores.setdefault((row["task_id"], bid["bidder"], juror), float(score))
+    spread: dict[str, Counter[str]] = {}
+    for (_, _, juror), score in scores.items():
+        spread.setdefault(juror, Counter())[str(round(score))] += 1
+    return {juror: dict(sorted(counts.items())) for juror, counts in sorted(spread.items())}
+
+
+def jury_table(spread: Mapping[str, Mapping[str, int]]) -> str:
+    """The jury spread as a table: plans scored, and the share of each score."""
+    scores = sorted({score for counts in spread.values() for score in counts}, key=int, reverse=True)
+    lines = []
+    for juror, counts in spread.items():
+        total = sum(counts.values())
+        lines.append([juror, str(total), *[f"{100 * counts.get(score, 0) / total:.0f}%" for score in scores]])
+    return _table(["juror", "plans scored", *[f"scored {score}" for score in scores]], lines)
 
 
 def _forecast_section(domain: str, forecast: Mapping[str, Any]) -> list[str]:
@@ -401,7 +456,7 @@ def _partial_note(status: str, missing: Mapping[tuple[str, str, int], tuple[int,
 def write_report(out: Path, rows: Sequence[Mapping[str, Any]], *, config: Any, pool: Any, meta: Mapping[str, Any],
                  run: Any, suite: Any, expected: Mapping[tuple[str, str, int], int] | None = None
                  ) -> tuple[str, list[Path]]:
-    """Write results.json, results.md, pareto.png and win_share.png; return the Markdown and the paths.
+    """Write results.json, summary.json, results.md, pareto.png and win_share.png; return the Markdown and the paths.
 
     `expected` gives each (domain, method, order) of the run its task count: groups with fewer rows are left out of
     the figures and listed in a "Partial" note (see `complete_orders`)."""
@@ -413,6 +468,7 @@ def write_report(out: Path, rows: Sequence[Mapping[str, Any]], *, config: Any, p
     methods = {d: _methods([r for r in rows if r["domain"] == d], prices) for d in domains}
     cheapest, largest = pool.cheapest, pool.largest
     forecasts = {d: plan_forecast(rows, prices, d, bid_cap=config.bid_tokens) for d in domains}
+    juries = {d: jury_spread(rows, d) for d in domains}
     harness_check = pool.kind == "fake"
     title = (f"suite {config.suite}, pool {pool.kind} ({', '.join(f'{n} ${p:g}/Mt' for n, p in prices.items())}), "
              f"{config.orders} task orders" + (" - fake pool: a harness check, not a result" if harness_check else ""))
@@ -424,22 +480,19 @@ def write_report(out: Path, rows: Sequence[Mapping[str, Any]], *, config: Any, p
                "signal. The figures show the harness working, not how SALE does with real models.", ""]
     if missing:
         md += _partial_note(run.status, missing)
-    md += [f"Command: `{config.command or 'run_bench(...)'}`", "",
+    # Nothing here depends on where or when the run was made (paths, sessions, wall time: those are in meta.json),
+    # so a replay of the record writes this file again to the character.
+    md += [f"Command: `{config.reproduce_command()}`", "",
            f"Pool (cheapest first): {', '.join(f'`{n}` ${p:g}/Mtok' for n, p in prices.items())}. "
            f"Tasks: {', '.join(f'{d} {len(suite.tasks[d])}' for d in domains)}; {config.orders} task orders "
-           f"(seeds {config.seed * 1000}..{config.seed * 1000 + config.orders - 1}); data `{suite.root}`.",
+           f"(seeds {config.seed * 1000}..{config.seed * 1000 + config.orders - 1}).",
            "Executors: " + "; ".join(
                ([f"coding write-test-fix loop of at most {config.max_attempts} attempts (visible examples only)"]
                 if "coding" in domains else [])
                + ([f"search with at most {config.max_searches} BM25 searches"] if "search" in domains else []))
            + f"; plan guidance {'on' if config.plan_guidance else 'off'}; bids capped at {config.bid_tokens} tokens; "
            f"memory recalls {config.recall_k} past auctions per outbid round; "
-           f"memory/router embeddings: {config.embedder}.",
-           f"This session: {run.wall_s:.1f} s wall, {run.new_rows} new rows, {run.fresh_calls} model calls made and "
-           f"{run.cached_calls} replayed from the run's cache, {run.fresh_executions} executor runs made and "
-           f"{run.reused_executions} reused, {run.fresh_python_runs} sandbox runs. All sessions: "
-           f"{sum(s.get('wall_s', 0) for s in sessions):.1f} s wall, "
-           f"{sum(s.get('fresh_calls', 0) for s in sessions)} model calls made.", ""]
+           f"memory/router embeddings: {config.embedder}.", ""]
     for domain in domains:
         md += [f"## {domain}", ""]
         keys = [key for key, _ in METRICS if domain == "search" or key != "f1"]
@@ -455,25 +508,14 @@ def write_report(out: Path, rows: Sequence[Mapping[str, Any]], *, config: Any, p
         md.append("")
         auctions = [m for m in methods[domain] if m.startswith("sale")]
         if auctions:
-            spread = prices[largest] - prices[cheapest]
-            exec_large = summary.get((domain, alone_method(largest)), {}).get("exec_tokens", {}).get("mean")
-            exec_small = summary.get((domain, alone_method(cheapest)), {}).get("exec_tokens", {}).get("mean")
+            exec_alone = [summary.get((domain, alone_method(agent)), {}).get("exec_tokens", {}).get("mean")
+                          for agent in (cheapest, largest)]
             md += [f"### {domain}: break-even execution length", "",
                    f"Execution tokens per task when run alone: {cheapest} "
-                   f"{exec_small if exec_small is not None else float('nan'):,.0f}, {largest} "
-                   f"{exec_large if exec_large is not None else float('nan'):,.0f}.", ""]
-            lines = []
-            for name in auctions:
-                cell = summary[(domain, name)]
-                auction_usd = cell["auction_udollars"]["mean"] / 1e6
-                tokens = cell["tokens"]["mean"] - cell["exec_tokens"]["mean"]
-                e_star = auction_usd / (spread / 1e6) if spread > 0 else math.inf
-                e_ten = 9 * auction_usd / (prices[largest] / 1e6) if prices[largest] > 0 else math.inf
-                lines.append([name, f"{tokens:,.0f}", _money(1e6 * auction_usd), f"{cell['exec_tokens']['mean']:,.0f}",
-                              f"{e_star:,.0f}", f"{e_ten:,.0f}"])
-            md.append(_table(["auction", "auction tokens / task", "auction µ$ / task", "exec tokens / task",
-                              "break-even E* (exec tokens)", "auction <= 10% of always-largest (exec tokens)"],
-                             lines))
+                   f"{exec_alone[0] if exec_alone[0] is not None else float('nan'):,.0f}, {largest} "
+                   f"{exec_alone[1] if exec_alone[1] is not None else float('nan'):,.0f}.", ""]
+            md.append(break_even_table({name: summary[(domain, name)] for name in auctions}, prices[cheapest],
+                                       prices[largest]))
             md.append("")
         # Where an auction's tokens and seconds go: the outbid prompt carries k recalled plan pairs, so one outbid
         # round can cost more than the bids and the jury together.
@@ -486,6 +528,10 @@ def write_report(out: Path, rows: Sequence[Mapping[str, Any]], *, config: Any, p
         forecast = forecasts[domain]
         if forecast is not None:
             md += _forecast_section(domain, forecast)
+        if juries[domain]:
+            md += [f"### {domain}: how the jurors scored the plans", "",
+                   "Each juror's score of every first bid (the expected 0-5 score, rounded), once per task and bidder:",
+                   "", jury_table(juries[domain]), ""]
     files = _plots(out, domains, summary, methods, rows, cheapest, title)
     if files:
         md += ["## Figures", "", *[f"![{path.stem}]({path.name})" for path in files], ""]
@@ -496,25 +542,35 @@ def write_report(out: Path, rows: Sequence[Mapping[str, Any]], *, config: Any, p
            "the prices of the agents that executed. largest share: tasks on which the largest agent executed. "
            "overhead: share of tokens / of model and tool seconds outside execution. mean ± std over the task "
            "orders. Times are the calls' own latencies run one after another "
-           + ("(simulated from token counts for the fake pool)." if harness_check else "(measured)."), ""]
+           + ("(simulated for the fake pool: model calls from token counts, tool runs at fixed times)."
+              if harness_check else "(measured)."), ""]
     markdown = "\n".join(md)
     (out / "results.md").write_text(markdown, encoding="utf-8")
-    payload = {
-        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+    # summary.json: every figure of the report and nothing that depends on where or when it was made, so that it is
+    # committed beside results.md and the published tables are made from it (langgraph_sale.bench.publish).
+    figures = {
+        "command": config.reproduce_command(),
         "harness_check": harness_check,
-        "command": config.command,
         "suite": config.suite, "pool": pool.kind,
         "agents": [{"name": n, "price_per_mtok": p} for n, p in prices.items()],
-        "orders": config.orders, "fingerprint": meta.get("fingerprint"), "sessions": sessions,
-        "status": run.status,
+        "cheapest": cheapest, "largest": largest,
+        "orders": config.orders,
+        "status": "complete" if not missing else "partial",
         "missing": [{"domain": d, "method": m, "order": o, "done": done, "tasks": total}
                     for (d, m, o), (done, total) in sorted(missing.items())],
+        "tasks": {d: {"all": len(suite.tasks[d]),
+                      "bins": {b: sum(1 for t in suite.tasks[d] if t.bin == b) for b in BIN_ORDER
+                               if any(t.bin == b for t in suite.tasks[d])}} for d in domains},
         "metrics": dict(METRICS),
         "summary": {d: {m: summary[(d, m)] for m in methods[d]} for d in domains},
         "bins": {d: {b: {m: bins[(d, b, m)] for m in methods[d] if (d, b, m) in bins}
                      for b in BIN_ORDER if any((d, b, m) in bins for m in methods[d])} for d in domains},
         "plan_forecast": forecasts,
-        "rows": [{k: v for k, v in row.items() if k not in ("memory",)} for row in rows],
+        "jury_spread": juries,
     }
+    (out / "summary.json").write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
+    payload = {"created": time.strftime("%Y-%m-%d %H:%M:%S"), "typed_command": config.command,
+               "fingerprint": meta.get("fingerprint"), "sessions": sessions, **figures, "status": run.status,
+               "rows": [{k: v for k, v in row.items() if k not in ("memory",)} for row in rows]}
     (out / "results.json").write_text(json.dumps(payload, indent=1, default=str) + "\n", encoding="utf-8")
-    return markdown, [out / "results.json", out / "results.md", *files]
+    return markdown, [out / "results.json", out / "summary.json", out / "results.md", *files]

@@ -11,12 +11,12 @@ folder was made with; a rerun with different settings is refused (use another `-
 
 from __future__ import annotations
 
-import gzip
+import functools
 import hashlib
 import json
+import math
 import random
 import shlex
-import shutil
 import signal
 import sys
 import threading
@@ -33,9 +33,10 @@ from langchain_core.tools import BaseTool, StructuredTool
 from langgraph_sale import AuctionWeights, Bidder
 from langgraph_sale.bench.agents import BenchAgent, Toolbox, coding_agent, search_agent
 from langgraph_sale.bench.data import DOMAINS, SPLITS, Suite, load_suite, resolve_root, split_of
-from langgraph_sale.bench.meter import CallRecord, JsonlCache, Meter, MeteredModel, read_jsonl
+from langgraph_sale.bench.meter import CallNotRecorded, CallRecord, JsonlCache, Meter, MeteredModel, read_jsonl
 from langgraph_sale.bench.methods import Context, Member, Method, Step, make_methods
 from langgraph_sale.bench.pools import Pool, make_pool
+from langgraph_sale.bench.record import cache_files, seed_cache
 from langgraph_sale.errors import AuctionConfigError
 from langgraph_sale.memory import RECALL_K
 
@@ -47,6 +48,18 @@ folder's own."""
 
 RUN_FILES = (*(f"{name}.jsonl" for name in (*SHARED_CACHES, "rows")), "meta.json", "results.json", "results.md",
              "pareto.png", "win_share.png")
+
+
+_RESULT_OPTIONS = (
+    ("models", "--models"), ("prices", "--prices"), ("base_url", "--base-url"), ("logprobs", "--no-logprobs"),
+    ("domains", "--domains"), ("methods", "--methods"), ("orders", "--orders"), ("seed", "--seed"),
+    ("split", "--split"), ("limit", "--limit"), ("max_attempts", "--max-attempts"),
+    ("max_searches", "--max-searches"), ("exec_max_tokens", "--exec-max-tokens"), ("bid_tokens", "--bid-tokens"),
+    ("plan_guidance", "--no-plan-guidance"), ("weights", "--weights"), ("embedder", "--embedder"),
+    ("recall_k", "--recall-k"), ("router_k", "--router-k"), ("router_lambda", "--router-lambda"),
+    ("cascade_threshold", "--cascade-threshold"),
+)
+"""The options of `BenchConfig.reproduce_command`, as the command line spells them."""
 
 
 @dataclass
@@ -84,9 +97,35 @@ class BenchConfig:
     router_folds: int = 3
     cascade_threshold: float = 3.0
     stop_after: int | None = None
+    offline: bool = False
+    """Answer every model call and sandbox run from the caches (a replay of `reuse`): start no server, run nothing,
+    and stop at the first call or run they lack, naming it (a run's measured seconds would differ each time)."""
     fresh: bool = False
     progress: bool = True
     command: str = ""
+
+    def reproduce_command(self) -> str:
+        """The `langgraph-sale bench` command that makes this run's figures: every option that changes a result
+        and differs from its default, and none that only says where or how (`--out`, `--reuse`, `--offline`,
+        `--data`, `--stop-after`, `--fresh`, `--quiet`), so a replay of a record names the run it replays.
+
+        Example:
+            >>> BenchConfig(suite="bench", domains=("coding",), orders=1, plan_guidance=False).reproduce_command()
+            'langgraph-sale bench --suite bench --pool fake --domains coding --orders 1 --no-plan-guidance'
+        """
+        default = BenchConfig()
+        parts = ["langgraph-sale bench", f"--suite {self.suite}", f"--pool {self.pool}"]
+        for name, flag in _RESULT_OPTIONS:
+            value = getattr(self, name)
+            if value is None or value == getattr(default, name):
+                continue
+            if isinstance(value, bool):  # the flags that turn a default off
+                parts.append(flag)
+            elif isinstance(value, tuple):
+                parts.append(f"{flag} {','.join(str(v) for v in value)}")
+            else:
+                parts.append(f"{flag} {shlex.quote(str(value))}")
+        return " ".join(parts)
 
     def fingerprint(self, pool: Pool, root: Path, weights: AuctionWeights) -> dict[str, Any]:
         """What the cached results depend on: a rerun into the same folder must match it."""
@@ -188,19 +227,18 @@ def _prompt_tools(domain: str) -> list[BaseTool]:
 
 
 def _summary(records: Sequence[CallRecord]) -> dict[str, Any]:
-    tokens: dict[str, int] = {}
-    cost: dict[str, float] = {}
-    seconds: dict[str, float] = {}
-    model_calls = cached = 0
+    """A row's tokens, dollars and seconds by phase. The bids and jury calls of an auction run in parallel, so the
+    order their records arrive in changes from run to run: the phases are sorted and the floats summed exactly
+    (`math.fsum`), so that a replay gives the same row, and the same report, to the last digit."""
+    by_phase: dict[str, list[CallRecord]] = {}
     for record in records:
-        tokens[record.phase] = tokens.get(record.phase, 0) + record.tokens
-        cost[record.phase] = cost.get(record.phase, 0.0) + record.cost_usd
-        seconds[record.phase] = seconds.get(record.phase, 0.0) + record.seconds
-        if record.kind == "model":
-            model_calls += 1
-            cached += int(record.cached)
-    return {"tokens": tokens, "cost_usd": cost, "seconds": seconds, "model_calls": model_calls,
-            "cached_calls": cached}
+        by_phase.setdefault(record.phase, []).append(record)
+    phases = sorted(by_phase)
+    models = [record for record in records if record.kind == "model"]
+    return {"tokens": {phase: sum(r.tokens for r in by_phase[phase]) for phase in phases},
+            "cost_usd": {phase: math.fsum(r.cost_usd for r in by_phase[phase]) for phase in phases},
+            "seconds": {phase: math.fsum(r.seconds for r in by_phase[phase]) for phase in phases},
+            "model_calls": len(models), "cached_calls": sum(int(r.cached) for r in models)}
 
 
 class _Progress:
@@ -237,9 +275,11 @@ def _check_meta(out: Path, fingerprint: dict[str, Any]) -> dict[str, Any]:
     path = out / "meta.json"
     if path.exists():
         meta: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        if meta.get("fingerprint") != json.loads(json.dumps(fingerprint)):
-            changed = sorted(k for k in fingerprint if meta.get("fingerprint", {}).get(k) !=
-                             json.loads(json.dumps(fingerprint))[k])
+        now, then = json.loads(json.dumps(fingerprint)), meta.get("fingerprint", {})
+        # Where the data lies is not what the results depend on (the bundled and the shared copies hold the same
+        # tasks, and each row's key names its tasks): only the other settings must match.
+        changed = sorted(k for k in {*now, *then} - {"data"} if then.get(k) != now.get(k))
+        if changed:
             raise AuctionConfigError("--out", f"{out} holds a run made with other settings ({', '.join(changed)}): "
                                      "use another --out, or --fresh to start it over")
         return meta
@@ -256,7 +296,8 @@ def _members(domain: str, pool: Pool, suite: Suite, config: BenchConfig, meter: 
     members = []
     for spec in pool.members:
         model = MeteredModel(inner=spec.model, agent=spec.name, price_per_mtok=spec.price_per_mtok,
-                             call_cache=calls, meter=meter)
+                             call_cache=calls, meter=meter, offline=config.offline,
+                             connect=functools.partial(pool.connect, spec.name) if pool.connect else None)
         if domain == "coding":
             executor_model = model.model_copy(update={"max_tokens": config.exec_max_tokens})
             graph = coding_agent(executor_model, tasks, toolbox, agent=spec.name, max_attempts=config.max_attempts)
@@ -318,13 +359,14 @@ def run_bench(config: BenchConfig, *, echo: Callable[[str], None] = print) -> Be
     if config.bid_timeout is None:
         config.bid_timeout = 60.0 if config.pool == "fake" else 900.0
     pool = make_pool(config.pool, suite, models=config.models, prices=config.prices, base_url=config.base_url,
-                     api_key_env=config.api_key_env, logprobs=config.logprobs)
+                     api_key_env=config.api_key_env, logprobs=config.logprobs, offline=config.offline,
+                     lazy=config.reuse is not None)
     meta = _check_meta(out, config.fingerprint(pool, root, weights))
     _seed_caches(out, config.reuse)
     caches = {name: JsonlCache(out / f"{name}.jsonl")
               for name in (*SHARED_CACHES, "rows")}
     meter = Meter()
-    toolbox = Toolbox(meter, suite.corpora, caches["pyruns"])
+    toolbox = Toolbox(meter, suite.corpora, caches["pyruns"], simulated=pool.kind == "fake", offline=config.offline)
     embeddings = make_embeddings(config.embedder)
     prices = pool.prices()
     options = {"bid_tokens": config.bid_tokens, "bid_timeout": config.bid_timeout,
@@ -365,8 +407,13 @@ def run_bench(config: BenchConfig, *, echo: Callable[[str], None] = print) -> Be
                         try:
                             step = method.run(task)
                         except Exception as error:
+                            if meter.missing:  # the executor's own calls are not absorbed as a failed bid is
+                                raise _Failed(_not_recorded(meter.missing[0], domain, method.name, order, task.id),
+                                              "") from error
                             raise _Failed(f"{domain} {method.name} {task.id}: {type(error).__name__}: {error}",
                                           traceback.format_exc()) from error
+                        if meter.missing:
+                            raise _Failed(_not_recorded(meter.missing[0], domain, method.name, order, task.id), "")
                         if meter.failures:
                             raise _Failed(f"{domain} {method.name} {task.id}: a model call failed: "
                                           f"{'; '.join(meter.failures)}", "")
@@ -408,8 +455,15 @@ def run_bench(config: BenchConfig, *, echo: Callable[[str], None] = print) -> Be
     if rows:
         run.markdown, run.files = write_report(out, rows, config=config, pool=pool, meta=meta, run=run, suite=suite,
                                                expected=expected)
+    sessions = meta["sessions"]
+    summary = (f"session: {run.wall_s:.1f} s wall, {run.new_rows} new rows, {run.fresh_calls} model calls made and "
+               f"{run.cached_calls} replayed from the cache, {run.fresh_executions} executor runs made and "
+               f"{run.reused_executions} reused, {run.fresh_python_runs} sandbox runs; all sessions of {out}: "
+               f"{sum(s.get('wall_s', 0) for s in sessions):.1f} s wall, "
+               f"{sum(s.get('fresh_calls', 0) for s in sessions)} model calls made")
     if status == "complete":
         echo(run.markdown)
+        echo(summary)
     else:
         if failed:
             echo(f"bench failed, the task was not recorded: {failed}")
@@ -418,6 +472,11 @@ def run_bench(config: BenchConfig, *, echo: Callable[[str], None] = print) -> Be
     if run.files:
         echo(f"wrote {', '.join(str(path) for path in run.files)}")
     return run
+
+
+def _not_recorded(missing: CallNotRecorded, domain: str, method: str, order: int, task_id: str) -> str:
+    return (f"offline replay: {missing.describe()} on {domain} task {task_id} (method {method}, order {order}); "
+            "run without --offline, with the pool, to make it")
 
 
 def _sigterm_interrupts() -> Callable[[], None]:
@@ -440,25 +499,23 @@ def _sigterm_interrupts() -> Callable[[], None]:
 
 def _seed_caches(out: Path, reuse: Path | None) -> None:
     """Start a new run folder from another run's call, execution, test-run and verdict caches (`--reuse`): another
-    split, other weights or methods then pay only for calls the other run never made. Rows are never copied. A cache
-    may be gzipped (`calls.jsonl.gz`), as the run records committed under `docs/results/runs/` are."""
+    split, other weights or methods then pay only for calls the other run never made. Rows are never copied. The
+    other run may be a run folder or a record committed under `docs/results/runs/` (gzipped shards, see
+    `langgraph_sale.bench.record`)."""
     if reuse is None:
         return
-    sources = {name: _cache_source(Path(reuse), name) for name in SHARED_CACHES}
-    if sources["calls"] is None:
-        raise AuctionConfigError("--reuse", f"{reuse} holds no calls.jsonl or calls.jsonl.gz: not a bench run folder")
-    for name, source in sources.items():
+    if not _cache_source(Path(reuse), "calls"):
+        raise AuctionConfigError("--reuse", f"{reuse} holds no calls.jsonl, calls/ shards or calls.jsonl.gz: "
+                                 "not a bench run folder or record")
+    for name in SHARED_CACHES:
         target = out / f"{name}.jsonl"
-        if source is None or target.exists():
-            continue
-        with (gzip.open(source, "rb") if source.suffix == ".gz" else source.open("rb")) as reader, \
-                target.open("wb") as sink:
-            shutil.copyfileobj(reader, sink)
+        if not target.exists():
+            seed_cache(Path(reuse), name, target)
 
 
-def _cache_source(folder: Path, name: str) -> Path | None:
-    """A run folder's `<name>.jsonl`, or the gzipped `<name>.jsonl.gz` of a packed record; None when it has neither."""
-    return next((path for path in (folder / f"{name}.jsonl", folder / f"{name}.jsonl.gz") if path.is_file()), None)
+def _cache_source(folder: Path, name: str) -> list[Path]:
+    """The files holding a cache in a run folder or record (`record.cache_files`); empty when it has none."""
+    return cache_files(folder, name)
 
 
 def _stream(tasks: Sequence[Any], seed: int) -> list[Any]:

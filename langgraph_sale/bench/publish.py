@@ -1,0 +1,545 @@
+"""`langgraph-sale report`: every published figure made again from the committed record, by one command.
+
+    langgraph-sale report                        # replay every published run offline, rewrite its report and the docs
+    langgraph-sale report --runs coding80-test-default --check    # replay one and say what differs; write nothing
+    langgraph-sale report --docs-only            # the docs' tables from the committed summaries, no replay
+
+The published runs are listed in `docs/results/published.json`: each has a name, the record it replays from (a
+folder of `docs/results/runs/`, or none for the fake pool, which needs no record) and its `langgraph-sale bench`
+options, written with the file's `presets` (`$CODING`, `$M`, ...) as the docs write them. A run is replayed with
+`--reuse <record> --offline` into a scratch folder: no model server starts and a call missing from the record stops
+it, naming the call. Its `results.md` and `summary.json` (every figure, nothing that depends on where or when it ran)
+are then written to the run's folder beside the record (`docs/results/runs/<record>/<run>/`), with its plots where
+the run asks for them.
+
+The docs' tables are not copied by hand: each lies between an opening marker that says how to make it and a
+closing one,
+
+    <!-- report:table rows="coding80:alone_*;coding80:sale=SALE" columns=pass,cost -->
+    ...generated...
+    <!-- /report -->
+
+and is rendered from the committed `summary.json` files (see `BLOCKS` for the kinds and their options). `--check`
+writes nothing and fails on the first character that differs; the test suite runs it on a slice of the runs
+(`tests/test_replay.py`), so any change that moves a published number must regenerate the reports in its commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import json
+import os
+import re
+import shlex
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langgraph_sale.bench.methods import alone_agent
+from langgraph_sale.errors import AuctionConfigError
+
+__all__ = ["PublishedRun", "load_spec", "replay", "render_document", "publish", "add_parser", "BLOCKS",
+           "ReportDiffers"]
+
+SPEC = Path("docs/results/published.json")
+DOCUMENTS = (Path("docs/RESULTS.md"), Path("README.md"))
+PUBLISHED_FILES = ("results.md", "summary.json")
+PLOTS = ("pareto.png", "win_share.png")
+MARKER = re.compile(
+    r"^(?P<indent>[ \t]*)<!-- report:(?P<kind>[a-z-]+)(?P<args>.*?)-->\n(?P<body>.*?)^[ \t]*<!-- /report -->",
+    re.S | re.M)
+
+
+class ReportDiffers(Exception):
+    """A regenerated report or table is not the committed one (`--check`)."""
+
+
+# ---- the published runs ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PublishedRun:
+    """One run of `published.json`: its name, its record (None: a pool that needs none), its bench options."""
+
+    name: str
+    record: Path | None
+    args: tuple[str, ...]
+    folder: Path
+    """Where its results.md and summary.json are committed."""
+    plots: bool = False
+
+    def command(self) -> str:
+        """The command that replays it from the record, as a user types it."""
+        replay = f" --reuse {self.record} --offline" if self.record is not None else ""
+        return f"langgraph-sale bench {shlex.join(self.args)}{replay} --out bench-results/{self.name}"
+
+
+def load_spec(path: Path = SPEC, *, root: Path = Path(".")) -> dict[str, PublishedRun]:
+    """The runs of a `published.json`, by name, in file order.
+
+    Raises:
+        AuctionConfigError: When the file is missing or a run names an unknown preset or record.
+    """
+    file = root / path
+    try:
+        spec = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise AuctionConfigError(str(path), f"cannot read {file}: {err}") from err
+    presets: dict[str, str] = spec.get("presets", {})
+    runs = {}
+    for name, entry in spec.get("runs", {}).items():
+        text = re.sub(r"\$([A-Z_]+)", functools.partial(_preset, presets, run=name), entry["args"])
+        if entry.get("record") and entry["record"] not in spec["records"]:
+            raise AuctionConfigError(str(path), f"run {name}: unknown record {entry['record']!r}")
+        record = Path(spec["records"][entry["record"]]) if entry.get("record") else None
+        folder = Path(entry.get("folder") or (record / name if record is not None else f"docs/results/{name}"))
+        runs[name] = PublishedRun(name, record, tuple(shlex.split(text)), folder, bool(entry.get("plots")))
+    return runs
+
+
+def _preset(presets: Mapping[str, str], match: re.Match[str], *, run: str) -> str:
+    key = match.group(1)
+    if key not in presets:
+        raise AuctionConfigError(str(SPEC), f"run {run}: unknown preset ${key}")
+    return presets[key]
+
+
+def replay(run: PublishedRun, work: Path, *, root: Path = Path(".")) -> Path:
+    """Replay one run into `work/<name>` (offline from its record); returns the folder.
+
+    Raises:
+        AuctionConfigError: When the replay does not complete (a call the record lacks: the message names it).
+    """
+    from langgraph_sale.bench.cli import add_arguments, config_from
+    from langgraph_sale.bench.runner import run_bench
+
+    root, out = root.resolve(), (work / run.name).resolve()
+    argv = [*run.args, "--out", str(out), "--fresh", "--quiet"]
+    if run.record is not None:
+        if not (root / run.record).is_dir():
+            raise AuctionConfigError("report", f"run {run.name}: its record {root / run.record} does not exist")
+        argv += ["--reuse", str(root / run.record), "--offline"]
+    parser = argparse.ArgumentParser(prog="langgraph-sale bench")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    said: list[str] = []
+    # The published runs name their weights relative to the repository.
+    with _chdir(root):
+        result = run_bench(config_from(args, argv), echo=said.append)
+    if result.status != "complete":
+        raise AuctionConfigError("report", f"run {run.name} did not replay: {' '.join(said)[-800:]}")
+    return out
+
+
+@contextlib.contextmanager
+def _chdir(path: Path) -> Iterator[None]:  # contextlib.chdir is Python 3.11+
+    before = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+# ---- reading the committed summaries ------------------------------------------------------------------------------
+class Summaries:
+    """The committed `summary.json` of every published run, read once each."""
+
+    def __init__(self, runs: Mapping[str, PublishedRun], root: Path) -> None:
+        self.runs, self.root = runs, root
+        self._loaded: dict[str, dict[str, Any]] = {}
+
+    def __call__(self, name: str) -> dict[str, Any]:
+        if name not in self._loaded:
+            if name not in self.runs:
+                raise AuctionConfigError("report", f"no published run named {name!r} (see {SPEC})")
+            path = self.root / self.runs[name].folder / "summary.json"
+            if not path.is_file():
+                raise AuctionConfigError("report", f"{path} is missing: run `langgraph-sale report --runs {name}`")
+            self._loaded[name] = json.loads(path.read_text(encoding="utf-8"))
+        return self._loaded[name]
+
+
+def _domain(summary: Mapping[str, Any], domain: str | None) -> str:
+    domains = list(summary["summary"])
+    if domain is None:
+        if len(domains) != 1:
+            raise AuctionConfigError("report", f"the run has domains {domains}: say domain=")
+        return str(domains[0])
+    if domain not in domains:
+        raise AuctionConfigError("report", f"the run has no {domain!r} domain (it has {domains})")
+    return domain
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a table: a method of a published run, under a label."""
+
+    run: str
+    method: str
+    label: str
+    summary: Mapping[str, Any]
+    domain: str
+
+    @property
+    def cell(self) -> Mapping[str, Any]:
+        cell: Mapping[str, Any] = self.summary["summary"][self.domain][self.method]
+        return cell
+
+    def baseline(self) -> Mapping[str, Any]:
+        """The run's largest agent alone: what the goals and the cost ratios are measured against."""
+        cell: Mapping[str, Any] = self.summary["summary"][self.domain][f"alone_{self.summary['largest']}"]
+        return cell
+
+
+def _rows(spec: str, summaries: Summaries, domain: str | None) -> list[Row]:
+    """`run:method[=label];...`; `run:*` is every method of the run, `run:alone_*` every agent alone."""
+    rows: list[Row] = []
+    for item in filter(None, (part.strip() for part in spec.split(";"))):
+        target, _, label = item.partition("=")
+        run, _, method = target.partition(":")
+        summary = summaries(run)
+        dom = _domain(summary, domain)
+        methods = list(summary["summary"][dom])
+        if method in ("*", "alone_*"):
+            picked = [m for m in methods if method == "*" or alone_agent(m) is not None]
+        elif method in methods:
+            picked = [method]
+        else:
+            raise AuctionConfigError("report", f"run {run} has no method {method!r} in {dom} (it has {methods})")
+        rows += [Row(run, m, label or _label(m, summary), summary, dom) for m in picked]
+    return rows
+
+
+def _label(method: str, summary: Mapping[str, Any]) -> str:
+    agent = alone_agent(method)
+    return f"{agent} alone" if agent is not None else "oracle (hindsight)" if method == "oracle" else method
+
+
+# ---- the blocks ---------------------------------------------------------------------------------------------------
+def _pct(cell: Mapping[str, Any], metric: str, std: bool = True) -> str:
+    mean, spread = 100 * cell[metric]["mean"], 100 * cell[metric]["std"]
+    return f"{mean:.1f}%" + (f" ± {spread:.1f}" if std and spread >= 0.05 else "")
+
+
+def _money(value: float) -> str:
+    from langgraph_sale.bench.report import _money as money
+
+    return money(value)
+
+
+def _usd(cell: Mapping[str, Any], std: bool = True) -> str:
+    mean, spread = cell["cost_udollars"]["mean"], cell["cost_udollars"]["std"]
+    return _money(mean) + (f" ± {_money(spread)}" if std and spread >= 0.05 else "")
+
+
+def _ratio(cell: Mapping[str, Any], baseline: Mapping[str, Any]) -> str:
+    return f"{cell['cost_udollars']['mean'] / baseline['cost_udollars']['mean']:.2f}×"
+
+
+def _number(cell: Mapping[str, Any], metric: str) -> str:
+    mean, spread = cell[metric]["mean"], cell[metric]["std"]
+    return f"{mean:,.0f}" + (f" ± {spread:,.0f}" if spread >= 0.5 else "")
+
+
+COLUMNS: dict[str, tuple[str, Callable[[Row], str]]] = {
+    "pass": ("pass@1", lambda r: _pct(r.cell, "pass")),
+    "em": ("EM (pass@1)", lambda r: _pct(r.cell, "pass")),
+    "f1": ("F1", lambda r: f"{r.cell['f1']['mean']:.3f}"),
+    "cost": ("µ$ / task", lambda r: _usd(r.cell)),
+    "ratio": ("cost vs largest alone", lambda r: _ratio(r.cell, r.baseline())),
+    "paper_mt": ("$/Mt", lambda r: f"{r.cell['paper_mt']['mean']:.3f}"),
+    "largest": ("largest share", lambda r: _pct(r.cell, "largest_share")),
+    "overhead": ("overhead tokens / time", lambda r: f"{_pct(r.cell, 'overhead_tokens', False)} / "
+                                                     f"{_pct(r.cell, 'overhead_time', False)}"),
+    "overhead_tokens": ("overhead tokens", lambda r: _pct(r.cell, "overhead_tokens")),
+    "exec": ("exec tokens / task", lambda r: _number(r.cell, "exec_tokens")),
+    "auction": ("auction tokens / task", lambda r: f"{r.cell['tokens']['mean'] - r.cell['exec_tokens']['mean']:,.0f}"),
+}
+
+
+def _table(header: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
+    from langgraph_sale.bench.report import _table as table
+
+    return table(header, lines)
+
+
+def _columns(value: str | None, default: str) -> list[str]:
+    names = (value or default).split(",")
+    unknown = [name for name in names if name not in COLUMNS]
+    if unknown:
+        raise AuctionConfigError("report", f"unknown columns {unknown}; known: {', '.join(COLUMNS)}")
+    return names
+
+
+def block_table(summaries: Summaries, rows: str, columns: str | None = None, domain: str | None = None) -> str:
+    """Methods of published runs (`rows`) against metric columns (`columns`, from `COLUMNS`)."""
+    picked, names = _rows(rows, summaries, domain), _columns(columns, "pass,cost,paper_mt,largest,overhead")
+    return _table(["method", *[COLUMNS[n][0] for n in names]], [[r.label, *[COLUMNS[n][1](r) for n in names]]
+                                                                for r in picked])
+
+
+def block_bins(summaries: Summaries, rows: str, domain: str | None = None) -> str:
+    """pass@1 / µ$ a task of each row in each complexity bin of its run (mean over orders)."""
+    picked = _rows(rows, summaries, domain)
+    first = picked[0]
+    counts = first.summary["tasks"][first.domain]["bins"]
+    lines = []
+    for row in picked:
+        bins = row.summary["bins"][row.domain]
+        lines.append([row.label, *[f"{100 * bins[b][row.method]['pass']['mean']:.0f}% / "
+                                   f"{_money(bins[b][row.method]['cost_udollars']['mean'])}"
+                                   if row.method in bins.get(b, {}) else "-" for b in counts]])
+    return _table(["method", *[f"{b} ({n})" for b, n in counts.items()]], lines)
+
+
+GOALS = (("pass", "pass@1 ≥ the largest alone"), ("cost", "cost ≤ 0.65×"), ("largest", "largest share ≤ 50%"))
+"""The paper's three claims on its pool, as goals against the largest agent alone (sale-method.md)."""
+
+
+def block_goals(summaries: Summaries, rows: str, domain: str | None = None) -> str:
+    """The goals, per SALE configuration: pass@1 at least the largest agent's alone, cost at most 0.65× its cost,
+    the largest agent on at most half the tasks; with the baseline and the hindsight oracle in a line above."""
+    picked = _rows(rows, summaries, domain)
+    base = picked[0].baseline()
+    base_pass, base_cost = base["pass"]["mean"], base["cost_udollars"]["mean"]
+    tasks = picked[0].summary["tasks"][picked[0].domain]["all"]
+    oracle = picked[0].summary["summary"][picked[0].domain].get("oracle")
+    lines = []
+    for row in picked:
+        cell = row.cell
+        passed, cost, largest = cell["pass"]["mean"], cell["cost_udollars"]["mean"], cell["largest_share"]["mean"]
+        lines.append([
+            row.label,
+            f"{_pct(cell, 'pass')}: {'met' if passed >= base_pass - 1e-9 else '**not met**'}"
+            + ("" if passed >= base_pass - 1e-9 else f" ({100 * (passed - base_pass):+.1f})"),
+            f"{_usd(cell, False)} µ$ = {cost / base_cost:.2f}×: {'met' if cost <= 0.65 * base_cost else '**not met**'}",
+            f"{_pct(cell, 'largest_share', False)}: {'met' if largest <= 0.5 else '**not met**'}"])
+    intro = (f"{tasks} tasks; {picked[0].summary['largest']} alone passes {100 * base_pass:.1f}% at "
+             f"{_money(base_cost)} µ$ a task, so the cost goal is at most {_money(0.65 * base_cost)} µ$."
+             + (f" The hindsight oracle, a perfect router: {100 * oracle['pass']['mean']:.1f}% at "
+                f"{_money(oracle['cost_udollars']['mean'])} µ$ ({oracle['cost_udollars']['mean'] / base_cost:.2f}×)."
+                if oracle else ""))
+    return intro + "\n\n" + _table(["SALE configuration", *[label for _, label in GOALS]], lines)
+
+
+def block_skip(summaries: Summaries, pairs: str) -> str:
+    """SALE against SALE + `SkipAuction` in the same run: `run:method:skipmethod[:domain]=label;...`."""
+    lines = []
+    for item in filter(None, (part.strip() for part in pairs.split(";"))):
+        target, _, label = item.partition("=")
+        run, method, skip, *domain = target.split(":")
+        with_auction, skipping = (_rows(f"{run}:{m}", summaries, domain[0] if domain else None)[0]
+                                  for m in (method, skip))
+        a, b = with_auction.cell, skipping.cell
+        lines.append([label or run, _usd(a, False), _usd(b, False),
+                      f"{b['cost_udollars']['mean'] / a['cost_udollars']['mean']:.2f}×",
+                      f"{_pct(a, 'pass', False)} → {_pct(b, 'pass', False)}"])
+    return _table(["run", "SALE µ$ / task", "SALE + skip µ$ / task", "ratio", "pass@1, SALE → SALE + skip"], lines)
+
+
+def block_phases(summaries: Summaries, rows: str, domain: str | None = None) -> str:
+    """Tokens / model seconds a task in each phase (bids, jury, outbid rounds, verifier, execution)."""
+    from langgraph_sale.bench.report import PHASES, _phase_cell
+
+    picked = _rows(rows, summaries, domain)
+    return _table(["method", *[label for _, label in PHASES]],
+                  [[row.label, *[_phase_cell(row.cell, phase) for phase, _ in PHASES]] for row in picked])
+
+
+def block_forecast(summaries: Summaries, run: str, domain: str | None = None) -> str:
+    """Does price × plan tokens foresee each bidder's execution cost? (the report's forecast check)."""
+    from langgraph_sale.bench.report import _forecast_section
+
+    summary = summaries(run)
+    dom = _domain(summary, domain)
+    forecast = summary["plan_forecast"][dom]
+    if forecast is None:
+        raise AuctionConfigError("report", f"run {run} has no forecast check in {dom}")
+    return "\n".join(_forecast_section(dom, forecast)[4:]).strip()
+
+
+def block_jury(summaries: Summaries, run: str, domain: str | None = None) -> str:
+    """How each juror scored the plans of a run (the share of each score)."""
+    from langgraph_sale.bench.report import jury_table
+
+    summary = summaries(run)
+    return jury_table(summary["jury_spread"][_domain(summary, domain)])
+
+
+def block_break_even(summaries: Summaries, rows: str, domain: str | None = None) -> str:
+    """Each auction's own cost and the execution lengths at which it pays (the report's break-even table)."""
+    from langgraph_sale.bench.report import break_even_table
+
+    picked = _rows(rows, summaries, domain)
+    summary = picked[0].summary
+    prices = {agent["name"]: agent["price_per_mtok"] for agent in summary["agents"]}
+    return break_even_table({row.label: row.cell for row in picked}, prices[summary["cheapest"]],
+                            prices[summary["largest"]])
+
+
+def block_sessions(summaries: Summaries, runs: str) -> str:
+    """The sittings that made the runs (their meta.json in the record): wall time and model calls made."""
+    lines, wall, calls = [], 0.0, 0
+    for name in runs.split(","):
+        summaries(name)  # a published run
+        path = summaries.root / summaries.runs[name].folder / "meta.json"
+        sessions = json.loads(path.read_text(encoding="utf-8"))["sessions"] if path.is_file() else []
+        run_wall = sum(float(s.get("wall_s", 0.0)) for s in sessions)
+        run_calls = sum(int(s.get("fresh_calls", 0)) for s in sessions)
+        wall, calls = wall + run_wall, calls + run_calls
+        lines.append([name, str(len(sessions)), f"{run_wall / 3600:.1f} h", f"{run_calls:,}"])
+    lines.append(["all", "", f"{wall / 3600:.1f} h", f"{calls:,}"])
+    return _table(["run", "sittings", "wall time", "model calls made"], lines)
+
+
+def block_weights(summaries: Summaries, files: str) -> str:
+    """Score weights side by side: `label=path.json;...` (paths from the repository root)."""
+    from langgraph_sale.scoring import AuctionWeights
+
+    columns = []
+    for item in filter(None, (part.strip() for part in files.split(";"))):
+        label, _, path = item.partition("=")
+        columns.append((label, AuctionWeights.load(summaries.root / path) if path else AuctionWeights()))
+    jurors = sorted({j for _, w in columns for j in w.w_jury})
+
+    def juror(weights: Any, name: str) -> float:
+        default = 1 / len(jurors) if weights.jury_default is None and not weights.w_jury else 0.0
+        return float(weights.w_jury.get(name, weights.jury_default if weights.jury_default is not None else default))
+
+    lines = [["`w_cost` (price × plan length)", *[f"{w.w_cost:.3g}" for _, w in columns]],
+             ["`w_entropy`", *[f"{w.w_entropy:+.3g}" for _, w in columns]],
+             *[[f"juror {j}", *[f"{juror(w, j):.3g}" for _, w in columns]] for j in jurors]]
+    return _table(["weight", *[label for label, _ in columns]], lines)
+
+
+def block_commands(summaries: Summaries, runs: str) -> str:
+    """The commands that replay the runs from the record (no pool needed), one a line."""
+    names = runs.split(",")
+    for name in names:
+        summaries(name)  # a published run, with its report
+    return "```bash\n" + "\n".join(summaries.runs[name].command() for name in names) + "\n```"
+
+
+BLOCKS: dict[str, Callable[..., str]] = {
+    "table": block_table, "bins": block_bins, "goals": block_goals, "skip": block_skip, "phases": block_phases,
+    "forecast": block_forecast, "weights": block_weights, "commands": block_commands, "jury": block_jury,
+    "break-even": block_break_even, "sessions": block_sessions,
+}
+
+
+def render_document(text: str, summaries: Summaries, *, where: str = "document") -> str:
+    """`text` with every report block made again from the summaries (see the module docstring)."""
+
+    def render(match: re.Match[str]) -> str:
+        kind = match.group("kind")
+        block = f"{where}, block report:{kind}"
+        if kind not in BLOCKS:
+            raise AuctionConfigError("report", f"{block}: unknown block report:{kind}; known: {', '.join(BLOCKS)}")
+        try:
+            options = dict(item.split("=", 1) for item in shlex.split(match.group("args")))
+        except ValueError as err:
+            raise AuctionConfigError("report", f"{block}: options must be key=value: {err}") from err
+        try:
+            body = BLOCKS[kind](summaries, **options)
+        except (TypeError, AuctionConfigError) as err:
+            raise AuctionConfigError("report", f"{block}: {err}") from err
+        indent = match.group("indent")  # a block inside a list item keeps the item's indentation
+        lines = [f"{indent}{line}" if line else "" for line in body.splitlines()]
+        opening = f"{indent}<!-- report:{kind}{match.group('args')}-->"
+        return "\n".join([opening, *lines, f"{indent}<!-- /report -->"])
+
+    return MARKER.sub(render, text)
+
+
+# ---- the command --------------------------------------------------------------------------------------------------
+def publish(*, root: Path = Path("."), names: Sequence[str] | None = None, check: bool = False, docs: bool = True,
+            replays: bool = True, say: Callable[[str], None] = print) -> list[Path]:
+    """Replay the published runs (all, or `names`) and write their reports, then the docs' tables; returns the
+    files written (or, with `check`, raises `ReportDiffers` at the first file that would change)."""
+    runs = load_spec(root=root)
+    unknown = sorted(set(names or ()) - set(runs))
+    if unknown:
+        raise AuctionConfigError("--runs", f"no published runs {unknown}; known: {', '.join(runs)}")
+    changed: list[Path] = []
+    if replays:
+        with tempfile.TemporaryDirectory(prefix="sale-report-") as scratch:
+            for name in names or runs:
+                run = runs[name]
+                say(f"replaying {name}: {run.command()}")
+                out = replay(run, Path(scratch), root=root)
+                files = [*PUBLISHED_FILES, *(PLOTS if run.plots and not check else ())]
+                for file in files:
+                    changed += _put(out / file, root / run.folder / file, check=check and file in PUBLISHED_FILES)
+    if docs:
+        summaries = Summaries(runs, root)
+        for document in DOCUMENTS:
+            path = root / document
+            if not path.is_file():
+                continue
+            text = path.read_text(encoding="utf-8")
+            changed += _write(path, render_document(text, summaries, where=str(document)), text, check=check)
+    return changed
+
+
+def _put(source: Path, target: Path, *, check: bool) -> list[Path]:
+    if not source.is_file():
+        return []
+    if source.suffix == ".png":  # plots are made again, never checked: a matplotlib release may change a pixel
+        if target.is_file() and target.read_bytes() == source.read_bytes():
+            return []
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        return [target]
+    text = source.read_text(encoding="utf-8")
+    return _write(target, text, target.read_text(encoding="utf-8") if target.is_file() else None, check=check)
+
+
+def _write(path: Path, text: str, before: str | None, *, check: bool) -> list[Path]:
+    if text == before:
+        return []
+    if check:
+        raise ReportDiffers(f"{path} differs from what the record gives:\n{_first_difference(before or '', text)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return [path]
+
+
+def _first_difference(committed: str, made: str) -> str:
+    import difflib
+
+    diff = difflib.unified_diff(committed.splitlines(), made.splitlines(), "committed", "from the record", n=1,
+                                lineterm="")
+    return "\n".join(list(diff)[:40])
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register `report` on the `langgraph-sale` subparsers."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "report", help="make every published table again from the committed record",
+        description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--runs", default=None, help="comma list of published runs to replay (default all)")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; fail (exit 1) where a report or table differs from the committed one")
+    parser.add_argument("--docs-only", action="store_true",
+                        help="only the docs' tables, from the committed summaries (no replay)")
+    parser.add_argument("--no-docs", action="store_true", help="only the runs' reports, not the docs' tables")
+    parser.add_argument("--root", default=".", help="the repository (default: the working directory)")
+    parser.set_defaults(handler=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """`langgraph-sale report`; 0 done (or nothing differs with --check), 1 something differs."""
+    names = [n.strip() for n in args.runs.split(",") if n.strip()] if args.runs else None
+    try:
+        written = publish(root=Path(args.root), names=names, check=args.check, docs=not args.no_docs,
+                          replays=not args.docs_only)
+    except ReportDiffers as differs:
+        print(f"langgraph-sale report: {differs}")
+        return 1
+    print("nothing to change" if not written else "wrote " + ", ".join(str(p) for p in written))
+    return 0
