@@ -16,6 +16,7 @@ from langgraph_sale.errors import AuctionConfigError, AuctionInputError, BidTime
 from langgraph_sale.graph import create_auction, route_to_winner
 from langgraph_sale.memory import AuctionMemory, AuctionRecord
 from langgraph_sale.node import AuctionNode
+from langgraph_sale.options import AuctionOptions
 from langgraph_sale.scoring import AuctionWeights, CostValueScorer
 from langgraph_sale.skipping import SkipAuction
 from langgraph_sale.state import AuctionState
@@ -25,6 +26,7 @@ __all__ = [
     "Bidder",
     "create_auction",
     "AuctionNode",
+    "AuctionOptions",
     "route_to_winner",
     "CostValueScorer",
     "AuctionWeights",

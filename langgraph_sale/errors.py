@@ -6,7 +6,12 @@ run starts) instead of deep inside a parallel branch.
 
 from __future__ import annotations
 
-__all__ = ["AuctionConfigError", "AuctionInputError", "BidTimeoutError"]
+import math
+from collections.abc import Collection
+from typing import Any
+
+__all__ = ["AuctionConfigError", "AuctionInputError", "BidTimeoutError", "require_int", "require_seconds",
+           "require_choice"]
 
 
 class AuctionConfigError(ValueError):
@@ -53,3 +58,46 @@ class BidTimeoutError(Exception):
         self.bidder = bidder
         self.timeout_s = timeout_s
         super().__init__(f"{bidder} did not answer within {timeout_s} s")
+
+
+def require_int(field: str, value: Any, *, minimum: int = 1) -> int:
+    """`value` as an int of at least `minimum` (a bool is not an int here), else `AuctionConfigError` naming `field`.
+
+    Example:
+        >>> require_int("k", 3)
+        3
+        >>> require_int("k", True)
+        Traceback (most recent call last):
+        ...
+        langgraph_sale.errors.AuctionConfigError: k: must be an int >= 1, got True
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise AuctionConfigError(field, f"must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+def require_seconds(field: str, value: Any, *, optional: bool = True) -> float | None:
+    """`value` as a positive, finite number of seconds (or None where `optional`), else `AuctionConfigError`.
+
+    Example:
+        >>> require_seconds("timeout", 2), require_seconds("timeout", None)
+        (2.0, None)
+    """
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise AuctionConfigError(field, f"must be a positive number of seconds{' or None' if optional else ''}, "
+                                 f"got {value!r}")
+    return float(value)
+
+
+def require_choice(field: str, value: Any, choices: Collection[Any]) -> Any:
+    """`value` if it is one of `choices`, else `AuctionConfigError` naming them.
+
+    Example:
+        >>> require_choice("route", "decide", ("internal", "decide"))
+        'decide'
+    """
+    if value not in choices:
+        raise AuctionConfigError(field, f"must be one of {', '.join(repr(c) for c in choices)}, got {value!r}")
+    return value

@@ -471,6 +471,67 @@ class _Solved(BaseModel):
     seconds: float
 
 
+class _Layout:
+    """Where each variable of the program lies: w (n_w), u (n_w), y (n_w), Q, then x per task and candidate."""
+
+    def __init__(self, examples: Sequence[FitExample], n_w: int) -> None:
+        self.n_w = n_w
+        self.W, self.U, self.Y, self.Q, first_x = 0, n_w, 2 * n_w, 3 * n_w, 3 * n_w + 1
+        self.x: list[list[int]] = []
+        for example in examples:
+            self.x.append(list(range(first_x, first_x + len(example.candidates))))
+            first_x += len(example.candidates)
+        self.X0, self.n_vars = 3 * n_w + 1, first_x
+
+
+class _Rows:
+    """The program's constraints, a sparse row at a time: `lo <= sum(entries) <= hi`."""
+
+    def __init__(self) -> None:
+        self.rows: list[int] = []
+        self.cols: list[int] = []
+        self.vals: list[float] = []
+        self.lower: list[float] = []
+        self.upper: list[float] = []
+
+    def add(self, entries: Mapping[int, float], lo: float, hi: float) -> None:
+        for col, val in entries.items():
+            if val != 0.0:
+                self.rows.append(len(self.lower))
+                self.cols.append(col)
+                self.vals.append(val)
+        self.lower.append(lo)
+        self.upper.append(hi)
+
+
+def _winner_rows(rows: _Rows, at: _Layout, t: int, example: FitExample, features: Sequence[Sequence[float]], *,
+                 bound: float, delta: float, M: float | None) -> None:
+    """Task t's constraints: one winner, and the winner beats every other bid by the margin under the tie rule."""
+    xs, a = at.x[t], features
+    rows.add(dict.fromkeys(xs, 1.0), 1.0, 1.0)
+    position = {i: p for p, i in enumerate(example.tie_order())}
+    for i in range(len(xs)):
+        for j in range(len(xs)):
+            if i == j:
+                continue
+            diff = [a[i][k] - a[j][k] for k in range(at.n_w)]
+            needed = bound * sum(abs(d) for d in diff) + delta
+            if M is not None and M < needed:
+                raise AuctionConfigError("fit.M", f"{M} is too small for these features: task "
+                                         f"{example.task_id or t!r} needs at least {needed:.6g}")
+            big = M if M is not None else needed
+            entries = {at.W + k: d for k, d in enumerate(diff)}
+            if position[j] < position[i]:
+                # j wins a tie against i: i must beat it by the margin.
+                rows.add({**entries, xs[i]: big}, -math.inf, big - delta)
+            else:
+                # i wins a tie against j: i must beat it by the margin, or tie exactly, which it does when every
+                # weight on which the two differ is zero.
+                for k, d in enumerate(diff):
+                    if d != 0.0:
+                        rows.add({**entries, at.Y + k: delta, xs[i]: big}, -math.inf, big)
+
+
 def _solve_program(
     examples: Sequence[FitExample],
     features: Sequence[Sequence[Sequence[float]]],
@@ -489,94 +550,61 @@ def _solve_program(
 
     `charges[t][k]` is the loss that making weight k non-zero adds to task t (a juror's calls, times lam)."""
     import numpy as np
+
+    at = _Layout(examples, len(free_weights))
+    rows = _Rows()
+    for t, example in enumerate(examples):
+        _winner_rows(rows, at, t, example, features[t], bound=bound, delta=delta, M=M)
+        if objective == "minmax":
+            charged = {at.Y + k: c for k, c in enumerate(charges[t])}
+            rows.add({**dict(zip(at.x[t], losses[t], strict=True)), **charged, at.Q: -1.0}, -math.inf, 0.0)
+    for k in range(at.n_w):  # y_k = 0 forces w_k = 0; u_k >= |w_k|
+        rows.add({at.W + k: 1.0, at.Y + k: -bound}, -math.inf, 0.0)
+        rows.add({at.W + k: -1.0, at.Y + k: -bound}, -math.inf, 0.0)
+        rows.add({at.W + k: 1.0, at.U + k: -1.0}, -math.inf, 0.0)
+        rows.add({at.W + k: -1.0, at.U + k: -1.0}, -math.inf, 0.0)
+
+    low, high = np.zeros(at.n_vars), np.ones(at.n_vars)
+    for k, (lo_w, hi_w) in enumerate(free_weights):
+        low[at.W + k], high[at.W + k] = lo_w, hi_w
+    high[at.U:at.U + at.n_w] = bound
+    if objective == "minmax":
+        low[at.Q], high[at.Q] = -math.inf, math.inf
+    else:
+        high[at.Q] = 0.0
+    integrality = np.zeros(at.n_vars)
+    integrality[at.Y:at.Y + at.n_w] = 1
+    integrality[at.X0:] = 1
+
+    weight, n_tasks = (eps if objective == "minmax" else 1.0), len(examples)
+    first = np.zeros(at.n_vars)
+    for t, xs in enumerate(at.x):
+        for x, loss in zip(xs, losses[t], strict=True):
+            first[x] = weight * loss / n_tasks
+        for k, charge in enumerate(charges[t]):
+            first[at.Y + k] += weight * charge / n_tasks
+    if objective == "minmax":
+        first[at.Q] = 1.0
+    second = np.zeros(at.n_vars)
+    second[at.Y:at.Y + at.n_w] = 1.0
+    second[at.U:at.U + at.n_w] = 1.0 / ((at.n_w + 1) * bound)
+    return _two_stages(examples, losses, charges, at, rows, (first, second), (low, high, integrality),
+                       objective=objective, eps=eps, time_limit=time_limit)
+
+
+def _two_stages(examples: Sequence[FitExample], losses: Sequence[Sequence[float]],
+                charges: Sequence[Sequence[float]], at: _Layout, rows: _Rows, objectives: tuple[Any, Any],
+                box: tuple[Any, Any, Any], *, objective: str, eps: float, time_limit: float) -> _Solved:
+    """Stage 1 minimises the loss; stage 2, held at stage 1's optimum, the non-zero and the large weights."""
+    import numpy as np
     from scipy.optimize import Bounds, LinearConstraint, milp
     from scipy.sparse import coo_array
 
-    n_w = len(free_weights)
-    n_tasks = len(examples)
-    # Variable layout: w (n_w), u (n_w), y (n_w), Q, then x per task and candidate.
-    W, U, Y, QV, X0 = 0, n_w, 2 * n_w, 3 * n_w, 3 * n_w + 1
-    x_index: list[list[int]] = []
-    next_x = X0
-    for example in examples:
-        x_index.append(list(range(next_x, next_x + len(example.candidates))))
-        next_x += len(example.candidates)
-    n_vars = next_x
-
-    rows: list[int] = []
-    cols: list[int] = []
-    vals: list[float] = []
-    lower: list[float] = []
-    upper: list[float] = []
-
-    def add_row(entries: Mapping[int, float], lo: float, hi: float) -> None:
-        for col, val in entries.items():
-            if val != 0.0:
-                rows.append(len(lower))
-                cols.append(col)
-                vals.append(val)
-        lower.append(lo)
-        upper.append(hi)
-
-    for t, example in enumerate(examples):
-        xs, a = x_index[t], features[t]
-        add_row(dict.fromkeys(xs, 1.0), 1.0, 1.0)
-        position = {i: p for p, i in enumerate(example.tie_order())}
-        for i in range(len(xs)):
-            for j in range(len(xs)):
-                if i == j:
-                    continue
-                diff = [a[i][k] - a[j][k] for k in range(n_w)]
-                needed = bound * sum(abs(d) for d in diff) + delta
-                if M is not None and M < needed:
-                    raise AuctionConfigError("fit.M", f"{M} is too small for these features: task "
-                                             f"{example.task_id or t!r} needs at least {needed:.6g}")
-                big = M if M is not None else needed
-                entries = {W + k: d for k, d in enumerate(diff)}
-                if position[j] < position[i]:
-                    # j wins a tie against i: i must beat it by the margin.
-                    add_row({**entries, xs[i]: big}, -math.inf, big - delta)
-                else:
-                    # i wins a tie against j: i must beat it by the margin, or tie exactly, which it does when
-                    # every weight on which the two differ is zero.
-                    for k, d in enumerate(diff):
-                        if d != 0.0:
-                            add_row({**entries, Y + k: delta, xs[i]: big}, -math.inf, big)
-        if objective == "minmax":
-            charged = {Y + k: c for k, c in enumerate(charges[t])}
-            add_row({**dict(zip(xs, losses[t], strict=True)), **charged, QV: -1.0}, -math.inf, 0.0)
-    for k in range(n_w):
-        add_row({W + k: 1.0, Y + k: -bound}, -math.inf, 0.0)
-        add_row({W + k: -1.0, Y + k: -bound}, -math.inf, 0.0)
-        add_row({W + k: 1.0, U + k: -1.0}, -math.inf, 0.0)
-        add_row({W + k: -1.0, U + k: -1.0}, -math.inf, 0.0)
-
-    low, high = np.zeros(n_vars), np.ones(n_vars)
-    for k, (lo_w, hi_w) in enumerate(free_weights):
-        low[W + k], high[W + k] = lo_w, hi_w
-    high[U:U + n_w] = bound
-    if objective == "minmax":
-        low[QV], high[QV] = -math.inf, math.inf
-    else:
-        high[QV] = 0.0
-    integrality = np.zeros(n_vars)
-    integrality[Y:Y + n_w] = 1
-    integrality[X0:] = 1
-
-    first = np.zeros(n_vars)
-    for t, xs in enumerate(x_index):
-        for x, loss in zip(xs, losses[t], strict=True):
-            first[x] = (eps if objective == "minmax" else 1.0) * loss / n_tasks
-        for k, charge in enumerate(charges[t]):
-            first[Y + k] += (eps if objective == "minmax" else 1.0) * charge / n_tasks
-    if objective == "minmax":
-        first[QV] = 1.0
-    second = np.zeros(n_vars)
-    second[Y:Y + n_w] = 1.0
-    second[U:U + n_w] = 1.0 / ((n_w + 1) * bound)
+    first, second = objectives
+    low, high, integrality = box
 
     def solve(cost: Any, cap: float | None) -> Any:
-        r, c, v, lo, hi = list(rows), list(cols), list(vals), list(lower), list(upper)
+        r, c, v, lo, hi = list(rows.rows), list(rows.cols), list(rows.vals), list(rows.lower), list(rows.upper)
         if cap is not None:  # stage 2: stay at the stage-1 optimum
             for col in np.flatnonzero(first):
                 r.append(len(lo))
@@ -584,28 +612,28 @@ def _solve_program(
                 v.append(float(first[col]))
             lo.append(-math.inf)
             hi.append(cap)
-        matrix = coo_array((v, (r, c)), shape=(len(lo), n_vars)).tocsr()
+        matrix = coo_array((v, (r, c)), shape=(len(lo), at.n_vars)).tocsr()
         return milp(cost, integrality=integrality, bounds=Bounds(low, high),
                     constraints=LinearConstraint(matrix, np.array(lo), np.array(hi)),
                     options={"time_limit": float(time_limit), "mip_rel_gap": _MIP_GAP, "disp": False})
 
     def picks_of(solution: Any) -> list[int]:
-        return [int(np.argmax([solution[x] for x in xs])) for xs in x_index]
+        return [int(np.argmax([solution[x] for x in xs])) for xs in at.x]
 
     started = time.perf_counter()
     res1 = solve(first, None)
     optimal = res1.status == 0
     if res1.x is None:
         # w = 0 with the tie rule's first bidder everywhere is always feasible: fall back to it, and say so.
-        solution = np.zeros(n_vars)
+        solution = np.zeros(at.n_vars)
         for t, example in enumerate(examples):
-            solution[x_index[t][example.tie_order()[0]]] = 1.0
+            solution[at.x[t][example.tie_order()[0]]] = 1.0
         notes = [f"stage 1: {_said(res1)}, no solution found: zero weights kept"]
         optimal = False
     else:
         solution = res1.x
         notes = [f"stage 1: {_said(res1)}"]
-    active = [k for k in range(n_w) if solution[Y + k] > 0.5]
+    active = [k for k in range(at.n_w) if solution[at.Y + k] > 0.5]
     best = _objective_value(losses, picks_of(solution), objective, eps,
                             [sum(task[k] for k in active) for task in charges])
     res2 = solve(second, best + 1e-9 * (1.0 + abs(best)))
@@ -614,7 +642,7 @@ def _solve_program(
         notes.append(f"stage 2: {_said(res2)}")
     else:
         notes.append(f"stage 2: {_said(res2)}, no solution found: stage 1 weights kept")
-    raw = [float(solution[W + k]) if solution[Y + k] > 0.5 else 0.0 for k in range(n_w)]
+    raw = [float(solution[at.W + k]) if solution[at.Y + k] > 0.5 else 0.0 for k in range(at.n_w)]
     return _Solved(raw=raw, picks=picks_of(solution), notes=notes, optimal=optimal and res2.status == 0,
                    seconds=time.perf_counter() - started)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
@@ -30,9 +31,10 @@ from pydantic import BaseModel, Field
 
 from langgraph_sale.errors import AuctionConfigError, AuctionInputError
 from langgraph_sale.state import run_setting
+from langgraph_sale.types import AuctionOutcome, Bid
 
-__all__ = ["AuctionMemory", "AuctionRecord", "MemoryBid", "ContrastPair", "DEFAULT_NAMESPACE", "SHARED_SCOPE",
-           "RECALL_K"]
+__all__ = ["AuctionMemory", "BoundMemory", "AuctionRecord", "MemoryBid", "ContrastPair", "DEFAULT_NAMESPACE",
+           "SHARED_SCOPE", "RECALL_K"]
 
 RECALL_K = 8
 """Past auctions recalled per auction by default: the paper's k (sale-method §2.7)."""
@@ -86,6 +88,26 @@ class AuctionRecord(BaseModel):
     """Tokens the winner's execution used (0 when nobody executed): what a budget expects of similar tasks."""
     execute_cost_usd: float = 0.0
     """What the winner's execution cost; `cost_usd` minus this is what the auction itself cost."""
+
+    @classmethod
+    def of_auction(cls, pool: Sequence[str], bids: Sequence[Bid], outcome: AuctionOutcome) -> AuctionRecord:
+        """What memory keeps of a finished auction: every bid with its score, the winners, the execution."""
+        return cls(
+            auction_id=outcome.auction_id,
+            task=outcome.task,
+            pool=list(pool),
+            bids=[MemoryBid(bidder=b.bidder, phase=b.phase, round=b.round, plan=b.plan, plan_tokens=b.plan_tokens,
+                            score=b.breakdown.score if b.breakdown is not None and b.ok else None) for b in bids],
+            provisional_winner=outcome.provisional_winner,
+            winner=outcome.winner,
+            outbid=outcome.outbid,
+            status=outcome.status,
+            success=outcome.success,
+            success_known=outcome.success is not None,
+            cost_usd=outcome.total_cost_usd,
+            execute_tokens=outcome.tokens_by_phase.get("execute", 0),
+            execute_cost_usd=outcome.cost_usd_by_phase.get("execute", 0.0),
+        )
 
     @property
     def held(self) -> bool:
@@ -177,6 +199,12 @@ class AuctionMemory:
                 f"max_records={self.max_records})")
 
     # ---- where ---------------------------------------------------------------------------------------------------
+    def bind(self, runtime_store: BaseStore | None, context: Any, config: RunnableConfig | None = None
+             ) -> BoundMemory:
+        """This memory with a run's store and scope resolved once (`store_for`, `namespace_for`): what a phase
+        node reads and writes through. Raises, before anything is paid for, when either is missing."""
+        return BoundMemory(self, self.store_for(runtime_store), self.namespace_for(context, config))
+
     def store_for(self, runtime_store: BaseStore | None) -> BaseStore:
         """The store to use: the one given here, else the run's; a clear error when there is none."""
         store = self.store if self.store is not None else runtime_store
@@ -265,6 +293,35 @@ class AuctionMemory:
         found, scores = retriever.retrieve(query, k=k, show_progress=False)
         ranked = [items[int(index)] for index, score in zip(found[0], scores[0], strict=True) if score > 0]
         return _records(ranked)
+
+
+@dataclass(frozen=True)
+class BoundMemory:
+    """An `AuctionMemory` with one run's store and namespace (`AuctionMemory.bind`).
+
+    Example:
+        >>> from langgraph.store.memory import InMemoryStore
+        >>> bound = AuctionMemory(k=1).bind(InMemoryStore(), None)
+        >>> bound.write(AuctionRecord(auction_id="a1", task="sort a list", winner="small"))
+        >>> [r.auction_id for r in bound.recall("sort the list")]
+        ['a1']
+    """
+
+    memory: AuctionMemory
+    store: BaseStore
+    namespace: tuple[str, ...]
+
+    def recall(self, task: str) -> list[AuctionRecord]:
+        return self.memory.recall(self.store, self.namespace, task)
+
+    async def arecall(self, task: str) -> list[AuctionRecord]:
+        return await self.memory.arecall(self.store, self.namespace, task)
+
+    def write(self, record: AuctionRecord) -> None:
+        self.memory.write(self.store, self.namespace, record)
+
+    async def awrite(self, record: AuctionRecord) -> None:
+        await self.memory.awrite(self.store, self.namespace, record)
 
 
 def _in_scope(items: Sequence[Item], namespace: tuple[str, ...]) -> list[Item]:

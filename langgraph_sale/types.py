@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "Phase",
+    "AuctionStatus",
     "CallUsage",
     "Bid",
     "JuryScore",
@@ -194,6 +195,11 @@ class ScoreBreakdown(_Record):
     """C - V."""
 
 
+AuctionStatus = Literal["executed", "decided", "no_bids", "execution_failed", "over_budget", "rejected"]
+"""How an auction ended: the winner ran; it was decided only (`route` "decide" or "parent"); no bid survived and no
+fallback ran; the winner's execution failed; no bidder fit the budget; a person rejected the winner."""
+
+
 class AuctionOutcome(_Record):
     """The feedback of one auction, written to `auction_outcome` at the end.
 
@@ -206,7 +212,7 @@ class AuctionOutcome(_Record):
     task: str = ""
     task_message_id: str | None = None
     """The id of the human message the task was read from (None when it came from `auction_task`)."""
-    status: Literal["executed", "decided", "no_bids", "execution_failed", "over_budget", "rejected"]
+    status: AuctionStatus
     reason: str
     winner: str | None = None
     provisional_winner: str | None = None

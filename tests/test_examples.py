@@ -37,6 +37,7 @@ KEY_LINES = {
     "coding_pool.py": "[execute_small] run_python -> status: ok / output: / all tests passed",
     "search_pool.py": "Success: True",
     "memory_stream.py": "provisional large -> winner small  outbid=True outbid_by=small recalled=1",
+    "chat_node.py": "Answer from small: def solve",
 }
 
 

@@ -340,6 +340,60 @@ def run_bench(config: BenchConfig, *, echo: Callable[[str], None] = print) -> Be
     """
     started = time.perf_counter()
     started_at = time.strftime("%Y-%m-%d %H:%M:%S")
+    run = _prepare(config)
+    done_before = sum(1 for key in run.keys if run.caches["rows"].get(key) is not None)
+    progress = _progress_bar(len(run.keys), done_before, config.progress)
+    status, failed = "complete", ""
+    restore_sigterm = _sigterm_interrupts()
+    try:
+        _run_rows(config, run, progress)
+    except _Stop:
+        status = "stopped"
+    except _Failed as failure:
+        status, failed = "failed", str(failure)
+        if failure.trace:
+            print(failure.trace, file=sys.stderr)
+    except KeyboardInterrupt:
+        status = "interrupted"
+    finally:
+        restore_sigterm()
+        progress.close()
+        run.pool.close()
+        wall = time.perf_counter() - started
+        run.meta["sessions"].append({"started": started_at, "wall_s": round(wall, 2), "new_rows": run.new_rows,
+                                     "fresh_calls": run.meter.fresh_calls, "cached_calls": run.meter.cached_calls,
+                                     "status": status, "command": config.command})
+        (run.out / "meta.json").write_text(json.dumps(run.meta, indent=1) + "\n", encoding="utf-8")
+        for cache in run.caches.values():
+            cache.close()
+    members = [member for _, ctx, _ in run.plan for member in ctx.members]
+    result = BenchRun(status=status, out=run.out, rows=done_before + run.new_rows, new_rows=run.new_rows,
+                      wall_s=wall, fresh_calls=run.meter.fresh_calls, cached_calls=run.meter.cached_calls,
+                      fresh_executions=sum(member.agent.misses for member in members),
+                      reused_executions=sum(member.agent.hits for member in members),
+                      fresh_python_runs=run.toolbox.fresh_runs)
+    _report(config, run, result, failed, echo)
+    return result
+
+
+@dataclass
+class _Run:
+    """A run, prepared: its folder, tasks, pool, caches and meter, and what to run (each domain's methods)."""
+
+    out: Path
+    suite: Suite
+    pool: Pool
+    meta: dict[str, Any]
+    caches: dict[str, JsonlCache]
+    meter: Meter
+    toolbox: Toolbox
+    plan: list[tuple[str, Context, list[Method]]]
+    streams: dict[tuple[str, int], list[Any]]
+    keys: list[str]
+    new_rows: int = 0
+
+
+def _prepare(config: BenchConfig) -> _Run:
     if config.orders < 1:
         raise AuctionConfigError("--orders", "must be at least 1")
     root = resolve_root(config.suite, config.data)
@@ -363,12 +417,10 @@ def run_bench(config: BenchConfig, *, echo: Callable[[str], None] = print) -> Be
                      lazy=config.reuse is not None)
     meta = _check_meta(out, config.fingerprint(pool, root, weights))
     _seed_caches(out, config.reuse)
-    caches = {name: JsonlCache(out / f"{name}.jsonl")
-              for name in (*SHARED_CACHES, "rows")}
+    caches = {name: JsonlCache(out / f"{name}.jsonl") for name in (*SHARED_CACHES, "rows")}
     meter = Meter()
     toolbox = Toolbox(meter, suite.corpora, caches["pyruns"], simulated=pool.kind == "fake", offline=config.offline)
     embeddings = make_embeddings(config.embedder)
-    prices = pool.prices()
     options = {"bid_tokens": config.bid_tokens, "bid_timeout": config.bid_timeout,
                "plan_guidance": config.plan_guidance, "recall_k": config.recall_k, "router_k": config.router_k,
                "router_lambda": config.router_lambda, "router_folds": config.router_folds,
@@ -384,94 +436,77 @@ def run_bench(config: BenchConfig, *, echo: Callable[[str], None] = print) -> Be
                for domain, ctx, _ in plan for order in range(config.orders)}
     keys = [_key(domain, method.name, order, streams[(domain, order)], task.id) for domain, ctx, methods in plan
             for order in range(config.orders) for method in methods for task in ctx.tasks]
-    done_before = sum(1 for key in keys if caches["rows"].get(key) is not None)
-    progress = _progress_bar(len(keys), done_before, config.progress)
-    new_rows, status, failed = 0, "complete", ""
-    restore_sigterm = _sigterm_interrupts()
+    return _Run(out, suite, pool, meta, caches, meter, toolbox, plan, streams, keys)
+
+
+def _run_rows(config: BenchConfig, run: _Run, progress: _Progress) -> None:
+    """Every row not yet done, in order (stateful methods are first restored from the rows that are)."""
+    prices = run.pool.prices()
+    for domain, ctx, methods in run.plan:
+        for order in range(config.orders):
+            seed = config.seed * 1000 + order
+            stream = run.streams[(domain, order)]
+            for method in methods:
+                method.start(ctx, order, seed)
+                for position, task in enumerate(stream):
+                    key = _key(domain, method.name, order, stream, task.id)
+                    done = run.caches["rows"].get(key)
+                    if done is not None:
+                        method.restore(done)
+                        continue
+                    if config.stop_after is not None and run.new_rows >= config.stop_after:
+                        raise _Stop
+                    step = _run_task(run.meter, method, task, domain, order)
+                    run.caches["rows"].put(key, _row(key, domain, method, order, seed, position, task, step, prices,
+                                                     run.pool.largest, run.pool.cheapest))
+                    run.new_rows += 1
+                    progress.update(f"{domain} {method.name} order {order}")
+
+
+def _run_task(meter: Meter, method: Method, task: Any, domain: str, order: int) -> Step:
+    """One method on one task; `_Failed` when it raised, or when a model call failed or was not in the record (the
+    package may absorb those as a failed bid or juror: the harness must not)."""
+    meter.clear_failures()
     try:
-        for domain, ctx, methods in plan:
-            for order in range(config.orders):
-                seed = config.seed * 1000 + order
-                stream = streams[(domain, order)]
-                for method in methods:
-                    method.start(ctx, order, seed)
-                    for position, task in enumerate(stream):
-                        key = _key(domain, method.name, order, stream, task.id)
-                        done = caches["rows"].get(key)
-                        if done is not None:
-                            method.restore(done)
-                            continue
-                        if config.stop_after is not None and new_rows >= config.stop_after:
-                            raise _Stop
-                        meter.clear_failures()
-                        try:
-                            step = method.run(task)
-                        except Exception as error:
-                            if meter.missing:  # the executor's own calls are not absorbed as a failed bid is
-                                raise _Failed(_not_recorded(meter.missing[0], domain, method.name, order, task.id),
-                                              "") from error
-                            raise _Failed(f"{domain} {method.name} {task.id}: {type(error).__name__}: {error}",
-                                          traceback.format_exc()) from error
-                        if meter.missing:
-                            raise _Failed(_not_recorded(meter.missing[0], domain, method.name, order, task.id), "")
-                        if meter.failures:
-                            raise _Failed(f"{domain} {method.name} {task.id}: a model call failed: "
-                                          f"{'; '.join(meter.failures)}", "")
-                        caches["rows"].put(key, _row(key, domain, method, order, seed, position, task, step, prices,
-                                                     pool.largest, pool.cheapest))
-                        new_rows += 1
-                        progress.update(f"{domain} {method.name} order {order}")
-    except _Stop:
-        status = "stopped"
-    except _Failed as failure:
-        status, failed = "failed", str(failure)
-        if failure.trace:
-            print(failure.trace, file=sys.stderr)
-    except KeyboardInterrupt:
-        status = "interrupted"
-    finally:
-        restore_sigterm()
-        progress.close()
-        pool.close()
-        wall = time.perf_counter() - started
-        meta["sessions"].append({"started": started_at, "wall_s": round(wall, 2),
-                                 "new_rows": new_rows, "fresh_calls": meter.fresh_calls,
-                                 "cached_calls": meter.cached_calls, "status": status, "command": config.command})
-        (out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-        for cache in caches.values():
-            cache.close()
-    reused = sum(member.agent.hits for _, ctx, _ in plan for member in ctx.members)
-    fresh_exec = sum(member.agent.misses for _, ctx, _ in plan for member in ctx.members)
-    run = BenchRun(status=status, out=out, rows=done_before + new_rows, new_rows=new_rows, wall_s=wall,
-                   fresh_calls=meter.fresh_calls, cached_calls=meter.cached_calls, fresh_executions=fresh_exec,
-                   reused_executions=reused, fresh_python_runs=toolbox.fresh_runs)
+        step = method.run(task)
+    except Exception as error:
+        if meter.missing:  # the executor's own calls are not absorbed as a failed bid is
+            raise _Failed(_not_recorded(meter.missing[0], domain, method.name, order, task.id), "") from error
+        raise _Failed(f"{domain} {method.name} {task.id}: {type(error).__name__}: {error}",
+                      traceback.format_exc()) from error
+    if meter.missing:
+        raise _Failed(_not_recorded(meter.missing[0], domain, method.name, order, task.id), "")
+    if meter.failures:
+        raise _Failed(f"{domain} {method.name} {task.id}: a model call failed: {'; '.join(meter.failures)}", "")
+    return step
+
+
+def _report(config: BenchConfig, run: _Run, result: BenchRun, failed: str, echo: Callable[[str], None]) -> None:
+    """Write the report and say what the session did. Even a run that stopped early is reported, over the task
+    orders it completed: the figures of a long run can be read while it waits to be resumed."""
     from langgraph_sale.bench.report import write_report
 
-    # Even a run that stopped early is reported, over the task orders it completed: the figures of a long run can
-    # be read while it waits to be resumed.
-    expected = {(domain, method.name, order): len(ctx.tasks) for domain, ctx, methods in plan
+    expected = {(domain, method.name, order): len(ctx.tasks) for domain, ctx, methods in run.plan
                 for order in range(config.orders) for method in methods}
-    rows = _load_rows(out / "rows.jsonl", set(keys))
+    rows = _load_rows(run.out / "rows.jsonl", set(run.keys))
     if rows:
-        run.markdown, run.files = write_report(out, rows, config=config, pool=pool, meta=meta, run=run, suite=suite,
-                                               expected=expected)
-    sessions = meta["sessions"]
-    summary = (f"session: {run.wall_s:.1f} s wall, {run.new_rows} new rows, {run.fresh_calls} model calls made and "
-               f"{run.cached_calls} replayed from the cache, {run.fresh_executions} executor runs made and "
-               f"{run.reused_executions} reused, {run.fresh_python_runs} sandbox runs; all sessions of {out}: "
-               f"{sum(s.get('wall_s', 0) for s in sessions):.1f} s wall, "
-               f"{sum(s.get('fresh_calls', 0) for s in sessions)} model calls made")
-    if status == "complete":
-        echo(run.markdown)
-        echo(summary)
+        result.markdown, result.files = write_report(run.out, rows, config=config, pool=run.pool, meta=run.meta,
+                                                     run=result, suite=run.suite, expected=expected)
+    sessions = run.meta["sessions"]
+    if result.status == "complete":
+        echo(result.markdown)
+        echo(f"session: {result.wall_s:.1f} s wall, {result.new_rows} new rows, {result.fresh_calls} model calls "
+             f"made and {result.cached_calls} replayed from the cache, {result.fresh_executions} executor runs made "
+             f"and {result.reused_executions} reused, {result.fresh_python_runs} sandbox runs; all sessions of "
+             f"{run.out}: {sum(s.get('wall_s', 0) for s in sessions):.1f} s wall, "
+             f"{sum(s.get('fresh_calls', 0) for s in sessions)} model calls made")
     else:
         if failed:
             echo(f"bench failed, the task was not recorded: {failed}")
-        echo(f"bench {status} after {new_rows} new task(s) ({run.rows}/{len(keys)} done); "
-             f"run the same command again to resume from {out}")
-    if run.files:
-        echo(f"wrote {', '.join(str(path) for path in run.files)}")
-    return run
+        echo(f"bench {result.status} after {result.new_rows} new task(s) ({result.rows}/{len(run.keys)} done); "
+             f"run the same command again to resume from {run.out}")
+    if result.files:
+        echo(f"wrote {', '.join(str(path) for path in result.files)}")
 
 
 def _not_recorded(missing: CallNotRecorded, domain: str, method: str, order: int, task_id: str) -> str:
