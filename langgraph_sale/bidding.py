@@ -9,7 +9,14 @@ from langchain_core.messages import BaseMessage
 from langgraph_sale.bidder import Bidder
 from langgraph_sale.calls import ainvoke_bounded, invoke_bounded
 from langgraph_sale.guard import PlanScreening, ScreenedPlan, repeats_itself, screen_plan
-from langgraph_sale.metrics import TokenLogprobs, call_usage, mean_token_entropy, message_text, token_logprobs
+from langgraph_sale.metrics import (
+    CHARS_PER_TOKEN,
+    TokenLogprobs,
+    call_usage,
+    mean_token_entropy,
+    message_text,
+    token_logprobs,
+)
 from langgraph_sale.prompts import bid_messages, clean_untrusted, refine_messages, revised_plan_start
 from langgraph_sale.types import Bid
 
@@ -19,9 +26,9 @@ REJECTED_PLAN = ("empty plan", "hostile plan", "degenerate plan")
 """How the error of a bid whose model answered, but with no usable plan, begins (as opposed to a bid that raised
 or timed out): what the model wrote, not a fault of the call."""
 
-# A plan is stored and shown to jurors at most this many characters per allowed token: a model that ignores the
-# cap cannot flood the jury prompt (its real token count is still what it is billed and scored on).
-_PLAN_CHARS_PER_TOKEN = 8
+# A plan is stored and shown to jurors at most twice the characters its token cap would hold: a model that ignores
+# the cap cannot flood the jury prompt (its real token count is still what it is billed and scored on).
+_PLAN_CAP_SLACK = 2
 
 
 def failed_bid(
@@ -55,7 +62,7 @@ def _bid_from_answer(
         # The whole answer is paid for; only the revised plan after the analysis is scored (sale-method §6.2 #15).
         text, tokens, plan_tokens = _revised_part(text, tokens, plan_tokens)
     entropy, top_k = mean_token_entropy(tokens)
-    limit = max_tokens * _PLAN_CHARS_PER_TOKEN
+    limit = int(max_tokens * _PLAN_CAP_SLACK * CHARS_PER_TOKEN)
     # Passages addressed to the jury are removed before anyone reads the plan; the tokens stay billed and counted.
     screened = screen_plan(text) if screening != "off" else ScreenedPlan(text)
     if screened.hostile:

@@ -16,7 +16,7 @@ from typing import Literal
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.tools import BaseTool
 
-from langgraph_sale.metrics import message_text
+from langgraph_sale.metrics import CHARS_PER_TOKEN, message_text
 
 __all__ = [
     "BID_MARKER",
@@ -197,8 +197,8 @@ def refine_messages(
         f"6 steps, under {words_for_tokens(max_tokens)} words, no longer than your current plan. Do NOT solve "
         "the task and do NOT write code. Answer in English."
     )
-    # Recalled plans are shown up to a few characters a token: k of them must fit a small model's context.
-    limit = max_tokens * 4
+    # Recalled plans are shown up to what the bid cap holds: k of them must fit a small model's context.
+    limit = int(max_tokens * CHARS_PER_TOKEN)
     sections = [f"New task:\n{task}", f"Tools you can use:\n{_tool_lines(tools)}",
                 f"Your current plan:\n{fence_untrusted(current_plan)[0]}"]
     for number, pair in enumerate(contrast, start=1):

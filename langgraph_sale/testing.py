@@ -30,7 +30,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from langgraph_sale.bidder import Bidder
-from langgraph_sale.metrics import message_text
+from langgraph_sale.metrics import CHARS_PER_TOKEN, message_text
 from langgraph_sale.prompts import prompt_phase
 
 __all__ = ["ScriptedChatModel", "HashingEmbeddings", "CallKind", "call_kind", "fake_pool", "ScriptedFailure"]
@@ -204,7 +204,7 @@ class ScriptedChatModel(BaseChatModel):
             metadata["logprobs"] = self._logprobs(tokens or [""], kind, text)
         message.response_metadata = {**message.response_metadata, **metadata}
         if self.usage:
-            prompt_tokens = max(1, sum(len(message_text(m)) for m in messages) // 4)
+            prompt_tokens = max(1, int(sum(len(message_text(m)) for m in messages) // CHARS_PER_TOKEN))
             message.usage_metadata = {
                 "input_tokens": prompt_tokens,
                 "output_tokens": max(1, len(tokens)),

@@ -71,122 +71,9 @@ _MEMORY_EXIT_CODE = 213
 # Below this the interpreter itself does not start under the address-space limit.
 _MIN_MEMORY_MB = 64
 
-# Runs in the child before the model's code: limits, audit hook, then the code from main.py as __main__.
-# Kept free of module-level names other than `_sandbox_main`, so the model's code sees a clean namespace.
-_BOOTSTRAP = r"""
-def _sandbox_main():
-    import builtins, os, re, resource, signal, sys, traceback
-    import _posixsubprocess
-
-    sandbox, memory_bytes, cpu_seconds, file_bytes, memory_exit_code = (
-        sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
-
-    def limit(kind, soft, hard):
-        current_hard = resource.getrlimit(kind)[1]
-        if current_hard != resource.RLIM_INFINITY:
-            soft, hard = min(soft, current_hard), min(hard, current_hard)
-        resource.setrlimit(kind, (soft, hard))
-
-    limit(resource.RLIMIT_AS, memory_bytes, memory_bytes)
-    limit(resource.RLIMIT_CPU, cpu_seconds, cpu_seconds + 1)
-    limit(resource.RLIMIT_FSIZE, file_bytes, file_bytes)
-    limit(resource.RLIMIT_CORE, 0, 0)
-    # A too-large file becomes an OSError the code can report, instead of a silent SIGXFSZ death.
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-
-    own_pid = os.getpid()
-    own_proc = re.compile(r"/proc/(\d+)(/|$)")
-    always_writable = {"/dev/null", "/dev/stdout", "/dev/stderr"}
-    refused_always = {
-        "socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg", "socket.getaddrinfo",
-        "socket.gethostbyname", "socket.gethostbyaddr", "socket.getnameinfo",
-        "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
-        "resource.setrlimit", "resource.prlimit",
-    }
-    refused_c_symbols = {
-        "fork", "vfork", "clone", "clone3", "execve", "execv", "execvp", "execvpe", "execl", "execlp", "execle",
-        "fexecve", "system", "popen", "posix_spawn", "posix_spawnp", "socket", "connect", "bind", "sendto",
-        "sendmsg", "getaddrinfo", "gethostbyname", "syscall", "setrlimit", "prlimit", "prlimit64", "kill",
-        "unshare", "setns", "ptrace",
-    }
-    # Event -> positions of its path arguments and of the matching dir_fd argument (None: no dir_fd).
-    path_events = {
-        "os.remove": ((0, 1),), "os.rmdir": ((0, 1),), "os.mkdir": ((0, 2),), "os.chmod": ((0, 2),),
-        "os.chown": ((0, 3),), "os.utime": ((0, 3),), "os.truncate": ((0, None),), "os.chflags": ((0, None),),
-        "os.setxattr": ((0, None),), "os.removexattr": ((0, None),), "os.symlink": ((1, 2),),
-        "os.rename": ((0, 2), (1, 3)), "os.link": ((0, 2), (1, 3)), "shutil.rmtree": ((0, 1),),
-    }
-    write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
-
-    def resolve(path, dir_fd=None):
-        if isinstance(path, int):
-            return None  # an open descriptor: its file was checked when it was opened
-        path = os.fsdecode(os.fspath(path))
-        # A negative dir_fd (the audit event's "none given") means the working directory, as realpath assumes.
-        if dir_fd is not None and dir_fd >= 0 and not os.path.isabs(path):
-            path = os.path.join(os.readlink(f"/proc/self/fd/{dir_fd}"), path)
-        return os.path.realpath(path)
-
-    def inside_sandbox(real):
-        return real is None or real == sandbox or real.startswith(sandbox + os.sep) or real in always_writable
-
-    def refuse(what):
-        raise PermissionError(f"sandbox: {what} is not allowed here")
-
-    def audit(event, args):
-        if event in refused_always:
-            refuse(event)
-        elif event == "open":
-            path, mode, flags = args
-            if path is None:
-                return
-            real = resolve(path)
-            match = own_proc.match(real or "")
-            if match and int(match.group(1)) != own_pid:
-                refuse(f"reading {real}")
-            writing = any(c in mode for c in "wax+") if isinstance(mode, str) else bool(flags & write_flags)
-            if writing and not inside_sandbox(real):
-                refuse(f"writing {real} (outside the working directory)")
-        elif event in path_events:
-            for path_at, dir_fd_at in path_events[event]:
-                dir_fd = None if dir_fd_at is None or dir_fd_at >= len(args) else args[dir_fd_at]
-                real = resolve(args[path_at], dir_fd)
-                if not inside_sandbox(real):
-                    refuse(f"{event} on {real} (outside the working directory)")
-        elif event in ("os.kill", "os.killpg"):
-            if args[0] not in (0, own_pid, os.getpgid(0)):  # 0: its own process group
-                refuse(f"{event} of another process")
-        elif event == "ctypes.dlsym" and isinstance(args[1], str) and args[1] in refused_c_symbols:
-            refuse(f"calling {args[1]} through ctypes")
-
-    def refuse_fork_exec(*args, **kwargs):
-        refuse("starting a program")
-
-    sys.addaudithook(audit)
-    _posixsubprocess.fork_exec = refuse_fork_exec
-
-    sys.argv = ["main.py"]
-    sys.path.insert(0, sandbox)
-    with open("main.py", encoding="utf-8") as file:
-        source = file.read()
-    namespace = {"__name__": "__main__", "__file__": os.path.join(sandbox, "main.py"), "__builtins__": builtins}
-    try:
-        exec(compile(source, "main.py", "exec"), namespace)
-    except SystemExit:
-        raise
-    except BaseException as error:
-        # Free what the code allocated first, so printing a MemoryError's traceback has memory to work with.
-        namespace.clear()
-        sys.stdout.flush()
-        # Skip this bootstrap's frame: the model should see its own code only.
-        traceback.print_exception(type(error), error, error.__traceback__.tb_next)
-        sys.stderr.flush()
-        if isinstance(error, MemoryError):
-            os._exit(memory_exit_code)
-        sys.exit(1)
-
-_sandbox_main()
-"""
+# Runs in the child before the model's code: limits, audit hook, then the code from main.py as __main__
+# (`langgraph_sale/sandbox_bootstrap.py`, run as a script).
+_BOOTSTRAP = Path(__file__).with_name("sandbox_bootstrap.py")
 
 
 @dataclass(frozen=True)
@@ -260,8 +147,7 @@ def run_python(code: str, *, timeout_s: float = 10.0, memory_mb: int = 512, max_
             "utf8",
             "-X",
             "faulthandler",  # a crash in C still shows the Python line it came from
-            "-c",
-            _BOOTSTRAP,
+            str(_BOOTSTRAP),
             sandbox,
             str(memory_mb * 1024 * 1024),
             str(cpu_seconds),

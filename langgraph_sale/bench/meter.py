@@ -35,7 +35,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableSequence
 from pydantic import ConfigDict
 
-from langgraph_sale.metrics import message_text
+from langgraph_sale.metrics import CHARS_PER_TOKEN, message_text
 from langgraph_sale.prompts import prompt_phase
 
 __all__ = ["CallRecord", "Meter", "JsonlCache", "read_jsonl", "MeteredModel", "CallNotRecorded", "VERIFY_MARKER",
@@ -348,8 +348,8 @@ class MeteredModel(BaseChatModel):
                                           "message": dump_message(message)})
             cached = False
         usage: Mapping[str, Any] = (message.usage_metadata if isinstance(message, AIMessage) else None) or {}
-        input_tokens = int(usage.get("input_tokens") or sum(len(message_text(m)) for m in messages) // 4)
-        output_tokens = int(usage.get("output_tokens") or len(message_text(message)) // 4)
+        input_tokens = int(usage.get("input_tokens") or sum(len(message_text(m)) for m in messages) // CHARS_PER_TOKEN)
+        output_tokens = int(usage.get("output_tokens") or len(message_text(message)) // CHARS_PER_TOKEN)
         if self.meter is not None:
             self.meter.add(CallRecord(
                 phase=phase, agent=self.agent, input_tokens=input_tokens, output_tokens=output_tokens,
