@@ -1,6 +1,6 @@
 """The stream experiment: does the cheapest bidder win more often as the auction memory grows?
 
-The paper's feedback loop (sale-method §2.8, §5.7): every auction is written to memory; on a new task, bidders
+The paper's feedback loop (docs/method.md §2.8, §5.7): every auction is written to memory; on a new task, bidders
 cheaper than the provisional winner recall similar past auctions as (losing plan, winning plan) pairs and rewrite
 their bids. With memory the cheap agents' cumulative win share rises over the stream; without it, it stays flat.
 

@@ -35,7 +35,7 @@ class Bidder:
         description: A short description of the agent, given to it in the bid prompt.
         tool_calling: How the default executor lets the model use `tools`: "native" binds them (`bind_tools`;
             a model without it falls back to "json"), "json" asks for a JSON decision per step, bounded by a JSON
-            schema, for models that cannot emit tool calls (the small local models: local-models.md).
+            schema, for models that cannot emit tool calls (the small local models: docs/local-models.md §3).
         limiter: A `CallLimiter` capping this bidder's model calls in flight (bids, jury, default executor);
             bidders on one local server share one, so the server is not oversubscribed.
 

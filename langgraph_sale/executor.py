@@ -6,8 +6,8 @@ the executor from the bidder's model and tools:
 - no tools: one model call (a loop without tools is one call, and a graph around it only adds overhead);
 - tools the model calls natively (`bind_tools`): a model <-> ToolNode loop with a step limit;
 - tools through a JSON decision step (`Bidder(tool_calling="json")`, or a model whose `bind_tools` is not
-  implemented): small local models cannot emit tool calls (local-models.md), but a JSON schema enforced by the
-  server's grammar can make them choose. Each step the model answers `{"tool": <name>, "args": {...}}` or
+  implemented): small local models cannot emit tool calls (docs/local-models.md §3), but a JSON schema enforced
+  by the server's grammar can make them choose. Each step the model answers `{"tool": <name>, "args": {...}}` or
   `{"final_answer": "..."}`; a choice of tool becomes an ordinary `AIMessage.tool_calls` entry, so the same
   ToolNode runs it and the history stays in LangGraph's usual shape.
 """

@@ -1,4 +1,4 @@
-"""Weights fitted from outcomes: the paper's min-max program (sale-method §2.6), made well posed (§6.2 #8).
+"""Weights fitted from outcomes: the paper's min-max program, made well posed (docs/method.md §2.6, §6.2 #8).
 
 A training example is one task on which **every bidder bid and every bidder executed once**: per bidder, the
 features the scorer computed for its bid (`cost_feature`, `entropy_feature`, each juror's 0-5 score) and what its

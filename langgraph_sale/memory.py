@@ -1,8 +1,9 @@
 """The shared auction memory: one record per auction in a LangGraph store, recalled by task similarity.
 
 Agents cheaper than the provisional winner recall the k most similar past auctions as (losing plan, winning plan)
-pairs and rewrite their bids from that contrast (sale-method §2.7, §6.2 #12-#14). The memory lives in any LangGraph
-`BaseStore`: the one the graph is compiled with (`compile(store=...)`), or the LangGraph server's store in Studio.
+pairs and rewrite their bids from that contrast (docs/method.md §2.7, §6.2 #12-#14). The memory lives in any
+LangGraph `BaseStore`: the one the graph is compiled with (`compile(store=...)`), or the LangGraph server's store in
+Studio.
 
 - **Where.** Records live under `namespace + (scope,)`. The scope is `"shared"` unless `scope_key` names a field of
   the run context (or of `config["configurable"]`) such as a user or tenant id: then every run must carry it, and
@@ -37,7 +38,7 @@ __all__ = ["AuctionMemory", "BoundMemory", "AuctionRecord", "MemoryBid", "Contra
            "SHARED_SCOPE", "RECALL_K"]
 
 RECALL_K = 8
-"""Past auctions recalled per auction by default: the paper's k (sale-method §2.7)."""
+"""Past auctions recalled per auction by default: the paper's k (docs/method.md §2.7)."""
 
 DEFAULT_NAMESPACE: tuple[str, ...] = ("langgraph_sale", "auctions")
 SHARED_SCOPE = "shared"
@@ -68,7 +69,7 @@ class ContrastPair(BaseModel):
 
 
 class AuctionRecord(BaseModel):
-    """What memory keeps of one auction (sale-method §6.2 #12): every bid of every phase with its score, the
+    """What memory keeps of one auction (docs/method.md §6.2 #12): every bid of every phase with its score, the
     provisional and final winner, and the execution outcome, with `success_known` saying whether `success` was
     judged (an evaluator) or is unknown."""
 
@@ -120,8 +121,8 @@ class AuctionRecord(BaseModel):
         return max(own, key=lambda b: (b.phase == "refine", b.round), default=None)
 
     def pair_for(self, bidder: str) -> ContrastPair | None:
-        """The contrast this auction offers `bidder` (sale-method §6.2 #13): its own losing bid against the winning
-        bid, or, when it won, the best-scored losing bid against its own; None when it took no part.
+        """The contrast this auction offers `bidder` (docs/method.md §6.2 #13): its own losing bid against the
+        winning bid, or, when it won, the best-scored losing bid against its own; None when it took no part.
 
         Example:
             >>> record = AuctionRecord(auction_id="a", task="t", winner="large", bids=[

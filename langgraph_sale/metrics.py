@@ -96,7 +96,7 @@ def _entropy_of(alternatives: Iterable[tuple[str, float]]) -> float | None:
 def mean_token_entropy(tokens: Sequence[TokenLogprobs] | None) -> tuple[float | None, int | None]:
     """Mean over generated tokens of the entropy (nats) of the renormalised top-k next-token distribution.
 
-    This is sale-method §6.2 #3 with the top-k approximation an API allows: each token's top-k probabilities are
+    This is docs/method.md §6.2 #3 with the top-k approximation an API allows: each token's top-k probabilities are
     renormalised to sum to one, so the entropy of one token is at most ln(k).
 
     Args:

@@ -118,7 +118,12 @@ class AuctionState(TypedDict, total=False):
     auction_clock: dict[str, float]
     """Wall-clock marks of the phases (epoch seconds), for the overhead share of time."""
     auction_outcome: dict[str, Any]
-    """The `AuctionOutcome`: winner, plan, cost by phase, overhead share, success."""
+    """The `AuctionOutcome` of the last auction to finish (empty while one runs): winner, plan, cost by phase,
+    overhead share, success."""
+    auction_run: dict[str, Any]
+    """The running auction's notes for its outcome, each written where it is decided: where the task came from,
+    why the winner won (`reason`), how it ended where that is decided before execution (`status`: over_budget,
+    no_bids, rejected), whether memory skipped it or the fallback runs, and who approved it."""
     auction_budget: dict[str, Any]
     """The task's budget and each bidder's expected execution cost (empty without a budget)."""
     auction_refine: dict[str, Any]

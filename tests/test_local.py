@@ -1,7 +1,7 @@
 """The local pool: its pieces without models, and one real auction when the pool is installed.
 
-Real models are not reproducible at temperature 0 through llama-server (±2 of 24 tasks, real-feasibility.md), so
-the real test asserts mechanics: bids parsed, entropy and usage present, jury scores, a winner executed.
+Real models are not reproducible at temperature 0 through llama-server (±2 of 24 tasks, docs/feasibility.md §2),
+so the real test asserts mechanics: bids parsed, entropy and usage present, jury scores, a winner executed.
 """
 
 from __future__ import annotations

@@ -55,7 +55,8 @@ def server() -> Iterator[LocalServer]:
     except PostgresUnavailable as error:
         local.close()
         missing_real("postgres", f"a local PostgreSQL cannot run here: {error}")
-    # Set the database up once, before any worker: concurrent first-time setup() calls race (postgres-store.md).
+    # Set the database up once, before any worker: concurrent first-time setup() calls race
+    # (docs/langgraph-notes.md §3 #1).
     with postgres_store(local.uri, embeddings=embeddings()):
         pass
     yield local

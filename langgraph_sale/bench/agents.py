@@ -4,7 +4,7 @@
   with the task's *visible* tests (the examples shown in the task) in the package's Python sandbox
   (`langgraph_sale.tools.run_python`); on a failure the model reads the status and output and writes the code again,
   up to `max_attempts` times. The loop is fixed rather than chosen by the model: small local models cannot drive
-  tool calls reliably (local-models.md), and a fixed loop gives every pool the same chance to test.
+  tool calls reliably (docs/local-models.md §3), and a fixed loop gives every pool the same chance to test.
 - **Search** (`search_agent`): the first search is the question itself, made before the model's first turn; then
   each turn the model answers `SEARCH: <keywords>` or `ANSWER: <short answer>`; a search runs BM25
   (`langgraph_sale.tools.bm25_tool`) over the task's corpus and returns the best passages; after `max_searches`

@@ -297,7 +297,7 @@ def block_bins(summaries: Summaries, rows: str, domain: str | None = None) -> st
 
 
 GOALS = (("pass", "pass@1 ≥ the largest alone"), ("cost", "cost ≤ 0.65×"), ("largest", "largest share ≤ 50%"))
-"""The paper's three claims on its pool, as goals against the largest agent alone (sale-method.md)."""
+"""The paper's three claims on its pool, as goals against the largest agent alone (docs/method.md §5.2)."""
 
 
 def block_goals(summaries: Summaries, rows: str, domain: str | None = None) -> str:

@@ -42,25 +42,25 @@ class ApproveNode(RunnableCallable):
             "task": state.get("auction_task"),
             "winner": winner,
             "plan": state.get("auction_plan"),
-            "reason": (state.get("auction_outcome") or {}).get("reason"),
+            "reason": (state.get("auction_run") or {}).get("reason"),
             "scores": {name: breakdown.get("score") for name, breakdown in scores.items()},
             "choices": self.auction.names,
             "resume_with": 'True to accept, {"winner": "<name>"} to override, False to run nobody',
         })
-        outcome = {**(state.get("auction_outcome") or {}), "approved_by": "person"}
+        notes = {**(state.get("auction_run") or {}), "approved_by": "person"}
         chosen = answer.get("winner", winner) if isinstance(answer, Mapping) else winner
         if answer is False or (isinstance(answer, str) and answer.lower() in _REJECT) or (
                 isinstance(answer, Mapping) and answer.get("winner", winner) is None):
-            outcome["reason"] = f"rejected: a person declined {winner}"
-            return {"auction_winner": None, "auction_plan": "", "auction_outcome": outcome}
+            notes.update(status="rejected", reason=f"rejected: a person declined {winner}", fallback=False)
+            return {"auction_winner": None, "auction_plan": "", "auction_run": notes}
         if not (answer is True or answer is None or isinstance(answer, Mapping)
                 or (isinstance(answer, str) and answer.lower() in _ACCEPT)):
             raise AuctionInputError("resume", f"must be True, False or {{'winner': <name>}}, got {answer!r}")
         if chosen not in self.auction.names:
             raise AuctionInputError("resume.winner", f"must be one of {self.auction.names}, got {chosen!r}")
         if chosen == winner:
-            return {"auction_outcome": outcome}
-        outcome["reason"] = f"override: a person chose {chosen} over {winner}"
+            return {"auction_run": notes}
+        notes.update(reason=f"override: a person chose {chosen} over {winner}", fallback=False)
         latest = latest_bids(state).get(chosen)
         return {"auction_winner": chosen, "auction_plan": latest.plan if latest is not None else "",
-                "auction_outcome": outcome}
+                "auction_run": notes}

@@ -51,18 +51,13 @@ class ScoreNode(RunnableCallable):
         scorer = auction.options.scorer
         table = scorer.score(bids, jury_records, prices=auction.prices, max_bid_tokens=auction.options.max_bid_tokens)
         winner = scorer.winner(self._affordable(state, table, spent), prices=auction.prices, order=auction.names)
-        plan, reason = "", "lowest score (cost - value)"
+        plan, notes = "", {"reason": "lowest score (cost - value)"}
         if winner is None:
-            winner, reason = self.fallback_choice(bids)
-            budget = Budget.from_state(state.get("auction_budget"))
-            if budget is not None and (winner is None or not budget.fits(winner, spent=spent)):
-                left = budget.budget_usd - spent
-                winner, reason = None, (f"over_budget: ${left:.8f} of ${budget.budget_usd:.8f} left after the "
-                                        "auction's own calls; no bidder's expected execution fits")
+            winner, notes = self._without_a_bid(state, bids, spent)
         else:
             plan = next(b.plan for b in bids if b.id == table[winner].bid_id)
         update = _scored(table, bids, runtime) if table else {}
-        emit(runtime, "winner", auction_id=state["auction_id"], winner=winner, reason=reason,
+        emit(runtime, "winner", auction_id=state["auction_id"], winner=winner, reason=notes["reason"],
              score=table[winner].score if winner in table else None)
         return {
             **update,
@@ -70,8 +65,22 @@ class ScoreNode(RunnableCallable):
             "auction_provisional": winner,
             "auction_winner": winner,
             "auction_plan": plan or "",
-            "auction_outcome": {**(state.get("auction_outcome") or {}), "reason": reason},
+            "auction_run": {**(state.get("auction_run") or {}), **notes},
         }
+
+    def _without_a_bid(self, state: AuctionState, bids: Sequence[Bid], spent: float
+                       ) -> tuple[str | None, dict[str, Any]]:
+        """No affordable valid bid: the fallback runs without a plan, unless it is off or the budget leaves it
+        nothing (the auction then ends `no_bids` or `over_budget`)."""
+        winner, reason = self.fallback_choice(bids)
+        budget = Budget.from_state(state.get("auction_budget"))
+        if budget is not None and (winner is None or not budget.fits(winner, spent=spent)):
+            left = budget.budget_usd - spent
+            return None, {"status": "over_budget", "reason": f"over_budget: ${left:.8f} of ${budget.budget_usd:.8f} "
+                          "left after the auction's own calls; no bidder's expected execution fits"}
+        if winner is None:
+            return None, {"status": "no_bids", "reason": reason}
+        return winner, {"fallback": True, "reason": reason}
 
     def _rescore(self, state: AuctionState, bids: Sequence[Bid], jury_records: Sequence[JuryScore], latest: int,
                  spent: float, runtime: Runtime[Any]) -> dict[str, Any]:
@@ -88,20 +97,20 @@ class ScoreNode(RunnableCallable):
         challengers = {name: breakdown for name, breakdown in self._affordable(state, table, spent).items()
                        if name != leader}
         best = scorer.winner(challengers, prices=auction.prices, order=auction.names)
-        outcome = dict(state.get("auction_outcome") or {})
+        notes = dict(state.get("auction_run") or {})
         update: dict[str, Any] = {}
         if best is not None and challengers[best].score < table[leader].score:
-            outcome["reason"] = (f"outbid: {best}'s rewritten bid scored {challengers[best].score:.4f}, below "
-                                 f"{leader}'s {table[leader].score:.4f}")
+            notes["reason"] = (f"outbid: {best}'s rewritten bid scored {challengers[best].score:.4f}, below "
+                               f"{leader}'s {table[leader].score:.4f}")
             update = {"auction_winner": best, "auction_plan": next(b.plan for b in rewritten if b.bidder == best)}
-            emit(runtime, "winner", auction_id=state["auction_id"], winner=best, reason=outcome["reason"],
+            emit(runtime, "winner", auction_id=state["auction_id"], winner=best, reason=notes["reason"],
                  score=challengers[best].score)
         return {
             **_scored(table, [leader_bid, *rewritten], runtime),
             **update,
             "auction_scores": {**state.get("auction_scores", {}),
                                **{name: breakdown.to_state() for name, breakdown in table.items()}},
-            "auction_outcome": outcome,
+            "auction_run": notes,
             "auction_refine": {**state.get("auction_refine", {}), "outbid": bool(update)},
         }
 

@@ -88,8 +88,9 @@ class OpenAuction(RunnableCallable):
             "auction_cost_usd": {},
             "auction_execution": {},
             "auction_clock": {"opened": time.time()},
-            "auction_outcome": {"task": task, "task_message_id": message_id,
-                                **({"reason": skipped.reason} if skipped else {})},
+            "auction_outcome": {},
+            "auction_run": {"task": task, "task_message_id": message_id,
+                            **({"reason": skipped.reason, "skipped": True} if skipped else {})},
             "auction_refine": {},
             "auction_budget": budget.to_state() if budget is not None else {},
         }

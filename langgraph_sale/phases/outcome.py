@@ -82,18 +82,18 @@ class RecordOutcome(RunnableCallable):
         overhead = [u for phase, u in phases.items() if phase != "execute"]
         winner = state.get("auction_winner")
         outbid = winner is not None and winner != state.get("auction_provisional")
-        opened = state.get("auction_outcome") or {}
-        reason = opened.get("reason", "")
+        notes = state.get("auction_run") or {}
+        reason = notes.get("reason", "")
         outcome = AuctionOutcome(
             auction_id=state["auction_id"],
-            task=opened.get("task") or state.get("auction_task") or "",
-            task_message_id=opened.get("task_message_id"),
-            status=self._status(reason, winner, execution),
+            task=notes.get("task") or state.get("auction_task") or "",
+            task_message_id=notes.get("task_message_id"),
+            status=self._status(notes, winner, execution),
             reason=reason,
             winner=winner,
             provisional_winner=state.get("auction_provisional"),
             plan=state.get("auction_plan") or "",
-            fallback_used=reason.startswith("fallback"),
+            fallback_used=bool(notes.get("fallback")),
             answer=execution.get("answer"),
             execution_error=execution.get("error"),
             tokens_by_phase={phase: u.total_tokens for phase, u in phases.items()},
@@ -111,17 +111,17 @@ class RecordOutcome(RunnableCallable):
             recalled=int((state.get("auction_refine") or {}).get("recalled_total", 0)),
             outbid=outbid,
             outbid_by=winner if outbid else None,
-            skipped=reason.startswith("skipped"),
+            skipped=bool(notes.get("skipped")),
             budget_usd=(state.get("auction_budget") or {}).get("budget_usd"),
-            approved_by=opened.get("approved_by"),
+            approved_by=notes.get("approved_by"),
         )
         return bids, phases, outcome
 
-    def _status(self, reason: str, winner: str | None, execution: Mapping[str, Any]) -> AuctionStatus:
-        if reason.startswith("over_budget"):
-            return "over_budget"
-        if reason.startswith("rejected"):
-            return "rejected"
+    def _status(self, notes: Mapping[str, Any], winner: str | None, execution: Mapping[str, Any]) -> AuctionStatus:
+        """How the auction ended: as decided before execution (over_budget, rejected), or by who ran and how."""
+        if notes.get("status") in ("over_budget", "rejected"):
+            status: AuctionStatus = notes["status"]
+            return status
         if self.auction.options.route != "internal":
             return "decided" if winner else "no_bids"
         if not winner:
