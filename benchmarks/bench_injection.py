@@ -30,11 +30,12 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from langgraph_sale import AuctionWeights, Bid, CostValueScorer
+from langgraph_sale import AuctionWeights, CostValueScorer
 from langgraph_sale.bidding import make_bid
 from langgraph_sale.guard import screen_plan
 from langgraph_sale.jury import judge, structured_juror
 from langgraph_sale.local import MODELS, LocalServer, ensure_pool, local_bidders
+from langgraph_sale.types import Bid
 
 sys.path.insert(0, os.path.dirname(__file__))
 from bench_models import TASKS  # noqa: E402  # the same coding tasks as the per-model table

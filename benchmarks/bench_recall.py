@@ -47,9 +47,9 @@ from langchain_core.embeddings import Embeddings
 from langgraph.store.base import PutOp
 from langgraph.store.memory import InMemoryStore
 
-from langgraph_sale import AuctionMemory, AuctionRecord
+from langgraph_sale import AuctionMemory
 from langgraph_sale.embeddings import MiniLMEmbeddings
-from langgraph_sale.memory import MemoryBid
+from langgraph_sale.memory import AuctionRecord, MemoryBid
 from langgraph_sale.testing import HashingEmbeddings
 
 SIZES = (1_000, 10_000, 100_000)

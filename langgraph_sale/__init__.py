@@ -12,34 +12,31 @@ Example:
 """
 
 from langgraph_sale.bidder import Bidder
-from langgraph_sale.errors import AuctionConfigError, AuctionInputError, BidTimeoutError
+from langgraph_sale.errors import AuctionConfigError, AuctionInputError
 from langgraph_sale.graph import create_auction, route_to_winner
-from langgraph_sale.memory import AuctionMemory, AuctionRecord
+from langgraph_sale.memory import AuctionMemory
 from langgraph_sale.node import AuctionNode
 from langgraph_sale.options import AuctionOptions
 from langgraph_sale.scoring import AuctionWeights, CostValueScorer
 from langgraph_sale.skipping import SkipAuction
 from langgraph_sale.state import AuctionState
-from langgraph_sale.types import AuctionOutcome, Bid, CallUsage, JuryScore, ScoreBreakdown
+from langgraph_sale.types import AuctionOutcome
 
+# What a user builds an auction with. The records in state are in `langgraph_sale.types` (Bid, JuryScore,
+# ScoreBreakdown, CallUsage), memory's in `langgraph_sale.memory` (AuctionRecord), the errors in
+# `langgraph_sale.errors`, the phases in `langgraph_sale.phases`.
 __all__ = [
     "Bidder",
+    "AuctionOptions",
     "create_auction",
     "AuctionNode",
-    "AuctionOptions",
     "route_to_winner",
-    "CostValueScorer",
-    "AuctionWeights",
-    "AuctionMemory",
-    "AuctionRecord",
-    "SkipAuction",
     "AuctionState",
-    "Bid",
-    "JuryScore",
-    "ScoreBreakdown",
     "AuctionOutcome",
-    "CallUsage",
+    "AuctionMemory",
+    "SkipAuction",
+    "AuctionWeights",
+    "CostValueScorer",
     "AuctionConfigError",
     "AuctionInputError",
-    "BidTimeoutError",
 ]

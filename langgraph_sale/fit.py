@@ -87,7 +87,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from langgraph_sale.errors import AuctionConfigError, AuctionInputError
+from langgraph_sale.errors import AuctionConfigError, AuctionInputError, require_int
 from langgraph_sale.scoring import AuctionWeights
 from langgraph_sale.types import ScoreBreakdown
 
@@ -708,8 +708,7 @@ def fit_weights(
         AuctionInputError: On no examples.
     """
     _check_options(lam, bound, margin, eps, M, time_limit, objective)
-    if isinstance(impute_rounds, bool) or not isinstance(impute_rounds, int) or impute_rounds < 1:
-        raise AuctionConfigError("fit.impute_rounds", f"must be an int >= 1, got {impute_rounds!r}")
+    require_int("fit.impute_rounds", impute_rounds)
     examples = list(examples)
     if not examples:
         raise AuctionInputError("examples", "no training examples: give at least one task")

@@ -15,6 +15,8 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from langgraph_sale.errors import require_int
+
 __all__ = ["CallLimiter", "Slot"]
 
 _POLL_S = 0.005
@@ -49,9 +51,7 @@ class CallLimiter:
     """
 
     def __init__(self, max_concurrent: int = 1) -> None:
-        if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
-            raise ValueError(f"max_concurrent must be a positive int, got {max_concurrent!r}")
-        self.max_concurrent = max_concurrent
+        self.max_concurrent = require_int("max_concurrent", max_concurrent)
         self._semaphore = threading.BoundedSemaphore(max_concurrent)
         self._lock = threading.Lock()
         self.in_flight = 0

@@ -30,7 +30,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.store.base import BaseStore, Item
 from pydantic import BaseModel, Field
 
-from langgraph_sale.errors import AuctionConfigError, AuctionInputError
+from langgraph_sale.errors import AuctionConfigError, AuctionInputError, require_int
 from langgraph_sale.state import run_setting
 from langgraph_sale.types import AuctionOutcome, Bid
 
@@ -184,8 +184,7 @@ class AuctionMemory:
         if scope_key is not None and (not isinstance(scope_key, str) or not scope_key):
             raise AuctionConfigError("memory.scope_key", f"must be a context field name, got {scope_key!r}")
         for field, value in (("k", k), ("max_records", max_records)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise AuctionConfigError(f"memory.{field}", f"must be a positive int, got {value!r}")
+            require_int(f"memory.{field}", value)
         if store is not None and not isinstance(store, BaseStore):
             raise AuctionConfigError("memory.store", f"must be a LangGraph BaseStore, got {type(store).__name__}")
         self.namespace = labels

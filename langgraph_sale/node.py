@@ -71,7 +71,7 @@ class AuctionNode(RunnableCallable):
         self.options = options_of(options, fields)
         self.builder: StateGraph[Any, Any, Any, Any] = create_auction(self.bidders, self.options)
         self.graph = self.compile(name=name)
-        super().__init__(self._run, self._arun, name=name)
+        super().__init__(self._call, self._acall, name=name)
 
     def compile(self, *, name: str = "auction", **compile_kwargs: Any) -> Any:
         """Compile the auction graph (`StateGraph.compile`), named "auction" unless told otherwise.
@@ -86,11 +86,11 @@ class AuctionNode(RunnableCallable):
         return compiled.with_config(max_concurrency=max(4, len(self.bidders) ** 2))
 
     # ---- as a node ----------------------------------------------------------------------------------------------
-    def _run(self, state: Mapping[str, Any], config: RunnableConfig) -> dict[str, Any]:
-        return _handed_back(state, self.graph.invoke(_sent(state), config))
+    def _call(self, state: Mapping[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        return _handed_back(state, self.graph.invoke(_auction_input(state), config))
 
-    async def _arun(self, state: Mapping[str, Any], config: RunnableConfig) -> dict[str, Any]:
-        return _handed_back(state, await self.graph.ainvoke(_sent(state), config))
+    async def _acall(self, state: Mapping[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        return _handed_back(state, await self.graph.ainvoke(_auction_input(state), config))
 
     # ---- as a tool ----------------------------------------------------------------------------------------------
     def as_tool(  # type: ignore[override]  # Runnable.as_tool's arg_types has no meaning here
@@ -158,7 +158,7 @@ def _task_input(task: str) -> dict[str, Any]:
     return {"auction_task": task, "messages": []}
 
 
-def _sent(state: Mapping[str, Any]) -> dict[str, Any]:
+def _auction_input(state: Mapping[str, Any]) -> dict[str, Any]:
     """What the auction reads of the host's state: its messages, and its `auction_task` where it has one."""
     return {"messages": list(state.get("messages") or []),
             **({"auction_task": state["auction_task"]} if state.get("auction_task") is not None else {})}

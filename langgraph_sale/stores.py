@@ -49,6 +49,8 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.embeddings import Embeddings
 from langgraph.store.base.embed import AEmbeddingsFunc, EmbeddingsFunc
 
+from langgraph_sale.errors import require_int
+
 if TYPE_CHECKING:
     from langgraph.store.postgres import AsyncPostgresStore, PostgresStore
 
@@ -364,8 +366,7 @@ def _index_config(uri: str, embeddings: EmbeddingsLike | None, dims: int | None,
 def _pool(pool_size: int | None) -> dict[str, Any] | None:
     if pool_size is None:
         return None
-    if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
-        raise ValueError(f"pool_size must be a positive int, got {pool_size!r}")
+    require_int("pool_size", pool_size)
     return {"min_size": 1, "max_size": pool_size}
 
 

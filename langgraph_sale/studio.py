@@ -38,7 +38,7 @@ from langgraph_sdk.runtime import ServerRuntime
 
 from langgraph_sale.bidder import Bidder
 from langgraph_sale.calls import with_token_cap
-from langgraph_sale.errors import AuctionConfigError
+from langgraph_sale.errors import AuctionConfigError, require_int
 from langgraph_sale.graph import DEFAULT_MAX_BID_TOKENS, create_auction
 from langgraph_sale.memory import AuctionMemory
 from langgraph_sale.testing import HashingEmbeddings, fake_pool
@@ -116,13 +116,11 @@ def build_local_auction(
         >>> sorted(n for n in graph.get_graph().nodes if n.startswith("execute_"))
         ['execute_qwen_coder_0_5b', 'execute_qwen_coder_1_5b', 'execute_smollm2_135m']
     """
-    if isinstance(max_bid_tokens, bool) or not isinstance(max_bid_tokens, int):
-        raise AuctionConfigError("max_bid_tokens", f"must be a positive int, got {max_bid_tokens!r}")
+    require_int("max_bid_tokens", max_bid_tokens)
     if not isinstance(jury, (bool, int)):
         raise AuctionConfigError("jury", f"must be True, False or a juror count, got {jury!r}")
-    if max_answer_tokens is not None and (isinstance(max_answer_tokens, bool) or not isinstance(max_answer_tokens, int)
-                                          or max_answer_tokens < 1):
-        raise AuctionConfigError("max_answer_tokens", f"must be a positive int or None, got {max_answer_tokens!r}")
+    if max_answer_tokens is not None:
+        require_int("max_answer_tokens", max_answer_tokens)
     key = (base_url, max_bid_tokens, jury, max_answer_tokens)
     with _lock:
         graph = _graphs.get(key)

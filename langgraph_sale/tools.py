@@ -60,7 +60,7 @@ from typing import IO, Any
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
-from langgraph_sale.errors import AuctionConfigError
+from langgraph_sale.errors import AuctionConfigError, require_int
 
 __all__ = ["PythonRun", "run_python", "python_tool", "Hit", "SearchCorpus", "bm25_tool"]
 
@@ -231,10 +231,8 @@ def python_tool(
 def _check_sandbox_options(*, timeout_s: float, memory_mb: int, max_output_chars: int) -> None:
     if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or not 0 < timeout_s < math.inf:
         raise AuctionConfigError("timeout_s", f"must be a positive finite number of seconds, got {timeout_s!r}")
-    if isinstance(memory_mb, bool) or not isinstance(memory_mb, int) or memory_mb < _MIN_MEMORY_MB:
-        raise AuctionConfigError("memory_mb", f"must be an integer of at least {_MIN_MEMORY_MB}, got {memory_mb!r}")
-    if isinstance(max_output_chars, bool) or not isinstance(max_output_chars, int) or max_output_chars < 1:
-        raise AuctionConfigError("max_output_chars", f"must be a positive integer, got {max_output_chars!r}")
+    require_int("memory_mb", memory_mb, minimum=_MIN_MEMORY_MB)
+    require_int("max_output_chars", max_output_chars)
 
 
 def _check_name(name: str) -> None:
@@ -451,8 +449,7 @@ def bm25_tool(
     """
     _check_k(k)
     _check_name(name)
-    if isinstance(max_chars_per_doc, bool) or not isinstance(max_chars_per_doc, int) or max_chars_per_doc < 1:
-        raise AuctionConfigError("max_chars_per_doc", f"must be a positive integer, got {max_chars_per_doc!r}")
+    require_int("max_chars_per_doc", max_chars_per_doc)
     index = corpus if isinstance(corpus, SearchCorpus) else SearchCorpus(corpus)
 
     def search(query: str) -> str:
@@ -483,8 +480,7 @@ class _SearchToolInput(BaseModel):
 
 
 def _check_k(k: int) -> None:
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise AuctionConfigError("k", f"must be a positive integer, got {k!r}")
+    require_int("k", k)
 
 
 def _parse_documents(documents: Iterable[str | Mapping[str, Any]]) -> list[tuple[str, str, str]]:

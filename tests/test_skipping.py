@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from langgraph.store.memory import InMemoryStore
 
-from langgraph_sale import AuctionConfigError, AuctionMemory, AuctionRecord, SkipAuction, create_auction
-from langgraph_sale.memory import MemoryBid
+from langgraph_sale import AuctionConfigError, AuctionMemory, SkipAuction, create_auction
+from langgraph_sale.memory import AuctionRecord, MemoryBid
 from langgraph_sale.skipping import skip_choice
 from langgraph_sale.testing import fake_pool
 

@@ -39,7 +39,6 @@ from langgraph.store.memory import InMemoryStore
 
 from langgraph_sale import (
     AuctionMemory,
-    AuctionRecord,
     AuctionWeights,
     Bidder,
     CostValueScorer,
@@ -53,6 +52,7 @@ from langgraph_sale.bench.meter import VERIFY_MARKER, CallRecord, JsonlCache, Me
 from langgraph_sale.bidding import REJECTED_PLAN
 from langgraph_sale.executor import execution_input
 from langgraph_sale.jury import parse_jury_answer
+from langgraph_sale.memory import AuctionRecord
 from langgraph_sale.types import Bid, JuryScore, ScoreBreakdown
 
 __all__ = ["InfrastructureError", "Member", "Context", "Exec", "Step", "Method", "make_methods", "METHOD_NAMES",

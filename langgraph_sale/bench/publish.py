@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from langgraph_sale.bench.methods import alone_agent
+from langgraph_sale.bench.report import markdown_table, money
 from langgraph_sale.errors import AuctionConfigError
 
 __all__ = ["PublishedRun", "load_spec", "replay", "render_document", "publish", "add_parser", "BLOCKS",
@@ -195,7 +196,7 @@ class Row:
         return cell
 
 
-def _rows(spec: str, summaries: Summaries, domain: str | None) -> list[Row]:
+def _picked_rows(spec: str, summaries: Summaries, domain: str | None) -> list[Row]:
     """`run:method[=label];...`; `run:*` is every method of the run, `run:alone_*` every agent alone."""
     rows: list[Row] = []
     for item in filter(None, (part.strip() for part in spec.split(";"))):
@@ -210,11 +211,11 @@ def _rows(spec: str, summaries: Summaries, domain: str | None) -> list[Row]:
             picked = [method]
         else:
             raise AuctionConfigError("report", f"run {run} has no method {method!r} in {dom} (it has {methods})")
-        rows += [Row(run, m, label or _label(m, summary), summary, dom) for m in picked]
+        rows += [Row(run, m, label or _default_label(m, summary), summary, dom) for m in picked]
     return rows
 
 
-def _label(method: str, summary: Mapping[str, Any]) -> str:
+def _default_label(method: str, summary: Mapping[str, Any]) -> str:
     agent = alone_agent(method)
     return f"{agent} alone" if agent is not None else "oracle (hindsight)" if method == "oracle" else method
 
@@ -225,22 +226,16 @@ def _pct(cell: Mapping[str, Any], metric: str, std: bool = True) -> str:
     return f"{mean:.1f}%" + (f" ± {spread:.1f}" if std and spread >= 0.05 else "")
 
 
-def _money(value: float) -> str:
-    from langgraph_sale.bench.report import _money as money
-
-    return money(value)
-
-
 def _usd(cell: Mapping[str, Any], std: bool = True) -> str:
     mean, spread = cell["cost_udollars"]["mean"], cell["cost_udollars"]["std"]
-    return _money(mean) + (f" ± {_money(spread)}" if std and spread >= 0.05 else "")
+    return money(mean) + (f" ± {money(spread)}" if std and spread >= 0.05 else "")
 
 
 def _ratio(cell: Mapping[str, Any], baseline: Mapping[str, Any]) -> str:
     return f"{cell['cost_udollars']['mean'] / baseline['cost_udollars']['mean']:.2f}×"
 
 
-def _number(cell: Mapping[str, Any], metric: str) -> str:
+def _count_cell(cell: Mapping[str, Any], metric: str) -> str:
     mean, spread = cell[metric]["mean"], cell[metric]["std"]
     return f"{mean:,.0f}" + (f" ± {spread:,.0f}" if spread >= 0.5 else "")
 
@@ -256,15 +251,9 @@ COLUMNS: dict[str, tuple[str, Callable[[Row], str]]] = {
     "overhead": ("overhead tokens / time", lambda r: f"{_pct(r.cell, 'overhead_tokens', False)} / "
                                                      f"{_pct(r.cell, 'overhead_time', False)}"),
     "overhead_tokens": ("overhead tokens", lambda r: _pct(r.cell, "overhead_tokens")),
-    "exec": ("exec tokens / task", lambda r: _number(r.cell, "exec_tokens")),
+    "exec": ("exec tokens / task", lambda r: _count_cell(r.cell, "exec_tokens")),
     "auction": ("auction tokens / task", lambda r: f"{r.cell['tokens']['mean'] - r.cell['exec_tokens']['mean']:,.0f}"),
 }
-
-
-def _table(header: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
-    from langgraph_sale.bench.report import _table as table
-
-    return table(header, lines)
 
 
 def _columns(value: str | None, default: str) -> list[str]:
@@ -277,23 +266,23 @@ def _columns(value: str | None, default: str) -> list[str]:
 
 def block_table(summaries: Summaries, rows: str, columns: str | None = None, domain: str | None = None) -> str:
     """Methods of published runs (`rows`) against metric columns (`columns`, from `COLUMNS`)."""
-    picked, names = _rows(rows, summaries, domain), _columns(columns, "pass,cost,paper_mt,largest,overhead")
-    return _table(["method", *[COLUMNS[n][0] for n in names]], [[r.label, *[COLUMNS[n][1](r) for n in names]]
+    picked, names = _picked_rows(rows, summaries, domain), _columns(columns, "pass,cost,paper_mt,largest,overhead")
+    return markdown_table(["method", *[COLUMNS[n][0] for n in names]], [[r.label, *[COLUMNS[n][1](r) for n in names]]
                                                                 for r in picked])
 
 
 def block_bins(summaries: Summaries, rows: str, domain: str | None = None) -> str:
     """pass@1 / µ$ a task of each row in each complexity bin of its run (mean over orders)."""
-    picked = _rows(rows, summaries, domain)
+    picked = _picked_rows(rows, summaries, domain)
     first = picked[0]
     counts = first.summary["tasks"][first.domain]["bins"]
     lines = []
     for row in picked:
         bins = row.summary["bins"][row.domain]
         lines.append([row.label, *[f"{100 * bins[b][row.method]['pass']['mean']:.0f}% / "
-                                   f"{_money(bins[b][row.method]['cost_udollars']['mean'])}"
+                                   f"{money(bins[b][row.method]['cost_udollars']['mean'])}"
                                    if row.method in bins.get(b, {}) else "-" for b in counts]])
-    return _table(["method", *[f"{b} ({n})" for b, n in counts.items()]], lines)
+    return markdown_table(["method", *[f"{b} ({n})" for b, n in counts.items()]], lines)
 
 
 GOALS = (("pass", "pass@1 ≥ the largest alone"), ("cost", "cost ≤ 0.65×"), ("largest", "largest share ≤ 50%"))
@@ -303,7 +292,7 @@ GOALS = (("pass", "pass@1 ≥ the largest alone"), ("cost", "cost ≤ 0.65×"), 
 def block_goals(summaries: Summaries, rows: str, domain: str | None = None) -> str:
     """The goals, per SALE configuration: pass@1 at least the largest agent's alone, cost at most 0.65× its cost,
     the largest agent on at most half the tasks; with the baseline and the hindsight oracle in a line above."""
-    picked = _rows(rows, summaries, domain)
+    picked = _picked_rows(rows, summaries, domain)
     base = picked[0].baseline()
     base_pass, base_cost = base["pass"]["mean"], base["cost_udollars"]["mean"]
     tasks = picked[0].summary["tasks"][picked[0].domain]["all"]
@@ -319,11 +308,11 @@ def block_goals(summaries: Summaries, rows: str, domain: str | None = None) -> s
             f"{_usd(cell, False)} µ$ = {cost / base_cost:.2f}×: {'met' if cost <= 0.65 * base_cost else '**not met**'}",
             f"{_pct(cell, 'largest_share', False)}: {'met' if largest <= 0.5 else '**not met**'}"])
     intro = (f"{tasks} tasks; {picked[0].summary['largest']} alone passes {100 * base_pass:.1f}% at "
-             f"{_money(base_cost)} µ$ a task, so the cost goal is at most {_money(0.65 * base_cost)} µ$."
+             f"{money(base_cost)} µ$ a task, so the cost goal is at most {money(0.65 * base_cost)} µ$."
              + (f" The hindsight oracle, a perfect router: {100 * oracle['pass']['mean']:.1f}% at "
-                f"{_money(oracle['cost_udollars']['mean'])} µ$ ({oracle['cost_udollars']['mean'] / base_cost:.2f}×)."
+                f"{money(oracle['cost_udollars']['mean'])} µ$ ({oracle['cost_udollars']['mean'] / base_cost:.2f}×)."
                 if oracle else ""))
-    return intro + "\n\n" + _table(["SALE configuration", *[label for _, label in GOALS]], lines)
+    return intro + "\n\n" + markdown_table(["SALE configuration", *[label for _, label in GOALS]], lines)
 
 
 def block_skip(summaries: Summaries, pairs: str) -> str:
@@ -332,21 +321,22 @@ def block_skip(summaries: Summaries, pairs: str) -> str:
     for item in filter(None, (part.strip() for part in pairs.split(";"))):
         target, _, label = item.partition("=")
         run, method, skip, *domain = target.split(":")
-        with_auction, skipping = (_rows(f"{run}:{m}", summaries, domain[0] if domain else None)[0]
+        with_auction, skipping = (_picked_rows(f"{run}:{m}", summaries, domain[0] if domain else None)[0]
                                   for m in (method, skip))
         a, b = with_auction.cell, skipping.cell
         lines.append([label or run, _usd(a, False), _usd(b, False),
                       f"{b['cost_udollars']['mean'] / a['cost_udollars']['mean']:.2f}×",
                       f"{_pct(a, 'pass', False)} → {_pct(b, 'pass', False)}"])
-    return _table(["run", "SALE µ$ / task", "SALE + skip µ$ / task", "ratio", "pass@1, SALE → SALE + skip"], lines)
+    return markdown_table(["run", "SALE µ$ / task", "SALE + skip µ$ / task", "ratio", "pass@1, SALE → SALE + skip"],
+                          lines)
 
 
 def block_phases(summaries: Summaries, rows: str, domain: str | None = None) -> str:
     """Tokens / model seconds a task in each phase (bids, jury, outbid rounds, verifier, execution)."""
     from langgraph_sale.bench.report import PHASES, _phase_cell
 
-    picked = _rows(rows, summaries, domain)
-    return _table(["method", *[label for _, label in PHASES]],
+    picked = _picked_rows(rows, summaries, domain)
+    return markdown_table(["method", *[label for _, label in PHASES]],
                   [[row.label, *[_phase_cell(row.cell, phase) for phase, _ in PHASES]] for row in picked])
 
 
@@ -374,7 +364,7 @@ def block_break_even(summaries: Summaries, rows: str, domain: str | None = None)
     """Each auction's own cost and the execution lengths at which it pays (the report's break-even table)."""
     from langgraph_sale.bench.report import break_even_table
 
-    picked = _rows(rows, summaries, domain)
+    picked = _picked_rows(rows, summaries, domain)
     summary = picked[0].summary
     prices = {agent["name"]: agent["price_per_mtok"] for agent in summary["agents"]}
     return break_even_table({row.label: row.cell for row in picked}, prices[summary["cheapest"]],
@@ -393,7 +383,7 @@ def block_sessions(summaries: Summaries, runs: str) -> str:
         wall, calls = wall + run_wall, calls + run_calls
         lines.append([name, str(len(sessions)), f"{run_wall / 3600:.1f} h", f"{run_calls:,}"])
     lines.append(["all", "", f"{wall / 3600:.1f} h", f"{calls:,}"])
-    return _table(["run", "sittings", "wall time", "model calls made"], lines)
+    return markdown_table(["run", "sittings", "wall time", "model calls made"], lines)
 
 
 def block_weights(summaries: Summaries, files: str) -> str:
@@ -413,7 +403,7 @@ def block_weights(summaries: Summaries, files: str) -> str:
     lines = [["`w_cost` (price × plan length)", *[f"{w.w_cost:.3g}" for _, w in columns]],
              ["`w_entropy`", *[f"{w.w_entropy:+.3g}" for _, w in columns]],
              *[[f"juror {j}", *[f"{juror(w, j):.3g}" for _, w in columns]] for j in jurors]]
-    return _table(["weight", *[label for label, _ in columns]], lines)
+    return markdown_table(["weight", *[label for label, _ in columns]], lines)
 
 
 def block_commands(summaries: Summaries, runs: str) -> str:

@@ -46,7 +46,7 @@ from typing import Any
 from langgraph_sale.bench.methods import alone_agent, alone_method
 
 __all__ = ["write_report", "complete_orders", "aggregate", "order_metrics", "pareto_front", "plan_forecast",
-           "jury_spread", "jury_table", "break_even_table", "METRICS"]
+           "jury_spread", "jury_table", "break_even_table", "markdown_table", "money", "METRICS"]
 
 METRICS: tuple[tuple[str, str], ...] = (
     ("pass", "pass@1"), ("f1", "F1"), ("cost_udollars", "µ$ / task"), ("paper_mt", "$/Mt (paper)"),
@@ -219,9 +219,9 @@ def break_even_table(cells: Mapping[str, Mapping[str, Any]], cheapest_price: flo
         spread = largest_price - cheapest_price
         e_star = auction_usd / (spread / 1e6) if spread > 0 else math.inf
         e_ten = 9 * auction_usd / (largest_price / 1e6) if largest_price > 0 else math.inf
-        lines.append([name, f"{tokens:,.0f}", _money(1e6 * auction_usd), f"{cell['exec_tokens']['mean']:,.0f}",
+        lines.append([name, f"{tokens:,.0f}", money(1e6 * auction_usd), f"{cell['exec_tokens']['mean']:,.0f}",
                       f"{e_star:,.0f}", f"{e_ten:,.0f}"])
-    return _table(["auction", "auction tokens / task", "auction µ$ / task", "exec tokens / task",
+    return markdown_table(["auction", "auction tokens / task", "auction µ$ / task", "exec tokens / task",
                    "break-even E* (exec tokens)", "auction <= 10% of always-largest (exec tokens)"], lines)
 
 
@@ -256,14 +256,14 @@ def jury_table(spread: Mapping[str, Mapping[str, int]]) -> str:
     for juror, counts in spread.items():
         total = sum(counts.values())
         lines.append([juror, str(total), *[f"{100 * counts.get(score, 0) / total:.0f}%" for score in scores]])
-    return _table(["juror", "plans scored", *[f"scored {score}" for score in scores]], lines)
+    return markdown_table(["juror", "plans scored", *[f"scored {score}" for score in scores]], lines)
 
 
 def _forecast_section(domain: str, forecast: Mapping[str, Any]) -> list[str]:
     md = [f"### {domain}: does the plan forecast the execution?", "",
           "The cost term ranks bids by price × plan tokens, a forecast of what the bidder's execution will cost. "
           "Each agent's first bid against its own execution of the same task alone:", ""]
-    md.append(_table(["agent", "tasks", "plan tokens", "plans at the cap", "exec tokens alone",
+    md.append(markdown_table(["agent", "tasks", "plan tokens", "plans at the cap", "exec tokens alone",
                       "Spearman ρ (plan, exec)", "p"], (
         [agent, str(a["tasks"]), f"{a['plan_tokens']:,.0f}",
          "-" if a["at_cap"] is None else f"{100 * a['at_cap']:.0f}%", f"{a['exec_tokens']:,.0f}",
@@ -292,11 +292,12 @@ def _methods(rows: Sequence[Mapping[str, Any]], prices: Mapping[str, float]) -> 
             + sorted((name for name in names if name not in alone), key=_method_key))
 
 
-def _money(value: float) -> str:
+def money(value: float) -> str:
+    """Millionths of a dollar as the reports print them: no decimals from 100, one from 1, two digits below."""
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.1f}" if abs(value) >= 1 else f"{value:.2g}"
 
 
-def _fmt(cell: Mapping[str, Any], metric: str) -> str:
+def _cell(cell: Mapping[str, Any], metric: str) -> str:
     mean, std = cell[metric]["mean"], cell[metric]["std"]
     if std < 1e-9 * max(1.0, abs(mean)):
         std = 0.0  # float noise of identical orders
@@ -307,7 +308,7 @@ def _fmt(cell: Mapping[str, Any], metric: str) -> str:
     if metric == "paper_mt":
         return f"{mean:.3f} ± {std:.3f}"
     if metric == "cost_udollars":
-        return f"{_money(mean)} ± {_money(std)}"
+        return f"{money(mean)} ± {money(std)}"
     return f"{mean:,.0f} ± {std:,.0f}"
 
 
@@ -319,10 +320,11 @@ def _phase_cell(cell: Mapping[str, Any], phase: str) -> str:
 def _bin_cell(cell: Mapping[str, Any] | None) -> str:
     if cell is None:
         return "-"
-    return f"{100 * cell['pass']['mean']:.0f}% / {_money(cell['cost_udollars']['mean'])}"
+    return f"{100 * cell['pass']['mean']:.0f}% / {money(cell['cost_udollars']['mean'])}"
 
 
-def _table(header: Sequence[str], lines: Iterable[Sequence[str]]) -> str:
+def markdown_table(header: Sequence[str], lines: Iterable[Sequence[str]]) -> str:
+    """A Markdown table."""
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out += ["| " + " | ".join(line) + " |" for line in lines]
     return "\n".join(out)
@@ -497,13 +499,13 @@ def write_report(out: Path, rows: Sequence[Mapping[str, Any]], *, config: Any, p
         md += [f"## {domain}", ""]
         keys = [key for key, _ in METRICS if domain == "search" or key != "f1"]
         header = ["method", *[label for key, label in METRICS if key in keys]]
-        md.append(_table(header, ([name, *[_fmt(summary[(domain, name)], key) for key in keys]]
+        md.append(markdown_table(header, ([name, *[_cell(summary[(domain, name)], key) for key in keys]]
                                   for name in methods[domain])))
         md.append("")
         domain_bins = [b for b in BIN_ORDER if any((domain, b, m) in bins for m in methods[domain])]
         md += [f"### {domain} by complexity bin: pass@1 / µ$ per task (mean over orders)", ""]
         counts = {b: sum(1 for t in suite.tasks[domain] if t.bin == b) for b in domain_bins}
-        md.append(_table(["method", *[f"{b} ({counts[b]})" for b in domain_bins]], (
+        md.append(markdown_table(["method", *[f"{b} ({counts[b]})" for b in domain_bins]], (
             [name, *[_bin_cell(bins.get((domain, b, name))) for b in domain_bins]] for name in methods[domain])))
         md.append("")
         auctions = [m for m in methods[domain] if m.startswith("sale")]
@@ -522,7 +524,7 @@ def write_report(out: Path, rows: Sequence[Mapping[str, Any]], *, config: Any, p
         spenders = [m for m in methods[domain] if summary[(domain, m)]["overhead_tokens"]["mean"] > 0]
         if spenders:
             md += [f"### {domain}: tokens / model seconds per task, by phase (mean over orders)", ""]
-            md.append(_table(["method", *[label for _, label in PHASES]], (
+            md.append(markdown_table(["method", *[label for _, label in PHASES]], (
                 [name, *[_phase_cell(summary[(domain, name)], phase) for phase, _ in PHASES]] for name in spenders)))
             md.append("")
         forecast = forecasts[domain]

@@ -226,7 +226,7 @@ def _prompt_tools(domain: str) -> list[BaseTool]:
         "the 3 best passages, numbered and titled.")]
 
 
-def _summary(records: Sequence[CallRecord]) -> dict[str, Any]:
+def _phase_totals(records: Sequence[CallRecord]) -> dict[str, Any]:
     """A row's tokens, dollars and seconds by phase. The bids and jury calls of an auction run in parallel, so the
     order their records arrive in changes from run to run: the phases are sorted and the floats summed exactly
     (`math.fsum`), so that a replay gives the same row, and the same report, to the last digit."""
@@ -323,7 +323,7 @@ def _row(key: str, domain: str, method: Method, order: int, seed: int, position:
         "passed": bool(step.passed), "f1": float(step.f1), "executed": step.executed, "final": step.final,
         "largest_ran": largest in step.executed, "cheapest_final": step.final == cheapest,
         "paper_mt": sum(prices[name] for name in step.executed), "answer": step.answer[:2000],
-        **_summary(step.records), "extra": step.extra, "memory": step.memory,
+        **_phase_totals(step.records), "extra": step.extra, "memory": step.memory,
     }
 
 
@@ -340,7 +340,7 @@ def run_bench(config: BenchConfig, *, echo: Callable[[str], None] = print) -> Be
     """
     started = time.perf_counter()
     started_at = time.strftime("%Y-%m-%d %H:%M:%S")
-    run = _prepare(config)
+    run = _prepare_run(config)
     done_before = sum(1 for key in run.keys if run.caches["rows"].get(key) is not None)
     progress = _progress_bar(len(run.keys), done_before, config.progress)
     status, failed = "complete", ""
@@ -393,7 +393,7 @@ class _Run:
     new_rows: int = 0
 
 
-def _prepare(config: BenchConfig) -> _Run:
+def _prepare_run(config: BenchConfig) -> _Run:
     if config.orders < 1:
         raise AuctionConfigError("--orders", "must be at least 1")
     root = resolve_root(config.suite, config.data)

@@ -35,15 +35,15 @@ class RecordOutcome(RunnableCallable):
     """
 
     def __init__(self, auction: Auction) -> None:
-        super().__init__(self._record, self._arecord, name="record_outcome")
+        super().__init__(self._record_outcome, self._arecord_outcome, name="record_outcome")
         self.auction = auction
 
-    def _record(self, state: AuctionState, config: RunnableConfig, runtime: Runtime[Any]
+    def _record_outcome(self, state: AuctionState, config: RunnableConfig, runtime: Runtime[Any]
                 ) -> dict[str, Any] | Command[Any]:
         options = self.auction.options
         bids, phases, outcome = self._outcome(state)
         if options.evaluate is not None and outcome.answer is not None:
-            outcome = _judged_by(outcome, _call_evaluator_sync(options.evaluate, outcome.task, outcome.answer))
+            outcome = _judged_by(outcome, _evaluate(options.evaluate, outcome.task, outcome.answer))
         if options.memory is not None and outcome.winner:
             try:
                 options.memory.bind(runtime.store, runtime.context, config).write(self._memory_record(bids, outcome))
@@ -52,12 +52,12 @@ class RecordOutcome(RunnableCallable):
                 outcome = _memory_failed(outcome, err)
         return self._finish(state, outcome, phases, runtime)
 
-    async def _arecord(self, state: AuctionState, config: RunnableConfig, runtime: Runtime[Any]
+    async def _arecord_outcome(self, state: AuctionState, config: RunnableConfig, runtime: Runtime[Any]
                        ) -> dict[str, Any] | Command[Any]:
         options = self.auction.options
         bids, phases, outcome = self._outcome(state)
         if options.evaluate is not None and outcome.answer is not None:
-            outcome = _judged_by(outcome, await _call_evaluator(options.evaluate, outcome.task, outcome.answer))
+            outcome = _judged_by(outcome, await _aevaluate(options.evaluate, outcome.task, outcome.answer))
         if options.memory is not None and outcome.winner:
             try:
                 await options.memory.bind(runtime.store, runtime.context, config).awrite(
@@ -145,7 +145,7 @@ def _memory_failed(outcome: AuctionOutcome, error: Exception) -> AuctionOutcome:
     return outcome.model_copy(update={"memory_error": f"{type(error).__name__}: {error}"[:500]})
 
 
-async def _call_evaluator(evaluate: Evaluator, task: str, answer: str) -> bool | Exception:
+async def _aevaluate(evaluate: Evaluator, task: str, answer: str) -> bool | Exception:
     """The evaluator's verdict, awaited if it is async; its exception, if it raised (recorded, never fatal)."""
     try:
         verdict = evaluate(task, answer)
@@ -154,10 +154,10 @@ async def _call_evaluator(evaluate: Evaluator, task: str, answer: str) -> bool |
         return err
 
 
-def _call_evaluator_sync(evaluate: Evaluator, task: str, answer: str) -> bool | Exception:
-    """`_call_evaluator` from the sync path, in a fresh thread: this thread may run beside an event loop."""
+def _evaluate(evaluate: Evaluator, task: str, answer: str) -> bool | Exception:
+    """`_aevaluate` from the sync path, in a fresh thread: this thread may run beside an event loop."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, _call_evaluator(evaluate, task, answer)).result()
+        return pool.submit(asyncio.run, _aevaluate(evaluate, task, answer)).result()
 
 
 def _judged_by(outcome: AuctionOutcome, verdict: bool | Exception) -> AuctionOutcome:
