@@ -24,6 +24,8 @@ import sys
 import time
 from typing import Any
 
+from langgraph.checkpoint.memory import InMemorySaver
+
 from langgraph_sale import create_auction
 from langgraph_sale.local import MODELS, LocalServer, ensure_pool, local_bidders
 
@@ -58,14 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with LocalServer() as server:
         pool = local_bidders(server.openai_url)
+        # A checkpointer, so the auction's own clock (a key it keeps inside) can be read after each run.
         auction = create_auction(pool, route="decide", max_bid_tokens=args.max_bid_tokens, bid_timeout=900,
-                                 jury_scoring="logprobs").compile()
+                                 jury_scoring="logprobs").compile(checkpointer=InMemorySaver())
         for number, task in enumerate(tasks, start=1):
-            state = auction.invoke({"auction_task": task})
-            clock = state["auction_clock"]
+            config = {"configurable": {"thread_id": f"task-{number}"}}
+            outcome = auction.invoke({"auction_task": task}, config)["auction_outcome"]
+            clock = auction.get_state(config).values["auction_clock"]
             rounds.append((clock["bids_done"] - clock["opened"], clock["decided"] - clock["bids_done"]))
-            bids += [b for b in state["auction_bids"] if b.get("error") is None]
-            jury += [j for j in state["auction_jury"] if j.get("score") is not None]
+            bids += [b for b in outcome["bids"] if b.get("error") is None]
+            jury += [j for j in outcome["jury"] if j.get("score") is not None]
             print(f"  task {number}/{len(tasks)}: bids {rounds[-1][0]:.0f} s, jury {rounds[-1][1]:.0f} s",
                   file=sys.stderr, flush=True)
     total_s = time.perf_counter() - started

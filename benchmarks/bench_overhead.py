@@ -242,7 +242,8 @@ def make_bare(models: dict[str, ScriptedChatModel], *, use_async: bool, structur
 
 # ---- measuring ----------------------------------------------------------------------------------------------------
 def _check_auction(result: dict[str, Any]) -> None:
-    bids, jury = result.get("auction_bids", []), result.get("auction_jury", [])
+    audit = result.get("auction_outcome") or {}  # what a caller receives: the outcome, with every bid and judgment
+    bids, jury = audit.get("bids", []), audit.get("jury", [])
     ok = len(bids) == len(NAMES) and len(jury) == len(NAMES) ** 2 and all(j.get("score") is not None for j in jury)
     if not ok or not result.get("auction_winner") or result["auction_outcome"].get("status") != "executed":
         raise RuntimeError(f"the auction did not run as expected: {len(bids)} bids, {len(jury)} judgments, "

@@ -319,7 +319,7 @@ def run_stream(stream: Sequence[tuple[Family, str]], *, with_memory: bool, execu
         result = app.invoke({"auction_task": task})
         outcome = result["auction_outcome"]
         # The fakes bid the stream's plans in turn: a check that this auction got this task's plans.
-        if any(RESTATE + " " + task not in bid["plan"] for bid in result["auction_bids"] if bid["phase"] == "bid"):
+        if any(RESTATE + " " + task not in bid["plan"] for bid in outcome["bids"] if bid["phase"] == "bid"):
             raise RuntimeError(f"the fake bids are out of step with the stream at {task!r}")
         run.winners.append(outcome["winner"])
         run.outbid_rounds += outcome["refine_rounds"] > 0

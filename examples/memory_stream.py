@@ -62,7 +62,7 @@ def main() -> None:
             print(f"#{number} {task}\n   provisional {outcome['provisional_winner']} -> winner {outcome['winner']}  "
                   f"outbid={outcome['outbid']} outbid_by={outcome['outbid_by']} recalled={outcome['recalled']}  "
                   f"cost ${outcome['total_cost_usd']:.6f}", flush=True)
-            for bid in state["auction_bids"]:
+            for bid in outcome["bids"]:
                 if bid["phase"] == "refine":
                     print(f"   rewritten by {bid['bidder']:<6} (score {bid['breakdown']['score']:+.3f}): {bid['plan']}")
     print(f"\nMemory now holds {len(store.search(memory.namespace_for(None), limit=100))} auctions.")

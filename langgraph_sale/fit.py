@@ -295,7 +295,7 @@ def example_from_scores(
     """Build one training example from an auction's score breakdowns and every bidder's execution outcome.
 
     Args:
-        scores: Per bidder, its `ScoreBreakdown` (or the dict `auction_scores` holds). Take the first-round
+        scores: Per bidder, its `ScoreBreakdown` (or the dicts `auction_outcome["scores"]` holds). Take the first-round
             breakdowns, scored with every juror active (for example the default weights), so that each juror's
             score is recorded.
         outcomes: Per bidder, `(success, cost_usd)` or a mapping with those keys, from executing every bidder once.

@@ -35,7 +35,7 @@ from langgraph_sale.phases.open import OpenAuction
 from langgraph_sale.phases.outcome import RecordOutcome
 from langgraph_sale.phases.refine import RecallNode
 from langgraph_sale.phases.route import Routes
-from langgraph_sale.state import AUCTION_KEYS, AuctionState, BidRequest, JudgeRequest
+from langgraph_sale.state import AUCTION_KEYS, AuctionInput, AuctionOutput, AuctionState, BidRequest, JudgeRequest
 
 __all__ = ["create_auction", "route_to_winner", "Route", "Evaluator", "DEFAULT_MAX_BID_TOKENS"]
 
@@ -91,7 +91,9 @@ def create_auction(
     _check_state_schema(state_schema)
     options = auction.options
     routes = Routes(auction)
-    graph: StateGraph[Any, Any, Any, Any] = StateGraph(state_schema, context_schema=context_schema)
+    # A caller gives a task and gets the decision and its outcome back; the rest of the state stays inside.
+    graph: StateGraph[Any, Any, Any, Any] = StateGraph(state_schema, context_schema=context_schema,
+                                                       input_schema=AuctionInput, output_schema=AuctionOutput)
 
     # Phase 0: open the auction (or skip it, where memory says it cannot pay).
     graph.add_node("open_auction", OpenAuction(auction))

@@ -29,7 +29,7 @@ def format_auction(state: Mapping[str, Any], *, baseline_cost_usd: float | None 
     """Render an auction's final state as plain text.
 
     Args:
-        state: The auction graph's output (or a host state holding the auction keys).
+        state: The auction graph's output (or a host state holding `auction_outcome`), or a state read mid-run.
         baseline_cost_usd: Optional cost of a baseline run (e.g. the largest model alone) to compare with.
         baseline_name: How to name that baseline.
 
@@ -40,10 +40,14 @@ def format_auction(state: Mapping[str, Any], *, baseline_cost_usd: float | None 
         >>> "Winner: small" in format_auction(state)
         True
     """
-    bids = [Bid.model_validate(b) for b in state.get("auction_bids", [])]
-    jury = [JuryScore.model_validate(j) for j in state.get("auction_jury", [])]
-    scores = {name: ScoreBreakdown.model_validate(s) for name, s in (state.get("auction_scores") or {}).items()}
     raw_outcome = state.get("auction_outcome") or {}
+    # A finished auction's outcome carries the audit; a state read mid-run (a checkpoint) has it in its own keys.
+    audit = raw_outcome if "status" in raw_outcome else {"bids": state.get("auction_bids", []),
+                                                         "jury": state.get("auction_jury", []),
+                                                         "scores": state.get("auction_scores") or {}}
+    bids = [Bid.model_validate(b) for b in audit["bids"]]
+    jury = [JuryScore.model_validate(j) for j in audit["jury"]]
+    scores = {name: ScoreBreakdown.model_validate(s) for name, s in audit["scores"].items()}
     outcome = AuctionOutcome.model_validate(raw_outcome) if "status" in raw_outcome else None
     task = raw_outcome.get("task") or state.get("auction_task") or ""
     out = [f"Task: {_first_lines(task, 3, 120)}", *_bid_lines(bids), *_jury_lines(bids, jury),

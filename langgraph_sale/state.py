@@ -17,8 +17,8 @@ from typing_extensions import TypedDict
 
 from langgraph_sale.errors import AuctionInputError
 
-__all__ = ["AuctionState", "BidRequest", "JudgeRequest", "merge_records", "run_setting", "check_task_text",
-           "AUCTION_KEYS"]
+__all__ = ["AuctionState", "AuctionInput", "AuctionOutput", "BidRequest", "JudgeRequest", "merge_records",
+           "run_setting", "check_task_text", "AUCTION_KEYS", "OUTPUT_KEYS"]
 
 
 def check_task_text(value: Any) -> None:
@@ -131,7 +131,38 @@ class AuctionState(TypedDict, total=False):
 
 
 AUCTION_KEYS: tuple[str, ...] = tuple(AuctionState.__annotations__)
-"""Every key of the auction's state; a host must declare those it wants to receive."""
+"""Every key of the auction's own state."""
+
+
+class AuctionInput(TypedDict, total=False):
+    """What an auction reads from its caller: the task, as `auction_task` or as the last human message.
+
+    Example:
+        >>> sorted(AuctionInput.__annotations__)
+        ['auction_task', 'messages']
+    """
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    auction_task: Annotated[str | None, TaskChannel(str)]
+
+
+class AuctionOutput(TypedDict, total=False):
+    """What an auction hands back: the winner's answer in `messages`, the winner, its plan, and the outcome with
+    the audit (every bid's score terms, the jury, the ledger). Bids, jury, scores and the run's notes stay inside.
+
+    Example:
+        >>> sorted(AuctionOutput.__annotations__)
+        ['auction_outcome', 'auction_plan', 'auction_winner', 'messages']
+    """
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    auction_winner: str | None
+    auction_plan: str | None
+    auction_outcome: dict[str, Any]
+
+
+OUTPUT_KEYS: tuple[str, ...] = tuple(AuctionOutput.__annotations__)
+"""The keys an auction hands back (`AuctionOutput`); a host declares those it wants to receive."""
 
 
 def run_setting(context: Any, config: Mapping[str, Any] | None, key: str) -> Any:

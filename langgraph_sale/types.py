@@ -251,6 +251,14 @@ class AuctionOutcome(_Record):
     memory_written: bool = False
     memory_error: str | None = None
     """Why the auction could not be written to memory (the outcome in state is kept regardless)."""
+    bids: list[Bid] = Field(default_factory=list)
+    """The audit: every bid of every phase, each with its own score breakdown (a failed one with its error)."""
+    jury: list[JuryScore] = Field(default_factory=list)
+    """Every juror's judgment of every bid it was asked about."""
+    scores: dict[str, ScoreBreakdown] = Field(default_factory=dict)
+    """Each bidder's latest score breakdown (its rewritten bid's after an outbid round)."""
+    usage_by_phase: dict[str, CallUsage] = Field(default_factory=dict)
+    """The ledger: tokens, dollars, calls and whether they were estimated, by phase."""
 
 
 Bid.model_rebuild()  # `breakdown` refers to ScoreBreakdown, defined after Bid

@@ -107,7 +107,7 @@ def main(argv: list[str]) -> int:
         if phase == "resume":
             result = build(objects, log_path, thread).invoke(None, config(thread))
             outcome = result["auction_outcome"]
-            print(json.dumps({"pid": os.getpid(), "auction_id": result["auction_id"], "status": outcome["status"],
+            print(json.dumps({"pid": os.getpid(), "auction_id": outcome["auction_id"], "status": outcome["status"],
                               "memory_written": outcome["memory_written"]}), flush=True)
             return 0
     raise SystemExit(f"unknown phase {phase!r}")

@@ -103,9 +103,10 @@ def worker(uri: str, name: str, other: str, mode: str) -> dict[str, Any]:
                 return first, second, others(await memory.arecall(store, namespace, task_of(other, 1)))
 
         first, second, seen = asyncio.run(run())
-    return {"name": name, "first_id": first["auction_id"], "first_recalled": first["auction_outcome"]["recalled"],
-            "second_recalled": second["auction_outcome"]["recalled"], "written": second["auction_outcome"][
-                "memory_written"], "seen_from_other": seen}
+    first_outcome, second_outcome = first["auction_outcome"], second["auction_outcome"]
+    return {"name": name, "first_id": first_outcome["auction_id"], "first_recalled": first_outcome["recalled"],
+            "second_recalled": second_outcome["recalled"], "written": second_outcome["memory_written"],
+            "seen_from_other": seen}
 
 
 def _wait(found: Callable[[], Any]) -> None:

@@ -28,14 +28,16 @@ async def invoke(app: Any, value: Any, mode: str, **kwargs: Any) -> dict[str, An
 async def test_a_bidder_whose_execution_cannot_fit_is_not_asked(mode: str) -> None:
     pool = scripted_pool()
     budget = expected("large") * 0.95  # large's execution alone does not fit; small's does, with room for the auction
-    result = await invoke(create_auction(pool).compile(), {"auction_task": TASK}, mode,
-                          context={"budget_usd": budget})
+    app = create_auction(pool).compile(checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "budget"}}
+    result = await invoke(app, {"auction_task": TASK}, mode, config=config, context={"budget_usd": budget})
     models = models_of(pool)
     assert models["large"].count("bid") == 0 and models["small"].count("bid") == 1
-    assert {b["bidder"] for b in result["auction_bids"]} == {"tiny", "small"}
     outcome = result["auction_outcome"]
+    assert {b["bidder"] for b in outcome["bids"]} == {"tiny", "small"}
     assert outcome["status"] == "executed" and outcome["winner"] == "small" and outcome["budget_usd"] == budget
-    assert result["auction_budget"]["expected_execute_usd"]["large"] == pytest.approx(expected("large"))
+    state = app.get_state(config).values  # each bidder's expected execution cost stays inside the auction
+    assert state["auction_budget"]["expected_execute_usd"]["large"] == pytest.approx(expected("large"))
 
 
 async def test_the_auction_own_calls_count_against_the_budget(mode: str) -> None:

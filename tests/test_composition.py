@@ -53,7 +53,7 @@ async def test_auction_as_a_node_leaves_host_keys_alone_and_answers_in_host_mess
     assert result["messages"][-1].name == "small"
     assert result["auction_winner"] == "small"
     assert result["auction_outcome"]["task"] == TASK
-    assert len(result["auction_bids"]) == len(pool)
+    assert len(result["auction_outcome"]["bids"]) == len(pool)
 
 
 # ---- (b) two auctions in one host ------------------------------------------------------------------------------
@@ -92,10 +92,11 @@ def test_two_auctions_in_sequence_in_an_auction_state_host() -> None:
 
     assert [message.content for message in ai_messages(result)] == [
         "first: answer from small", "second: answer from small"]
-    assert result["auction_outcome"]["answer"] == "second: answer from small"
-    assert len(result["auction_bids"]) == len(second_pool)
-    assert {bid["auction_id"] for bid in result["auction_bids"]} == {result["auction_id"]}
-    assert len(result["auction_jury"]) == len(second_pool) ** 2
+    outcome = result["auction_outcome"]
+    assert outcome["answer"] == "second: answer from small"
+    assert len(outcome["bids"]) == len(second_pool)
+    assert {bid["auction_id"] for bid in outcome["bids"]} == {outcome["auction_id"]}
+    assert len(outcome["jury"]) == len(second_pool) ** 2
     for model in [*models_of(first_pool).values(), *models_of(second_pool).values()]:
         assert model.count("bid") == 1
 
@@ -171,7 +172,7 @@ async def test_parent_mode_sends_the_host_to_the_winners_destination(mode: str) 
     assert result["auction_winner"] == "small"
     assert result["auction_plan"] == PLANS["small"]
     assert result["auction_outcome"]["status"] == "decided"
-    assert set(result["auction_scores"]) == set(PRICES)
+    assert set(result["auction_outcome"]["scores"]) == set(PRICES)
     assert all(model.count("execute") == 0 for model in models_of(pool).values())
     assert ai_messages(result)[-1].name == "cheap_agent"
 

@@ -76,11 +76,11 @@ def test_the_checks_catch_a_record_in_the_wrong_auction() -> None:
 
     tasks, results, store, memory, pool = asyncio.run(two())
     assert bench.verify(tasks, results, store, memory, pool) == []
-    swapped = [dict(result) for result in results]
-    swapped[0]["auction_bids"], swapped[1]["auction_bids"] = results[1]["auction_bids"], results[0]["auction_bids"]
+    first, second = (result["auction_outcome"] for result in results)  # the audit a caller receives
+    swapped = [{**results[0], "auction_outcome": {**first, "bids": second["bids"]}},
+               {**results[1], "auction_outcome": {**second, "bids": first["bids"]}}]
     assert any("bid " in problem for problem in bench.verify(tasks, swapped, store, memory, pool))
-    jury = [dict(results[0]), results[1]]
-    jury[0]["auction_jury"] = results[0]["auction_jury"][:-1]  # a judgment missing
+    jury = [{**results[0], "auction_outcome": {**first, "jury": first["jury"][:-1]}}, results[1]]  # a judgment missing
     assert any("judgments for" in problem for problem in bench.verify(tasks, jury, store, memory, pool))
     items = store.search(memory.namespace_for(None))
     store.delete(items[0].namespace, items[0].key)  # a memory record missing
@@ -158,12 +158,12 @@ async def test_per_bidder_caps_hold_across_concurrent_auctions(mode: str, timeou
             results = list(threads.map(app.invoke, inputs))
 
     assert all(result["auction_outcome"]["status"] == "executed" for result in results)
-    assert len({result["auction_id"] for result in results}) == auctions
+    assert len({result["auction_outcome"]["auction_id"] for result in results}) == auctions
     for name, (at_model, limiter_peak) in peaks(pool).items():
         assert at_model <= CAPS[name] and limiter_peak <= CAPS[name], (name, at_model, limiter_peak)
     assert peaks(pool)["large"][0] == CAPS["large"]  # the cap was reached: the auctions did overlap
     if timeouts:
-        large = [j for r in results for j in r["auction_jury"] if j["juror"] == "large"]
+        large = [j for r in results for j in r["auction_outcome"]["jury"] if j["juror"] == "large"]
         assert large and all(j["score"] is None and "BidTimeoutError" in j["error"] for j in large)
     time.sleep(0.4 if timeouts else 0)  # abandoned sync calls end; every slot comes back
     assert all(b.limiter.in_flight == 0 for b in pool)  # type: ignore[union-attr]

@@ -176,7 +176,8 @@ def test_a_killed_worker_resumes_without_bidding_judging_or_paying_twice(
         #    checkpoint) rewrites the record in place, and resuming the finished thread again runs nothing.
         (before_record,) = [s for s in app.get_state_history(config) if s.next == ("record_outcome",)]
         replay = app.invoke(None, before_record.config)
-        assert replay["auction_outcome"]["memory_written"] is True and replay["auction_id"] == values["auction_id"]
+        assert replay["auction_outcome"]["memory_written"] is True
+        assert replay["auction_outcome"]["auction_id"] == values["auction_id"]
         again = app.invoke(None, config)
         assert again["auction_outcome"]["status"] == "executed"
         (item,) = store.search(namespace)

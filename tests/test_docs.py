@@ -83,4 +83,5 @@ def test_studio_auction_runs() -> None:
     assert decided["auction_outcome"]["status"] == "decided"
     assert decided["auction_winner"] in {"tiny", "small", "large"}
     remembered = store.search(("langgraph_sale", "auctions", "shared"))
-    assert {item.key for item in remembered} == {state["auction_id"], decided["auction_id"]}
+    assert {item.key for item in remembered} == {state["auction_outcome"]["auction_id"],
+                                                 decided["auction_outcome"]["auction_id"]}

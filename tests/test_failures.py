@@ -29,7 +29,7 @@ ALWAYS_FAILS_TO_BID = {"fail": {"bid": -1}}
 
 
 def bid_of(result: Mapping[str, Any], bidder: str) -> dict[str, Any]:
-    (bid,) = [bid for bid in result["auction_bids"] if bid["bidder"] == bidder]
+    (bid,) = [bid for bid in result["auction_outcome"]["bids"] if bid["bidder"] == bidder]
     return bid  # type: ignore[no-any-return]
 
 
@@ -40,16 +40,16 @@ async def test_a_bidder_that_always_fails_is_recorded_and_the_others_carry_on(mo
     pool = scripted_pool(large=ALWAYS_FAILS_TO_BID)
     models = models_of(pool)
     result = await run(create_auction(pool, bid_retry=FAST_RETRY).compile(), {"auction_task": TASK}, mode)
+    outcome = result["auction_outcome"]
 
     failed = bid_of(result, "large")
     assert "ScriptedFailure" in failed["error"] and failed["plan"] == ""
     assert models["large"].count("bid") == 2  # both attempts of the retry policy
     assert failed["attempts"] == 2
     assert all(bid_of(result, name)["error"] is None for name in ("tiny", "small"))
-    assert {record["bidder"] for record in result["auction_jury"]} == {"tiny", "small"}
-    assert len(result["auction_jury"]) == 2 * len(pool)  # the failed bidder still sits on the jury
-    assert set(result["auction_scores"]) == {"tiny", "small"}
-    outcome = result["auction_outcome"]
+    assert {record["bidder"] for record in outcome["jury"]} == {"tiny", "small"}
+    assert len(outcome["jury"]) == 2 * len(pool)  # the failed bidder still sits on the jury
+    assert set(outcome["scores"]) == {"tiny", "small"}
     assert outcome["status"] == "executed" and outcome["winner"] == "small"
     assert outcome["bids_failed"] == ["large"]
     assert result["messages"][-1].content == answer_of("small")
@@ -63,7 +63,7 @@ async def test_a_bidder_that_fails_once_is_retried_and_bids(mode: str) -> None:
     assert models["small"].count("bid") == 2
     small_bid = bid_of(result, "small")
     assert small_bid["error"] is None and small_bid["plan"] == PLANS["small"]
-    assert len(result["auction_bids"]) == len(pool)
+    assert len(result["auction_outcome"]["bids"]) == len(pool)
     assert result["auction_outcome"]["bids_failed"] == []
     assert result["auction_winner"] == "small"
 
@@ -113,7 +113,7 @@ async def test_with_no_valid_bid_the_fallback_runs_without_a_plan(mode: str, fal
     assert outcome["reason"].startswith("fallback")
     assert outcome["plan"] == "" and outcome["answer"] == answer_of(runner)
     assert sorted(outcome["bids_failed"]) == sorted(PRICES)
-    assert result["auction_scores"] == {} and result["auction_jury"] == []
+    assert outcome["scores"] == {} and outcome["jury"] == []
     assert all(model.count("jury") == 0 for model in models.values())
     assert {name: model.count("execute") for name, model in models.items()} == {
         name: int(name == runner) for name in PRICES}
@@ -157,9 +157,9 @@ async def test_a_crashing_executor_is_recorded_and_the_auction_is_kept(mode: str
     assert outcome["status"] == "execution_failed"
     assert outcome["winner"] == "small" and outcome["answer"] is None
     assert "RuntimeError" in outcome["execution_error"] and "executor crashed" in outcome["execution_error"]
-    assert len(result["auction_bids"]) == len(pool)
-    assert len(result["auction_jury"]) == len(pool) ** 2
-    assert set(result["auction_scores"]) == set(PRICES)
+    assert len(outcome["bids"]) == len(pool)
+    assert len(outcome["jury"]) == len(pool) ** 2
+    assert set(outcome["scores"]) == set(PRICES)
     assert result["auction_plan"] == PLANS["small"]
     assert not any(isinstance(message, AIMessage) for message in result.get("messages", []))
     assert outcome["tokens_by_phase"]["bid"] > 0 and outcome["tokens_by_phase"]["jury"] > 0
@@ -181,17 +181,18 @@ async def test_a_juror_that_always_fails_is_dropped_for_every_bid(mode: str) -> 
     pool = scripted_pool(tiny={"fail": {"jury": -1}})
     models = models_of(pool)
     result = await run(create_auction(pool).compile(), {"auction_task": TASK}, mode)
+    outcome = result["auction_outcome"]
 
-    tiny_records = [record for record in result["auction_jury"] if record["juror"] == "tiny"]
+    tiny_records = [record for record in outcome["jury"] if record["juror"] == "tiny"]
     assert sorted(record["bidder"] for record in tiny_records) == sorted(PRICES)
     for record in tiny_records:
         assert record["score"] is None
         assert "ScriptedFailure" in record["error"]
     assert models["tiny"].count("jury") == 2 * len(pool)  # one retry per bid, then dropped
     assert all(breakdown["jury"]["tiny"] is None and breakdown["jury_rescale"] > 1
-               for breakdown in result["auction_scores"].values())
+               for breakdown in outcome["scores"].values())
     assert models["tiny"].count("bid") == 1 and bid_of(result, "tiny")["error"] is None
-    assert result["auction_outcome"]["status"] == "executed"
+    assert outcome["status"] == "executed"
     assert result["auction_winner"] == "small"
 
 

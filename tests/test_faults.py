@@ -73,14 +73,20 @@ def hidden_characters(text: str) -> list[str]:
             if ch not in "\t\n" and unicodedata.category(ch) in ("Cc", "Cf", "Cs")]
 
 
+def audit_of(result: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The audit a caller receives: the auction's outcome, with every bid, judgment and score breakdown."""
+    outcome: Mapping[str, Any] = result["auction_outcome"]
+    return outcome
+
+
 def bids_of(result: Mapping[str, Any]) -> dict[str, Bid]:
-    bids = [Bid.model_validate(record) for record in result["auction_bids"]]
+    bids = [Bid.model_validate(record) for record in audit_of(result)["bids"]]
     assert len({bid.bidder for bid in bids}) == len(bids), "one bid per bidder"
     return {bid.bidder: bid for bid in bids}
 
 
 def jury_of(result: Mapping[str, Any]) -> list[JuryScore]:
-    return [JuryScore.model_validate(record) for record in result["auction_jury"]]
+    return [JuryScore.model_validate(record) for record in audit_of(result)["jury"]]
 
 
 def human_text(messages: list[BaseMessage]) -> str:
@@ -124,8 +130,8 @@ async def test_a_refused_connection_fails_the_bid_and_drops_the_juror(mode: str)
     outcome = result["auction_outcome"]
     assert outcome["status"] == "executed" and outcome["winner"] == "small"
     assert outcome["bids_failed"] == ["remote"]
-    assert set(result["auction_scores"]) == {"tiny", "small"}
-    assert all(b["jury_rescale"] > 1 for b in result["auction_scores"].values())  # the dropped juror rescaled away
+    assert set(outcome["scores"]) == {"tiny", "small"}
+    assert all(b["jury_rescale"] > 1 for b in outcome["scores"].values())  # the dropped juror rescaled away
 
 
 async def test_a_juror_that_times_out_is_dropped_and_the_auction_completes(mode: str) -> None:
@@ -138,7 +144,7 @@ async def test_a_juror_that_times_out_is_dropped_and_the_auction_completes(mode:
     assert models["large"].count("jury") == 6  # one retry per bid, then dropped
     assert all(bid.ok for bid in bids_of(result).values())  # its own bid is kept
     assert result["auction_outcome"]["status"] == "executed" and result["auction_winner"] == "small"
-    assert len(result["auction_jury"]) == 9 and set(result["auction_scores"]) == set(PRICES)
+    assert len(jury_of(result)) == 9 and set(audit_of(result)["scores"]) == set(PRICES)
 
 
 async def test_a_default_executor_whose_model_raises_keeps_bids_and_scores(mode: str) -> None:
@@ -148,8 +154,8 @@ async def test_a_default_executor_whose_model_raises_keeps_bids_and_scores(mode:
     outcome = result["auction_outcome"]
     assert outcome["status"] == "execution_failed" and outcome["winner"] == "small"
     assert "ScriptedFailure" in outcome["execution_error"] and outcome["answer"] is None
-    assert len(result["auction_bids"]) == 3 and len(result["auction_jury"]) == 9
-    assert set(result["auction_scores"]) == set(PRICES)
+    assert len(outcome["bids"]) == 3 and len(outcome["jury"]) == 9
+    assert set(outcome["scores"]) == set(PRICES)
     assert outcome["tokens_by_phase"]["bid"] > 0 and outcome["tokens_by_phase"]["jury"] > 0
 
 
@@ -167,8 +173,7 @@ def test_a_model_that_hangs_while_executing_ends_the_sync_auction() -> None:
     result = create_auction(pool, execute_timeout=1.0).compile().invoke({"auction_task": TASK})
     assert result["auction_outcome"]["status"] == "execution_failed"
     assert "did not answer within 1.0 s" in result["auction_outcome"]["execution_error"]
-    assert len(result["auction_bids"]) == 3 and len(result["auction_jury"]) == 9
-    assert len(result["auction_bids"]) == 3 and len(result["auction_jury"]) == 9
+    assert len(result["auction_outcome"]["bids"]) == 3 and len(result["auction_outcome"]["jury"]) == 9
 
 
 @pytest.mark.parametrize("plan", ["", " \n\t ", JUNK, "\u200b\u200b\u202e"],
@@ -213,7 +218,7 @@ async def test_a_model_that_ignores_its_cap_is_billed_for_every_token_and_loses(
     large = bids_of(result)["large"]
     assert large.ok and large.plan_tokens == 20_000 and large.usage.output_tokens == 20_000
     assert len(large.plan) <= PLAN_CHAR_LIMIT  # what jurors read is bounded; what was paid is recorded
-    breakdown = result["auction_scores"]["large"]
+    breakdown = result["auction_outcome"]["scores"]["large"]
     assert breakdown["plan_tokens"] == 20_000 and breakdown["cost_feature"] > 70
     outcome = result["auction_outcome"]
     assert outcome["status"] == "executed" and outcome["winner"] == "small"
@@ -239,13 +244,14 @@ def test_undecodable_bytes_and_control_characters_never_reach_a_juror_a_checkpoi
         assert all(bid.ok and not hidden_characters(bid.plan) for bid in bids.values())
         # The cleaned plan keeps every visible word; undecodable bytes become "?".
         assert all(bids[name].plan.replace("?", "").replace("[31m", "") == PLANS[name] for name in PRICES)
-    assert persisted["auction_bids"] == result["auction_bids"]
+    assert persisted["auction_bids"] == result["auction_outcome"]["bids"]  # the checkpoint's own bids, as returned
     for model in models.values():
         assert all(not hidden_characters(human_text(prompt)) for kind, prompt in model.calls if kind == "jury")
     assert result["auction_winner"] == "small"  # the jury still read "unit tests" in the cleaned plan
     (item,) = store.search(AuctionMemory().namespace_for(None))
     record = AuctionRecord.model_validate(item.value)
-    assert item.key == result["auction_id"] and all(not hidden_characters(b.plan) for b in record.bids)
+    assert item.key == result["auction_outcome"]["auction_id"]
+    assert all(not hidden_characters(b.plan) for b in record.bids)
 
 
 def test_invisible_tag_characters_are_stripped_from_plans() -> None:
@@ -283,9 +289,9 @@ def test_jury_answers_out_of_range_or_not_numbers(answer: str, integer: int | No
             assert judgment.attempts == 2 and judgment.usage.calls == 2  # both calls accounted
         else:
             assert judgment.integer_score == integer and judgment.score == float(integer)
-    scores = result["auction_scores"]
+    scores = result["auction_outcome"]["scores"]
     assert all(scores[name]["jury"]["large"] == integer for name in PRICES)
-    assert result["auction_outcome"]["status"] == "executed" and len(result["auction_bids"]) == 3
+    assert result["auction_outcome"]["status"] == "executed" and len(result["auction_outcome"]["bids"]) == 3
 
 
 def test_an_exponent_answer_scores_the_same_on_both_paths() -> None:
@@ -305,7 +311,7 @@ async def test_models_without_usage_or_logprobs_still_decide_on_estimates(mode: 
     bids = bids_of(result)
     assert all(b.ok and b.usage.estimated and b.plan_tokens > 0 and b.entropy is None for b in bids.values())
     assert all(j.usage.estimated and j.score is not None for j in jury_of(result))
-    assert not any(b["entropy_used"] for b in result["auction_scores"].values())
+    assert not any(b["entropy_used"] for b in result["auction_outcome"]["scores"].values())
     outcome = result["auction_outcome"]
     assert outcome["usage_estimated"] is True and outcome["status"] == "executed" and outcome["winner"] == "small"
     assert outcome["tokens_by_phase"]["execute"] > 0
@@ -429,8 +435,8 @@ def check(plan: Plan, result: Mapping[str, Any], models: Mapping[str, ScriptedCh
         if not ok:
             problems.append(what)
 
-    auction_id = result.get("auction_id")
     outcome = result.get("auction_outcome") or {}
+    auction_id = outcome.get("auction_id")
     expect(outcome.get("status") in ("executed", "execution_failed", "no_bids"), f"status {outcome.get('status')}")
     expect(bool(outcome.get("reason")), "the outcome says why")
     bids = bids_of(result)
@@ -494,7 +500,7 @@ def check(plan: Plan, result: Mapping[str, Any], models: Mapping[str, ScriptedCh
             tally.spurious_retries += sum(a - 1 for a in attempts)
 
     # Scores and the decision.
-    scores = result.get("auction_scores") or {}
+    scores = outcome.get("scores") or {}
     expect(set(scores) == set(ok_bids), f"scores for {sorted(scores)}, finished bids {sorted(ok_bids)}")
     winner = result.get("auction_winner")
     if ok_bids:
@@ -676,7 +682,7 @@ def test_a_real_model_server_killed_while_the_jury_runs(tmp_path: Path) -> None:
     refused = [j for j in jury if j.score is None and "Connection" in (j.error or "")]
     assert 1 <= len(refused) <= 3
     assert outcome["status"] == "execution_failed" and "Connection" in outcome["execution_error"]
-    assert outcome["winner"] in bids and set(state["auction_scores"]) == set(bids)
+    assert outcome["winner"] in bids and set(outcome["scores"]) == set(bids)
     assert outcome["tokens_by_phase"]["bid"] == sum(b.usage.total_tokens for b in bids.values())
 
 

@@ -27,20 +27,20 @@ from tests.support import PLANS, PRICES, TASK, answer_of, execute_prompts, model
 async def test_every_bidder_bids_once_and_every_juror_judges_every_bid(mode: str) -> None:
     pool = scripted_pool()
     models = models_of(pool)
-    result = await run(create_auction(pool).compile(), {"auction_task": TASK}, mode)
+    outcome = (await run(create_auction(pool).compile(), {"auction_task": TASK}, mode))["auction_outcome"]
 
-    bids = result["auction_bids"]
+    bids = outcome["bids"]
     assert sorted(bid["bidder"] for bid in bids) == sorted(PRICES)
     assert all(bid["error"] is None and bid["plan"] == PLANS[bid["bidder"]] for bid in bids)
     assert {name: model.count("bid") for name, model in models.items()} == {name: 1 for name in PRICES}
 
-    jury = result["auction_jury"]
+    jury = outcome["jury"]
     assert len(jury) == len(pool) ** 2
     assert {(record["juror"], record["bidder"]) for record in jury} == {(j, b) for j in PRICES for b in PRICES}
     assert {name: model.count("jury") for name, model in models.items()} == {name: len(pool) for name in PRICES}
     bid_ids = {bid["id"] for bid in bids}
     assert all(record["bid_id"] in bid_ids and record["score"] is not None for record in jury)
-    assert {record["auction_id"] for record in bids + jury} == {result["auction_id"]}
+    assert {record["auction_id"] for record in bids + jury} == {outcome["auction_id"]}
 
 
 async def test_jury_prompt_is_blind_to_the_author(mode: str) -> None:
@@ -72,8 +72,11 @@ async def test_winner_answer_is_the_only_message_added_and_bids_never_reach_mess
 
 async def test_outcome_records_winner_plan_and_tokens_and_cost_by_phase(mode: str) -> None:
     pool = scripted_pool()
-    result = await run(create_auction(pool).compile(), {"auction_task": TASK}, mode)
+    app = create_auction(pool).compile(checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "outcome"}}
+    result = await run(app, {"auction_task": TASK}, mode, config)
     outcome = result["auction_outcome"]
+    state = app.get_state(config).values  # the winner's run and the ledger stay inside the auction
 
     assert outcome["status"] == "executed"
     assert outcome["winner"] == outcome["provisional_winner"] == "small"
@@ -83,9 +86,9 @@ async def test_outcome_records_winner_plan_and_tokens_and_cost_by_phase(mode: st
     assert outcome["fallback_used"] is False and outcome["bids_failed"] == []
     assert outcome["success"] is None and outcome["usage_estimated"] is False
 
-    bid_tokens = sum(b["usage"]["input_tokens"] + b["usage"]["output_tokens"] for b in result["auction_bids"])
-    jury_tokens = sum(j["usage"]["input_tokens"] + j["usage"]["output_tokens"] for j in result["auction_jury"])
-    execution_usage = result["auction_execution"]["usage"]
+    bid_tokens = sum(b["usage"]["input_tokens"] + b["usage"]["output_tokens"] for b in outcome["bids"])
+    jury_tokens = sum(j["usage"]["input_tokens"] + j["usage"]["output_tokens"] for j in outcome["jury"])
+    execution_usage = state["auction_execution"]["usage"]
     execute_tokens = execution_usage["input_tokens"] + execution_usage["output_tokens"]
     assert outcome["tokens_by_phase"] == {"bid": bid_tokens, "jury": jury_tokens, "execute": execute_tokens}
     assert min(outcome["tokens_by_phase"].values()) > 0
@@ -98,14 +101,14 @@ async def test_outcome_records_winner_plan_and_tokens_and_cost_by_phase(mode: st
     assert outcome["total_cost_usd"] == pytest.approx(sum(costs.values()))
     assert outcome["overhead_cost_share"] == pytest.approx((costs["bid"] + costs["jury"]) / outcome["total_cost_usd"])
     assert 0 < outcome["overhead_time_share"] <= 1
-    assert result["auction_cost_usd"]["total"] == pytest.approx(outcome["total_cost_usd"])
-    assert set(result["auction_usage"]) == {"bid", "jury", "execute"}
+    assert state["auction_cost_usd"]["total"] == pytest.approx(outcome["total_cost_usd"])
+    assert set(outcome["usage_by_phase"]) == {"bid", "jury", "execute"}
 
 
 async def test_scores_are_cost_minus_value_and_the_lowest_wins(mode: str) -> None:
     pool = scripted_pool()
     result = await run(create_auction(pool).compile(), {"auction_task": TASK}, mode)
-    scores = result["auction_scores"]
+    scores = result["auction_outcome"]["scores"]
     assert set(scores) == set(PRICES)
     for breakdown in scores.values():
         assert breakdown["score"] == pytest.approx(breakdown["C"] - breakdown["V"])
@@ -217,25 +220,26 @@ def test_stream_reports_a_failed_bid() -> None:
 async def test_no_jury_makes_no_jury_calls_and_the_jury_term_is_zero(mode: str) -> None:
     pool = scripted_pool()
     result = await run(create_auction(pool, jury=False).compile(), {"auction_task": TASK}, mode)
+    outcome = result["auction_outcome"]
     assert all(model.count("jury") == 0 for model in models_of(pool).values())
-    assert result["auction_jury"] == []
-    assert all(breakdown["J"] == 0 and breakdown["jury"] == {} for breakdown in result["auction_scores"].values())
+    assert outcome["jury"] == []
+    assert all(breakdown["J"] == 0 and breakdown["jury"] == {} for breakdown in outcome["scores"].values())
     # Same entropy everywhere and no jury: only cost is left, and the cheapest, shortest plan wins.
     assert result["auction_winner"] == "tiny"
 
 
 async def test_sampled_jury_judges_each_bid_with_two_jurors_including_its_author(mode: str) -> None:
     pool = scripted_pool()
-    result = await run(create_auction(pool, jury=2).compile(), {"auction_task": TASK}, mode)
+    outcome = (await run(create_auction(pool, jury=2).compile(), {"auction_task": TASK}, mode))["auction_outcome"]
     jurors_by_bidder: dict[str, list[str]] = {}
-    for record in result["auction_jury"]:
+    for record in outcome["jury"]:
         jurors_by_bidder.setdefault(record["bidder"], []).append(record["juror"])
     assert set(jurors_by_bidder) == set(PRICES)
     for bidder, jurors in jurors_by_bidder.items():
         assert len(jurors) == len(set(jurors)) == 2
         assert bidder in jurors
     assert sum(model.count("jury") for model in models_of(pool).values()) == 2 * len(pool)
-    for name, breakdown in result["auction_scores"].items():
+    for name, breakdown in outcome["scores"].items():
         assert set(breakdown["jury"]) == set(jurors_by_bidder[name])
 
 
@@ -243,31 +247,33 @@ async def test_zero_weight_juror_still_bids_but_is_never_asked_to_judge(mode: st
     pool = scripted_pool()
     models = models_of(pool)
     scorer = CostValueScorer(AuctionWeights(w_jury={"tiny": 0.0}))
-    result = await run(create_auction(pool, scorer=scorer).compile(), {"auction_task": TASK}, mode)
+    app = create_auction(pool, scorer=scorer).compile()
+    outcome = (await run(app, {"auction_task": TASK}, mode))["auction_outcome"]
     assert models["tiny"].count("jury") == 0
     assert models["tiny"].count("bid") == 1
-    assert "tiny" in {bid["bidder"] for bid in result["auction_bids"]}
-    assert "tiny" in result["auction_scores"]
+    assert "tiny" in {bid["bidder"] for bid in outcome["bids"]}
+    assert "tiny" in outcome["scores"]
     assert models["small"].count("jury") == models["large"].count("jury") == len(pool)
-    assert {record["juror"] for record in result["auction_jury"]} == {"small", "large"}
-    assert all(set(breakdown["jury"]) == {"small", "large"} for breakdown in result["auction_scores"].values())
+    assert {record["juror"] for record in outcome["jury"]} == {"small", "large"}
+    assert all(set(breakdown["jury"]) == {"small", "large"} for breakdown in outcome["scores"].values())
 
 
 async def test_logprob_jury_scoring_gives_expected_scores(mode: str) -> None:
     pool = scripted_pool()
-    result = await run(create_auction(pool, jury_scoring="logprobs").compile(), {"auction_task": TASK}, mode)
-    jury = result["auction_jury"]
+    app = create_auction(pool, jury_scoring="logprobs").compile()
+    outcome = (await run(app, {"auction_task": TASK}, mode))["auction_outcome"]
+    jury = outcome["jury"]
     assert all(record["expected_score"] is not None for record in jury)
     assert all(record["score"] == pytest.approx(record["expected_score"]) for record in jury)
     assert any(record["score"] != int(record["score"]) for record in jury)
     assert all(record["integer_score"] in range(6) for record in jury)
-    judged = [score for breakdown in result["auction_scores"].values() for score in breakdown["jury"].values()]
+    judged = [score for breakdown in outcome["scores"].values() for score in breakdown["jury"].values()]
     assert any(score != int(score) for score in judged)
 
 
 async def test_integer_jury_scoring_keeps_the_integer_answer(mode: str) -> None:
-    result = await run(create_auction(scripted_pool()).compile(), {"auction_task": TASK}, mode)
-    assert all(record["score"] == record["integer_score"] for record in result["auction_jury"])
+    outcome = (await run(create_auction(scripted_pool()).compile(), {"auction_task": TASK}, mode))["auction_outcome"]
+    assert all(record["score"] == record["integer_score"] for record in outcome["jury"])
 
 
 # ---- what models return: logprobs, usage, structured output ---------------------------------------------------
@@ -275,55 +281,56 @@ async def test_integer_jury_scoring_keeps_the_integer_answer(mode: str) -> None:
 
 async def test_a_model_without_logprobs_leaves_entropy_out_for_every_bid(mode: str) -> None:
     pool = scripted_pool(large={"logprobs": None})
-    result = await run(create_auction(pool).compile(), {"auction_task": TASK}, mode)
-    entropy_by_bidder = {bid["bidder"]: bid["entropy"] for bid in result["auction_bids"]}
+    outcome = (await run(create_auction(pool).compile(), {"auction_task": TASK}, mode))["auction_outcome"]
+    entropy_by_bidder = {bid["bidder"]: bid["entropy"] for bid in outcome["bids"]}
     assert entropy_by_bidder["large"] is None
     assert entropy_by_bidder["tiny"] is not None and entropy_by_bidder["small"] is not None
-    for breakdown in result["auction_scores"].values():
+    for breakdown in outcome["scores"].values():
         assert breakdown["entropy_used"] is False
         assert breakdown["H"] == 0
         assert "large" in breakdown["entropy_note"]
 
 
 async def test_openai_logprobs_give_entropy_that_is_used(mode: str) -> None:
-    result = await run(create_auction(scripted_pool()).compile(), {"auction_task": TASK}, mode)
-    for bid in result["auction_bids"]:
+    outcome = (await run(create_auction(scripted_pool()).compile(), {"auction_task": TASK}, mode))["auction_outcome"]
+    for bid in outcome["bids"]:
         assert bid["entropy"] is not None and 0 < bid["entropy"] <= math.log(bid["entropy_top_k"])
-    assert all(breakdown["entropy_used"] and breakdown["H"] > 0 for breakdown in result["auction_scores"].values())
+    assert all(breakdown["entropy_used"] and breakdown["H"] > 0 for breakdown in outcome["scores"].values())
 
 
 async def test_ollama_logprobs_give_entropy_too(mode: str) -> None:
     ollama = {"logprobs": "ollama"}
     pool = scripted_pool(tiny=ollama, small=ollama, large=ollama)
-    result = await run(create_auction(pool, jury_scoring="logprobs").compile(), {"auction_task": TASK}, mode)
-    for bid in result["auction_bids"]:
+    app = create_auction(pool, jury_scoring="logprobs").compile()
+    outcome = (await run(app, {"auction_task": TASK}, mode))["auction_outcome"]
+    for bid in outcome["bids"]:
         assert bid["entropy"] is not None and bid["entropy"] > 0
         assert bid["entropy_top_k"] == 5
-    assert all(breakdown["entropy_used"] for breakdown in result["auction_scores"].values())
-    assert all(record["expected_score"] is not None for record in result["auction_jury"])
-    assert result["auction_outcome"]["status"] == "executed"
+    assert all(breakdown["entropy_used"] for breakdown in outcome["scores"].values())
+    assert all(record["expected_score"] is not None for record in outcome["jury"])
+    assert outcome["status"] == "executed"
 
 
 async def test_a_model_without_usage_is_estimated_and_flagged(mode: str) -> None:
     pool = scripted_pool(tiny={"usage": False})
-    result = await run(create_auction(pool).compile(), {"auction_task": TASK}, mode)
-    usage_by_bidder = {bid["bidder"]: bid["usage"] for bid in result["auction_bids"]}
+    outcome = (await run(create_auction(pool).compile(), {"auction_task": TASK}, mode))["auction_outcome"]
+    usage_by_bidder = {bid["bidder"]: bid["usage"] for bid in outcome["bids"]}
     assert usage_by_bidder["tiny"]["estimated"] is True
     assert usage_by_bidder["tiny"]["input_tokens"] > 0 and usage_by_bidder["tiny"]["output_tokens"] > 0
     assert usage_by_bidder["small"]["estimated"] is False
-    tiny_bid = next(bid for bid in result["auction_bids"] if bid["bidder"] == "tiny")
+    tiny_bid = next(bid for bid in outcome["bids"] if bid["bidder"] == "tiny")
     assert tiny_bid["plan_tokens"] == len(PLANS["tiny"].split())  # counted from the logprobs' tokens
-    assert result["auction_usage"]["bid"]["estimated"] is True
-    assert result["auction_outcome"]["usage_estimated"] is True
+    assert outcome["usage_by_phase"]["bid"]["estimated"] is True
+    assert outcome["usage_estimated"] is True
 
 
 async def test_a_model_without_structured_output_judges_through_the_text_fallback(mode: str) -> None:
     pool = scripted_pool(large={"structured": False})
-    result = await run(create_auction(pool).compile(), {"auction_task": TASK}, mode)
-    methods = {(record["juror"], record["bidder"]): record["method"] for record in result["auction_jury"]}
+    outcome = (await run(create_auction(pool).compile(), {"auction_task": TASK}, mode))["auction_outcome"]
+    methods = {(record["juror"], record["bidder"]): record["method"] for record in outcome["jury"]}
     assert {methods["large", bidder] for bidder in PRICES} == {"text"}
     assert {methods["small", bidder] for bidder in PRICES} == {"structured"}
-    large_scores = {r["bidder"]: r["score"] for r in result["auction_jury"] if r["juror"] == "large"}
+    large_scores = {r["bidder"]: r["score"] for r in outcome["jury"] if r["juror"] == "large"}
     assert large_scores == {"tiny": 1.0, "small": 5.0, "large": 5.0}
 
 
@@ -331,8 +338,9 @@ async def test_a_garbage_jury_answer_is_retried_once_then_dropped_and_the_jury_r
     pool = scripted_pool(tiny={"jury": ["banana"]})
     models = models_of(pool)
     result = await run(create_auction(pool).compile(), {"auction_task": TASK}, mode)
+    outcome = result["auction_outcome"]
 
-    tiny_records = [record for record in result["auction_jury"] if record["juror"] == "tiny"]
+    tiny_records = [record for record in outcome["jury"] if record["juror"] == "tiny"]
     assert len(tiny_records) == len(pool)
     for record in tiny_records:
         assert record["score"] is None and record["method"] == "none"
@@ -340,12 +348,12 @@ async def test_a_garbage_jury_answer_is_retried_once_then_dropped_and_the_jury_r
         assert "banana" in record["error"]
     assert models["tiny"].count("jury") == 2 * len(pool)
     assert models["small"].count("jury") == len(pool)
-    other_records = [record for record in result["auction_jury"] if record["juror"] != "tiny"]
+    other_records = [record for record in outcome["jury"] if record["juror"] != "tiny"]
     assert all(record["score"] is not None and record["error"] is None for record in other_records)
-    for breakdown in result["auction_scores"].values():
+    for breakdown in outcome["scores"].values():
         assert breakdown["jury"]["tiny"] is None
         assert breakdown["jury_rescale"] == pytest.approx(1.5)
-    assert result["auction_scores"]["small"]["J"] == pytest.approx(1.0)  # two fives, rescaled to a full jury
+    assert outcome["scores"]["small"]["J"] == pytest.approx(1.0)  # two fives, rescaled to a full jury
     assert result["auction_winner"] == "small"
 
 
@@ -380,12 +388,13 @@ async def test_only_the_winner_executes(mode: str) -> None:
 async def test_max_bid_tokens_caps_the_plans(mode: str) -> None:
     long_plan = " ".join(f"step{i}" for i in range(100))
     pool = scripted_pool(large={"plans": [long_plan]})
-    result = await run(create_auction(pool, max_bid_tokens=10).compile(), {"auction_task": TASK}, mode)
-    large_bid = next(bid for bid in result["auction_bids"] if bid["bidder"] == "large")
+    app = create_auction(pool, max_bid_tokens=10).compile()
+    outcome = (await run(app, {"auction_task": TASK}, mode))["auction_outcome"]
+    large_bid = next(bid for bid in outcome["bids"] if bid["bidder"] == "large")
     assert large_bid["plan_tokens"] <= 10
     assert large_bid["plan"].split() == long_plan.split()[: len(large_bid["plan"].split())]
     assert len(large_bid["plan"].split()) <= 10
-    assert result["auction_scores"]["large"]["cost_feature"] <= 1
+    assert outcome["scores"]["large"]["cost_feature"] <= 1
 
 
 # ---- persistence -----------------------------------------------------------------------------------------------
@@ -397,19 +406,20 @@ async def test_two_auctions_on_one_thread_keep_only_the_newest_bids(mode: str) -
     config = {"configurable": {"thread_id": "one-thread"}}
 
     first = await run(app, {"auction_task": "First task: add two numbers."}, mode, config)
-    assert first["auction_task"] == "First task: add two numbers."
+    assert app.get_state(config).values["auction_task"] == "First task: add two numbers."
     assert first["auction_outcome"]["task"] == "First task: add two numbers."
     assert first["auction_outcome"]["task_message_id"] is None
 
     second = await run(app, {"auction_task": "Second task: reverse a string."}, mode, config)
-    assert second["auction_id"] != first["auction_id"]
-    assert len(second["auction_bids"]) == len(pool)
-    assert {bid["auction_id"] for bid in second["auction_bids"]} == {second["auction_id"]}
-    assert len(second["auction_jury"]) == len(pool) ** 2
-    assert {record["auction_id"] for record in second["auction_jury"]} == {second["auction_id"]}
-    assert second["auction_task"] == "Second task: reverse a string."
+    state = app.get_state(config).values  # the thread's own bids and jury: the first auction's are gone
+    assert state["auction_id"] != first["auction_outcome"]["auction_id"]
+    assert len(state["auction_bids"]) == len(pool)
+    assert {bid["auction_id"] for bid in state["auction_bids"]} == {state["auction_id"]}
+    assert len(state["auction_jury"]) == len(pool) ** 2
+    assert {record["auction_id"] for record in state["auction_jury"]} == {state["auction_id"]}
+    assert state["auction_task"] == "Second task: reverse a string."
     assert second["auction_outcome"]["task"] == "Second task: reverse a string."
-    assert second["auction_outcome"]["auction_id"] == second["auction_id"]
+    assert second["auction_outcome"]["auction_id"] == state["auction_id"]
     last_bid_prompt = [messages for kind, messages in models_of(pool)["small"].calls if kind == "bid"][-1]
     assert "Second task: reverse a string." in last_bid_prompt[-1].content
     assert len([message for message in second["messages"] if isinstance(message, AIMessage)]) == 2
@@ -424,11 +434,12 @@ async def test_a_new_human_message_on_the_thread_starts_a_new_auction(mode: str)
     first = await run(app, {"auction_task": "First task: add two numbers."}, mode, config)
     second = await run(app, {"messages": [HumanMessage("Second task: reverse a string.")]}, mode, config)
 
-    assert second["auction_id"] != first["auction_id"]
-    assert second["auction_task"] == "Second task: reverse a string."
+    state = app.get_state(config).values
+    assert state["auction_id"] != first["auction_outcome"]["auction_id"]
+    assert state["auction_task"] == "Second task: reverse a string."
     assert second["auction_outcome"]["task"] == "Second task: reverse a string."
     assert second["auction_outcome"]["task_message_id"] is not None
-    assert {bid["auction_id"] for bid in second["auction_bids"]} == {second["auction_id"]}
+    assert {bid["auction_id"] for bid in state["auction_bids"]} == {state["auction_id"]}
     assert models_of(pool)["small"].count("bid") == 2
     assert second["messages"][-1].name == "small"
 

@@ -96,26 +96,26 @@ def hostile_pool() -> list[Any]:
 
 def test_strip_keeps_the_bid_without_the_injection_and_records_it() -> None:
     result = create_auction(hostile_pool()).compile().invoke({"auction_task": "Deduplicate a list."})
-    [bid] = [b for b in result["auction_bids"] if b["bidder"] == "small"]
+    [bid] = [b for b in result["auction_outcome"]["bids"] if b["bidder"] == "small"]
     assert bid["plan"] == CLEAN and bid["error"] is None and len(bid["flags"]) == 2
     assert bid["plan_tokens"] > 0  # the injected tokens stay billed and counted
-    judged = [j for j in result["auction_jury"] if j["bidder"] == "small"]
+    judged = [j for j in result["auction_outcome"]["jury"] if j["bidder"] == "small"]
     assert judged and all(j["error"] is None for j in judged)
 
 
 def test_reject_drops_the_bid_and_says_why() -> None:
     result = create_auction(hostile_pool(), screen_plans="reject").compile().invoke(
         {"auction_task": "Deduplicate a list."})
-    [bid] = [b for b in result["auction_bids"] if b["bidder"] == "small"]
+    [bid] = [b for b in result["auction_outcome"]["bids"] if b["bidder"] == "small"]
     assert bid["plan"] == "" and bid["error"].startswith("hostile plan: addresses the reviewer")
     assert result["auction_winner"] != "small"
-    assert not [j for j in result["auction_jury"] if j["bidder"] == "small"]
+    assert not [j for j in result["auction_outcome"]["jury"] if j["bidder"] == "small"]
 
 
 def test_off_leaves_the_plan_as_written() -> None:
     result = create_auction(hostile_pool(), screen_plans="off").compile().invoke(
         {"auction_task": "Deduplicate a list."})
-    [bid] = [b for b in result["auction_bids"] if b["bidder"] == "small"]
+    [bid] = [b for b in result["auction_outcome"]["bids"] if b["bidder"] == "small"]
     assert "NOTE TO THE REVIEWER" in bid["plan"] and bid["flags"] == []
 
 

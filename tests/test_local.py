@@ -48,20 +48,20 @@ def test_a_real_auction_between_two_local_models() -> None:
         app = AuctionNode(pool, max_bid_tokens=48, max_steps=1).compile()
         state = app.invoke({"auction_task": "Write a Python function that returns the square of a number."})
     names = {b.name for b in pool}
-    bids = [Bid.model_validate(b) for b in state["auction_bids"]]
+    outcome = state["auction_outcome"]
+    bids = [Bid.model_validate(b) for b in outcome["bids"]]
     assert len(bids) == 2 and all(b.ok for b in bids)
     for bid in bids:
         assert 0 < bid.plan_tokens <= 48 and not bid.usage.estimated
         assert bid.entropy is not None and bid.entropy_top_k == 5 and bid.entropy >= 0
-    jury = [JuryScore.model_validate(j) for j in state["auction_jury"]]
+    jury = [JuryScore.model_validate(j) for j in outcome["jury"]]
     # Every judgment is on record; small models may ramble past the jury's token cap and be dropped, but the
     # schema-constrained path answers most of the time.
     assert len(jury) == 4 and {(j.juror, j.bidder) for j in jury} == {(a, b) for a in names for b in names}
     assert any(j.method == "structured" and j.score is not None for j in jury)
     assert all(j.score is not None or j.error for j in jury)
-    outcome = state["auction_outcome"]
     assert outcome["status"] == "executed", outcome.get("execution_error")
     assert outcome["winner"] in names
     assert isinstance(outcome["answer"], str) and state["messages"][-1].name == outcome["winner"]
     assert outcome["tokens_by_phase"]["execute"] > 0 and not outcome["usage_estimated"]
-    assert all(state["auction_scores"][b.bidder]["entropy_used"] for b in bids)
+    assert all(outcome["scores"][b.bidder]["entropy_used"] for b in bids)

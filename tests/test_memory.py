@@ -77,24 +77,24 @@ async def test_only_strictly_cheaper_bidders_rewrite_and_a_better_rewrite_wins(m
     result = await auction(bidders, store, mode, task="Deduplicate and sort a list of strings.")
     outcome = result["auction_outcome"]
     assert refine_calls(bidders) == {"tiny": 1, "small": 1, "large": 0}
-    assert result["auction_provisional"] == "large" and result["auction_winner"] == "small"
+    assert outcome["provisional_winner"] == "large" and result["auction_winner"] == "small"
     assert outcome["outbid"] is True and outcome["outbid_by"] == "small" and outcome["refine_rounds"] == 1
     assert outcome["recalled"] == 1 and outcome["reason"].startswith("outbid")
     assert result["messages"][-1].content == "by small"
     # The winner executes its rewritten plan; only the part after the analysis is the plan.
     assert result["auction_plan"] == "1. Write it. 2. Run GOOD checks."
-    refined = [b for b in result["auction_bids"] if b["phase"] == "refine"]
+    refined = [b for b in outcome["bids"] if b["phase"] == "refine"]
     assert {b["bidder"] for b in refined} == {"tiny", "small"}
     small = next(b for b in refined if b["bidder"] == "small")
     assert small["plan_tokens"] == len(small["plan"].split()) < small["usage"]["output_tokens"]
-    # Every bid keeps its own breakdown; auction_scores holds each bidder's latest.
-    assert all(b["breakdown"] is not None for b in result["auction_bids"])
-    assert result["auction_scores"]["small"]["phase"] == "refine"
-    assert result["auction_scores"]["large"]["phase"] == "bid"
+    # Every bid keeps its own breakdown; the outcome's scores hold each bidder's latest.
+    assert all(b["breakdown"] is not None for b in outcome["bids"])
+    assert outcome["scores"]["small"]["phase"] == "refine"
+    assert outcome["scores"]["large"]["phase"] == "bid"
     # The rewritten bids were judged by the whole jury, and their cost counts as the refine phase.
-    judged = {j["bid_id"] for j in result["auction_jury"] if j["phase"] == "refine"}
+    judged = {j["bid_id"] for j in outcome["jury"] if j["phase"] == "refine"}
     assert judged == {b["id"] for b in refined}
-    assert result["auction_cost_usd"]["refine"] > 0
+    assert outcome["cost_usd_by_phase"]["refine"] > 0
     account = format_auction(result)
     assert "small~r1" in account and "Outbid round: 1 past auctions recalled; small took the win from large" in account
 
@@ -119,7 +119,8 @@ async def test_an_equal_rewrite_does_not_take_the_win(mode: str) -> None:
     bidders = pool(refinements={"small": [f"{REVISED_PLAN}\n1. EQUAL plan."]})
     result = await auction(bidders, store, mode, scorer=scorer)
     assert refine_calls(bidders)["small"] == 1
-    assert result["auction_scores"]["small"]["score"] == pytest.approx(result["auction_scores"]["large"]["score"])
+    scores = result["auction_outcome"]["scores"]
+    assert scores["small"]["score"] == pytest.approx(scores["large"]["score"])
     assert result["auction_winner"] == "large" and result["auction_outcome"]["outbid"] is False
 
 
@@ -300,7 +301,7 @@ async def test_the_screen_keeps_an_injected_plan_out_of_memory_and_prompts(mode:
     first = pool()
     first[2].model.plans = [HOSTILE_PLAN]  # type: ignore[attr-defined]
     result = await auction(first, store, mode)
-    [large_bid] = [b for b in result["auction_bids"] if b["bidder"] == "large"]
+    [large_bid] = [b for b in result["auction_outcome"]["bids"] if b["bidder"] == "large"]
     assert large_bid["plan"] == "1. Write it.\n2. Run the tested checks."
     assert [flag.split(":")[0] for flag in large_bid["flags"]] == ["forges a fence or a turn"] * 3
     [item] = store.search(("langgraph_sale", "auctions", SHARED_SCOPE))

@@ -347,15 +347,15 @@ def test_ollama_bidders_mirror_local_bidders_on_chat_ollama() -> None:
 def test_an_auction_of_ollama_bidders_through_the_front(front: OllamaFront) -> None:
     pool = ollama_bidders(front.url, models=[MODELS[0].id, MODELS[1].id], top_logprobs=3)
     state = AuctionNode(pool, max_bid_tokens=48, max_steps=1).compile().invoke({"auction_task": "Square a number."})
-    bids = [Bid.model_validate(b) for b in state["auction_bids"]]
+    outcome = state["auction_outcome"]
+    bids = [Bid.model_validate(b) for b in outcome["bids"]]
     assert [b.plan for b in bids] == [PLAN, PLAN]
     assert all(b.entropy == pytest.approx(ENTROPY_TOP3) and b.entropy_top_k == 3 for b in bids)
     assert all(b.plan_tokens == len(PLAN_TOKENS) and not b.usage.estimated for b in bids)
-    jury = [JuryScore.model_validate(j) for j in state["auction_jury"]]
+    jury = [JuryScore.model_validate(j) for j in outcome["jury"]]
     assert len(jury) == 4 and all(j.method == "structured" and j.score == 4 for j in jury)
     caps = sorted({sent.get("max_tokens") for sent in front.forwarded}, key=lambda cap: cap or 0)
     assert caps[0] is None and 48 in caps  # executor uncapped; bids at 48; jury at its own small cap
-    outcome = state["auction_outcome"]
     assert outcome["status"] == "executed" and outcome["answer"] == PLAN and not outcome["usage_estimated"]
 
 
@@ -397,20 +397,20 @@ def test_a_real_auction_of_ollama_bidders(real_front: OllamaFront) -> None:
     app = AuctionNode(pool, max_bid_tokens=48, max_steps=1, bid_timeout=900).compile()
     state = app.invoke({"auction_task": "Write a Python function that returns the square of a number."})
     names = {b.name for b in pool}
-    bids = [Bid.model_validate(b) for b in state["auction_bids"]]
+    outcome = state["auction_outcome"]
+    bids = [Bid.model_validate(b) for b in outcome["bids"]]
     assert len(bids) == 2 and all(b.ok and b.plan.strip() for b in bids), [(b.bidder, b.error) for b in bids]
     for bid in bids:
         assert 0 < bid.plan_tokens <= 48 and not bid.usage.estimated and bid.usage.input_tokens > 0
         assert bid.entropy is not None and math.isfinite(bid.entropy) and bid.entropy >= 0
         assert bid.entropy_top_k == 5
-    jury = [JuryScore.model_validate(j) for j in state["auction_jury"]]
+    jury = [JuryScore.model_validate(j) for j in outcome["jury"]]
     assert len(jury) == 4 and {(j.juror, j.bidder) for j in jury} == {(a, b) for a in names for b in names}
     verdicts = [(j.juror, j.bidder, j.method, j.score, j.error) for j in jury]
     assert any(j.method == "structured" and j.score is not None for j in jury), verdicts
     assert all(j.score is not None or j.error for j in jury), verdicts
-    outcome = state["auction_outcome"]
     assert outcome["status"] == "executed", outcome.get("execution_error")
     assert outcome["winner"] in names and isinstance(outcome["answer"], str)
     assert state["messages"][-1].name == outcome["winner"]
     assert outcome["tokens_by_phase"]["execute"] > 0 and not outcome["usage_estimated"]
-    assert all(state["auction_scores"][b.bidder]["entropy_used"] for b in bids)
+    assert all(outcome["scores"][b.bidder]["entropy_used"] for b in bids)

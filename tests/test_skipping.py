@@ -79,7 +79,7 @@ async def test_an_auction_is_skipped_once_memory_shows_it_costs_more_than_it_sav
     pool = fake_pool()
     app = create_auction(pool, memory=AuctionMemory(), skip=SkipAuction(min_recalled=2)).compile(store=store)
     held = [await run(app, mode) for _ in range(2)]
-    assert all(not r["auction_outcome"]["skipped"] and r["auction_bids"] for r in held)
+    assert all(not r["auction_outcome"]["skipped"] and r["auction_outcome"]["bids"] for r in held)
     # The fake pool's auction costs more than its execution: the third run skips it.
     outcome = held[0]["auction_outcome"]
     assert outcome["cost_usd_by_phase"]["execute"] < outcome["total_cost_usd"] / 2
@@ -87,7 +87,7 @@ async def test_an_auction_is_skipped_once_memory_shows_it_costs_more_than_it_sav
     skipped = await run(app, mode)
     result = skipped["auction_outcome"]
     assert result["skipped"] and result["status"] == "executed" and result["winner"] == "small"
-    assert skipped["auction_bids"] == [] and skipped["auction_jury"] == [] and result["plan"] == ""
+    assert result["bids"] == [] and result["jury"] == [] and result["plan"] == ""
     assert set(result["tokens_by_phase"]) == {"execute"}
     # Only the winner's execution called a model, and the skipped run is remembered without bids.
     calls_after = {b.name: len(b.model.calls) for b in pool}  # type: ignore[attr-defined]

@@ -51,7 +51,7 @@ from langgraph_sale.bench.agents import ANSWER_NOW
 from langgraph_sale.bench.data import Task
 from langgraph_sale.bench.judge import best_match
 from langgraph_sale.bench.meter import SIMULATED_SECONDS, phase_of
-from langgraph_sale.metrics import message_text
+from langgraph_sale.metrics import CHARS_PER_TOKEN, message_text
 from langgraph_sale.prompts import REVISED_PLAN
 
 __all__ = ["FakeAgent", "FAKE_AGENTS", "FakeWorld", "FakeBenchModel"]
@@ -229,8 +229,8 @@ class FakeBenchModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         text = self.world.respond(self.agent, messages)
-        input_tokens = max(1, sum(len(message_text(m)) for m in messages) // 4)
-        output_tokens = max(1, len(text) // 4)
+        input_tokens = max(1, int(sum(len(message_text(m)) for m in messages) // CHARS_PER_TOKEN))
+        output_tokens = max(1, int(len(text) // CHARS_PER_TOKEN))
         if self.max_tokens is not None and output_tokens > self.max_tokens:
             text, output_tokens = text[: self.max_tokens * 4], self.max_tokens
         words = text.split() or [""]

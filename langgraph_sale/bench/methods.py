@@ -396,9 +396,9 @@ class Sale(Method):
             state = self.app.invoke({"auction_task": task.text})
         outcome = state.get("auction_outcome") or {}
         # A bid the model answered with no usable plan (empty, hostile, a loop) is the method's outcome, not a fault.
-        problems = [f"{b['bidder']}'s bid: {b['error']}" for b in state.get("auction_bids", [])
+        problems = [f"{b['bidder']}'s bid: {b['error']}" for b in outcome.get("bids", [])
                     if b.get("error") and not b["error"].startswith(REJECTED_PLAN)]
-        problems += [f"{j['juror']} judging {j['bidder']}: {j['error']}" for j in state.get("auction_jury", [])
+        problems += [f"{j['juror']} judging {j['bidder']}: {j['error']}" for j in outcome.get("jury", [])
                      if j.get("error") and "no 0-5 score" not in j["error"]]
         if outcome.get("execution_error"):
             problems.append(f"execution: {outcome['execution_error']}")
@@ -427,7 +427,7 @@ class Sale(Method):
             "bids": [{"bidder": s["bidder"], "price_per_mtok": s["price_per_mtok"], "cost_feature": s["cost_feature"],
                       "plan_tokens": b.get("plan_tokens"), "entropy_feature": s.get("entropy_feature"),
                       "jury": s.get("jury") or {}}
-                     for b in state.get("auction_bids", []) if b.get("phase", "bid") == "bid"
+                     for b in outcome.get("bids", []) if b.get("phase", "bid") == "bid"
                      and (s := b.get("breakdown"))],
         }
         return Step([winner] if winner else [], winner, answer, passed, f1, list(records), extra=extra,

@@ -18,10 +18,13 @@ from langgraph.types import Command
 from langgraph_sale.memory import AuctionRecord
 from langgraph_sale.options import Auction, Evaluator
 from langgraph_sale.phases.common import bids_of, emit, jury_of, ledger, usage_by_phase
-from langgraph_sale.state import AUCTION_KEYS, AuctionState
-from langgraph_sale.types import AuctionOutcome, AuctionStatus, Bid, CallUsage
+from langgraph_sale.state import OUTPUT_KEYS, AuctionState
+from langgraph_sale.types import AuctionOutcome, AuctionStatus, Bid, CallUsage, ScoreBreakdown
 
-__all__ = ["RecordOutcome"]
+__all__ = ["RecordOutcome", "AUDIT"]
+
+AUDIT = {"plan", "answer", "bids", "jury", "scores", "usage_by_phase"}
+"""The outcome's fields its stream event leaves out: each went to the stream on its own when it happened."""
 
 
 class RecordOutcome(RunnableCallable):
@@ -71,8 +74,8 @@ class RecordOutcome(RunnableCallable):
         return AuctionRecord.of_auction(self.auction.names, bids, outcome)
 
     def _outcome(self, state: AuctionState) -> tuple[list[Bid], dict[str, CallUsage], AuctionOutcome]:
-        bids = bids_of(state)
-        phases = usage_by_phase(bids, jury_of(state), state.get("auction_execution"))
+        bids, jury = bids_of(state), jury_of(state)
+        phases = usage_by_phase(bids, jury, state.get("auction_execution"))
         execution = state.get("auction_execution") or {}
         clock = state.get("auction_clock", {})
         auction_wall = max(0.0, clock.get("decided", 0.0) - clock.get("opened", 0.0))
@@ -114,6 +117,11 @@ class RecordOutcome(RunnableCallable):
             skipped=bool(notes.get("skipped")),
             budget_usd=(state.get("auction_budget") or {}).get("budget_usd"),
             approved_by=notes.get("approved_by"),
+            bids=bids,
+            jury=jury,
+            scores={name: ScoreBreakdown.model_validate(breakdown)
+                    for name, breakdown in (state.get("auction_scores") or {}).items()},
+            usage_by_phase=phases,
         )
         return bids, phases, outcome
 
@@ -130,12 +138,13 @@ class RecordOutcome(RunnableCallable):
 
     def _finish(self, state: AuctionState, outcome: AuctionOutcome, phases: Mapping[str, CallUsage],
                 runtime: Runtime[Any]) -> dict[str, Any] | Command[Any]:
-        emit(runtime, "outcome", **outcome.model_dump(mode="json", exclude={"plan", "answer"}))
+        # The event carries the decision and its cost; the plan, the answer and the audit went out as they happened.
+        emit(runtime, "outcome", **outcome.model_dump(mode="json", exclude=AUDIT))
         update = {**ledger(phases), "auction_outcome": outcome.to_state()}
         options = self.auction.options
         if options.route == "parent" and outcome.winner:
             destinations = options.parent_destinations or {}
-            decision = {key: state.get(key) for key in AUCTION_KEYS if key in state and key != "messages"}
+            decision = {key: state.get(key) for key in OUTPUT_KEYS if key in state and key != "messages"}
             return Command(graph=Command.PARENT, goto=destinations.get(outcome.winner, outcome.winner),
                            update={**decision, **update})
         return update
