@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from langgraph_sale.bench.agents import Toolbox, search_agent
+from langgraph_sale.bench.agents import Toolbox, bench_search_agent
 from langgraph_sale.bench.cli import add_parser
 from langgraph_sale.bench.cli import main as bench_main
 from langgraph_sale.bench.data import SEARCH_TEXT, Task, load_suite
@@ -218,7 +218,7 @@ def test_search_agent_searches_the_question_first_and_answers_from_what_it_found
     meter = Meter()
     toolbox = Toolbox(meter, {"c": corpus}, search_k=1)
     model = ScriptedChatModel(answers=["SEARCH: architect Louvre Pyramid", "ANSWER: Gustave Eiffel"])
-    graph = search_agent(model, {task.text: task}, toolbox, agent="a", max_searches=2)
+    graph = bench_search_agent(model, {task.text: task}, toolbox, agent="a", max_searches=2)
 
     produced = graph.invoke({"messages": [HumanMessage(task.text)]})["messages"]
 

@@ -47,7 +47,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import ConfigDict
 
-from langgraph_sale.bench.agents import ANSWER_NOW
+from langgraph_sale.agents import ANSWER_NOW
 from langgraph_sale.bench.data import Task
 from langgraph_sale.bench.judge import best_match
 from langgraph_sale.bench.meter import SIMULATED_SECONDS, phase_of

@@ -12,26 +12,11 @@ import string
 from collections import Counter
 from collections.abc import Iterable
 
+from langgraph_sale.agents import extract_code
+
 __all__ = ["extract_code", "extract_answer", "normalize_answer", "exact_match", "f1_score", "best_match"]
 
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
 _ANSWER = re.compile(r"ANSWER\s*:\s*(.*)", re.I)
-
-
-def extract_code(text: str) -> str:
-    """The code of an answer: the first fenced block that defines something, else the first block, else the text.
-
-    Example:
-        >>> extract_code("Here:\\n```python\\ndef f():\\n    return 1\\n```\\nDone.")
-        'def f():\\n    return 1\\n'
-        >>> extract_code("def g(): pass")
-        'def g(): pass'
-    """
-    blocks: list[str] = [str(body) for _, body in _FENCE.findall(text)]
-    for body in blocks:
-        if re.search(r"^\s*(def|class|import|from)\s", body, re.M):
-            return body
-    return blocks[0] if blocks else text
 
 
 def extract_answer(text: str) -> str:

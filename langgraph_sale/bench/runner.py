@@ -31,7 +31,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.tools import BaseTool, StructuredTool
 
 from langgraph_sale import AuctionWeights, Bidder
-from langgraph_sale.bench.agents import BenchAgent, Toolbox, coding_agent, search_agent
+from langgraph_sale.bench.agents import BenchAgent, Toolbox, bench_coding_agent, bench_search_agent
 from langgraph_sale.bench.data import DOMAINS, SPLITS, Suite, load_suite, resolve_root, split_of
 from langgraph_sale.bench.meter import CallNotRecorded, CallRecord, JsonlCache, Meter, MeteredModel, read_jsonl
 from langgraph_sale.bench.methods import Context, Member, Method, Step, make_methods
@@ -300,11 +300,13 @@ def _members(domain: str, pool: Pool, suite: Suite, config: BenchConfig, meter: 
                              connect=functools.partial(pool.connect, spec.name) if pool.connect else None)
         if domain == "coding":
             executor_model = model.model_copy(update={"max_tokens": config.exec_max_tokens})
-            graph = coding_agent(executor_model, tasks, toolbox, agent=spec.name, max_attempts=config.max_attempts)
+            graph = bench_coding_agent(executor_model, tasks, toolbox, agent=spec.name,
+                                       max_attempts=config.max_attempts)
             signature = f"coding|{config.max_attempts}|{config.exec_max_tokens}"
         else:
             executor_model = model.model_copy(update={"max_tokens": config.search_max_tokens})
-            graph = search_agent(executor_model, tasks, toolbox, agent=spec.name, max_searches=config.max_searches)
+            graph = bench_search_agent(executor_model, tasks, toolbox, agent=spec.name,
+                                       max_searches=config.max_searches)
             # "first": the executor searches the question before the model's first turn (agents.py); the mark
             # keeps runs of the earlier executor, which did not, from being replayed as this one's.
             signature = f"search-first|{config.max_searches}|{config.search_max_tokens}"
