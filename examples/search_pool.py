@@ -1,6 +1,7 @@
-"""A search pool: bidders with a BM25 search tool over a local corpus, for questions that need two look-ups.
+"""A search pool: every bidder's executor is the search agent over a BM25 corpus, for questions that need two look-ups.
 
-Every bidder gets `bm25_tool(corpus)` through the JSON decision step (`tool_calling="json"`). The default corpus
+Each bidder runs `search_agent(model, search=bm25_tool(corpus))` (`langgraph_sale.agents`): the question is
+searched first, then the model searches again or answers, and its answer is the short answer. The default corpus
 is `examples/data/sample_corpus.jsonl`, 20 short passages written for this example (LangGraph and SALE concepts,
 a few general-knowledge distractors). `--hotpotqa N` instead asks question N of the HotpotQA subset in
 `shared/data/hotpotqa_hipporag` (CC BY-SA 4.0, read in place, never copied), over its 994-paragraph corpus. An
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from langgraph_sale import Bidder, create_auction
+from langgraph_sale.agents import parse_search_step, search_agent
 from langgraph_sale.local import local_pool
 from langgraph_sale.report import format_auction
 from langgraph_sale.testing import ScriptedChatModel
@@ -29,10 +31,9 @@ HERE = Path(__file__).resolve().parent
 QUESTION = ("Which LangGraph primitive does the SALE auction use to run its bids in parallel, and what general "
             "pattern does that primitive express?")
 GOLD = ["send", "map-reduce"]  # every part must appear in the answer
-SCRIPT: list[dict[str, Any]] = [  # the scripted winner's JSON decisions: two searches, then the answer
-    {"tool": "search", "args": {"query": "SALE auction bids parallel"}},
-    {"tool": "search", "args": {"query": "Send pattern"}},
-    {"final_answer": "Send: one branch per bidder, LangGraph's way to express map-reduce."},
+SCRIPT = [  # the scripted winner's turns after the first search (the question itself): one more, then the answer
+    "SEARCH: Send map-reduce pattern",
+    "ANSWER: Send, one branch per bidder: LangGraph's map-reduce",
 ]
 
 
@@ -44,15 +45,16 @@ def hotpotqa(data: Path, index: int) -> tuple[SearchCorpus, str, list[str]]:
     return SearchCorpus(docs), item["question"], [item["answer"].lower()]
 
 
-def scripted_pool(tools: list[Any], script: list[dict[str, Any]]) -> list[Bidder]:
+def scripted_pool(search: Any, script: list[str]) -> list[Bidder]:
     jury = {"vague": 1, "search": 5}
     plans = {"tiny": "1. Answer from memory, a vague plan.",
              "small": "1. search the auction passage. 2. search the primitive it names. 3. Combine both.",
              "large": "1. Split the question into two hops. 2. search each hop with specific keywords. "
                       "3. Cross-check the passages. 4. Answer with both parts and cite them."}
     prices = {"tiny": 0.02, "small": 0.06, "large": 0.54}
-    return [Bidder(name, ScriptedChatModel(plans=[plans[name]], jury=jury, answers=script), prices[name],
-                   tools=tools, tool_calling="json") for name in plans]
+    models = {name: ScriptedChatModel(plans=[plans[name]], jury=jury, answers=script) for name in plans}
+    return [Bidder(name, model, prices[name], agent=search_agent(model, search=search))
+            for name, model in models.items()]
 
 
 def main() -> None:
@@ -69,13 +71,17 @@ def main() -> None:
         if data is None:
             raise SystemExit("No shared data folder with hotpotqa_hipporag/ found; pass --data DIR.")
         corpus, question, gold = hotpotqa(data, args.hotpotqa)
-        script = [{"tool": "search", "args": {"query": question}},
-                  {"final_answer": "(scripted: a fake model cannot read the passages; run with --local)"}]
-    tools = [bm25_tool(corpus, k=3)]
+        script = ["ANSWER: (scripted: a fake model cannot read the passages; run with --local)"]
+    search = bm25_tool(corpus, k=3)
     with contextlib.ExitStack() as stack:
-        # local_bidders gives the tools through a JSON decision step (these models emit no native tool calls).
-        pool = stack.enter_context(local_pool(tools=tools)) if args.local else scripted_pool(tools, script)
-        app = create_auction(pool, max_steps=4, max_bid_tokens=150 if args.local else 256,
+        if args.local:  # the two coder models, each with the search agent as its executor
+            coders = ["qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"]
+            local = stack.enter_context(local_pool(models=coders))
+            pool = [Bidder(b.name, b.model, b.price_per_mtok, agent=search_agent(b.model, search=search),
+                           limiter=b.limiter) for b in local]
+        else:
+            pool = scripted_pool(search, script)
+        app = create_auction(pool, max_bid_tokens=150 if args.local else 256,
                              evaluate=lambda task, answer: all(part in answer.lower() for part in gold)).compile()
         print(f"Corpus: {len(corpus)} passages. Question: {question}")
         state: dict[str, Any] = {}
@@ -86,13 +92,17 @@ def main() -> None:
                 state = chunk
             elif mode == "custom" and chunk.get("auction_event") in ("bid_submitted", "winner"):
                 print(f"  {chunk['auction_event']}: {chunk.get('winner') or chunk['bidder']}", flush=True)
-            elif mode == "updates" and "tools" in chunk:  # the winner's searches, inside its executor
-                for result in chunk["tools"]["messages"]:
+            elif mode == "updates" and "search" in chunk:  # the winner's searches, inside its search agent
+                for result in chunk["search"]["messages"]:
                     titles = [line for line in result.text.splitlines() if line.startswith("[")]
-                    print(f"[{namespace[-1].split(':')[0]}] {result.name} -> {'; '.join(titles)}", flush=True)
+                    print(f"[{namespace[-1].split(':')[0]}] search -> {'; '.join(titles)}", flush=True)
     print()
     print(format_auction(state))
+    outcome = state["auction_outcome"]
+    kind, answer = parse_search_step(outcome["answer"] or "")
     print(f"Gold answer: {' + '.join(gold)}")
+    print(f"Deliverable: a short answer: {kind == 'answer' and len(answer.split()) <= 12} ({answer!r}); "
+          f"evaluated: success={outcome['success']}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -128,17 +129,83 @@ def default_executor(bidder: Bidder, *, max_steps: int = DEFAULT_MAX_STEPS) -> A
     def after_model(state: _ExecutorState) -> str:
         last = state["messages"][-1]
         wants_tools = isinstance(last, AIMessage) and bool(last.tool_calls)
-        return "tools" if wants_tools and state.get("executor_steps", 0) < max_steps else END
+        return "tools" if wants_tools and state.get("executor_steps", 0) < max_steps else "deliver"
+
+    def deliver(state: _ExecutorState, config: RunnableConfig) -> dict[str, Any]:
+        missing = _undelivered(state["messages"])
+        if missing is None:
+            return {}
+        with limiter.slot() if limiter is not None else contextlib.nullcontext():
+            again = (step.invoke([*state["messages"], HumanMessage(ASK_FOR_CODE)], config, last_step=True)
+                     if step is not None else bidder.model.invoke([*state["messages"], HumanMessage(ASK_FOR_CODE)],
+                                                                   config))
+        return {"messages": _delivered(again, missing)}
+
+    async def adeliver(state: _ExecutorState, config: RunnableConfig) -> dict[str, Any]:
+        missing = _undelivered(state["messages"])
+        if missing is None:
+            return {}
+        async with limiter.aslot() if limiter is not None else contextlib.nullcontext():
+            again = (await step.ainvoke([*state["messages"], HumanMessage(ASK_FOR_CODE)], config, last_step=True)
+                     if step is not None else await bidder.model.ainvoke(
+                         [*state["messages"], HumanMessage(ASK_FOR_CODE)], config))
+        return {"messages": _delivered(again, missing)}
 
     from langgraph._internal._runnable import RunnableCallable  # sync + async node bodies, as ToolNode uses
 
     graph = StateGraph(_ExecutorState)
     graph.add_node("model", RunnableCallable(call_model, acall_model))
     graph.add_node("tools", ToolNode(tools))
+    graph.add_node("deliver", RunnableCallable(deliver, adeliver))
     graph.add_edge(START, "model")
-    graph.add_conditional_edges("model", after_model, ["tools", END])
+    graph.add_conditional_edges("model", after_model, ["tools", "deliver"])
     graph.add_edge("tools", "model")
+    graph.add_edge("deliver", END)
     return graph.compile(name=f"executor_{bidder.name}")
+
+
+# ---- delivering what the task asked for ----------------------------------------------------------------------------
+ASK_FOR_CODE = ("The task asks for code, and your final answer has none. Reply with the complete code the task asks "
+                "for (with any imports it needs) in one ```python code block, not with what it printed.")
+"""Asked once when a task that asks for code is answered without code after code ran (`DELIVERY`)."""
+DELIVERY = "sale_delivery"
+"""Where the final answer's `response_metadata` says how it was delivered when it was not the model's first final
+answer: "asked_again" (the model was asked once more and answered with code) or "last_code" (it did not: the last
+code that ran is the answer). `read_execution` reports it as the execution's `delivery`."""
+_ASKS_FOR_CODE = re.compile(r"\b(function|class|method|def|code|program|script|implement)\b", re.I)
+_HAS_CODE = re.compile(r"```|^\s*(def|class)\s", re.M)
+
+
+def _ran_code(messages: Sequence[BaseMessage]) -> str | None:
+    """The last code a tool was called with in this run (an argument that reads as Python), else None."""
+    for message in reversed(messages):
+        if isinstance(message, AIMessage):
+            for call in reversed(message.tool_calls):
+                code = next((v for v in call["args"].values() if isinstance(v, str) and _HAS_CODE.search(v)), None)
+                if code is not None:
+                    return code
+    return None
+
+
+def _undelivered(messages: Sequence[BaseMessage]) -> str | None:
+    """The last code that ran, when the task asks for code and the final answer has none after code ran (a model
+    that answers with what its code printed); None when the answer is what was asked for."""
+    task = next((message_text(m) for m in messages if isinstance(m, HumanMessage)), "")
+    final = messages[-1]
+    if not isinstance(final, AIMessage) or final.tool_calls or not _ASKS_FOR_CODE.search(task):
+        return None
+    if _HAS_CODE.search(message_text(final)):
+        return None
+    return _ran_code(messages)
+
+
+def _delivered(again: AIMessage, last_code: str) -> list[AIMessage]:
+    """The answer asked for once more, if it holds code; else the last code that ran, as the answer."""
+    if not again.tool_calls and _HAS_CODE.search(message_text(again)):
+        again.response_metadata = {**(again.response_metadata or {}), DELIVERY: "asked_again"}
+        return [again]
+    answer = AIMessage(f"```python\n{last_code.rstrip()}\n```", response_metadata={DELIVERY: "last_code"})
+    return [again, answer]  # the second try is kept for its tokens; the answer is the last message
 
 
 # ---- the JSON decision step: tools for models without native tool calls ----------------------------------------
@@ -277,6 +344,9 @@ def _tool_instructions(tools: Sequence[BaseTool]) -> str:
                   if spec.get("description")]
     lines.append('Answer with one JSON object: {"step": {"tool": "<name>", "args": {...}}} to use a tool (its '
                  'result comes back to you), or {"step": {"final_answer": "<your answer>"}} when you are done.')
+    # Small models otherwise answer with what their code printed (a number, a list) instead of the code.
+    lines.append("Your final answer is what the task asks for, not what a tool printed: when the task asks for a "
+                 "function or other code, the final answer is the complete code in a ```python block.")
     return "\n".join(lines)
 
 
@@ -333,10 +403,12 @@ def read_execution(
     for message in ai_messages:
         usage = usage + call_usage(message, price_per_mtok=bidder.price_per_mtok)
     answer = message_text(ai_messages[-1]) if ai_messages else ""
+    delivery = (ai_messages[-1].response_metadata or {}).get(DELIVERY) if ai_messages else None
     return {
         "bidder": bidder.name,
         "answer": answer,
         "usage": usage.to_state(),
         "wall_s": time.perf_counter() - started,
         "error": None,
+        **({"delivery": delivery} if delivery else {}),
     }

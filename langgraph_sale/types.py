@@ -223,6 +223,9 @@ class AuctionOutcome(_Record):
     """What the `evaluate` callback said; None when no evaluator was given or it failed."""
     evaluation_error: str | None = None
     execution_error: str | None = None
+    delivery: str | None = None
+    """How the answer was delivered when the executor's first final answer was not what the task asked for (code
+    asked for, none given after code ran): "asked_again" (asked once more) or "last_code" (the last code that ran)."""
     tokens_by_phase: dict[str, int] = Field(default_factory=dict)
     cost_usd_by_phase: dict[str, float] = Field(default_factory=dict)
     total_tokens: int = 0

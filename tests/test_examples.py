@@ -10,6 +10,7 @@ it (`python examples/<name>.py`), with no API key in the environment. The real-p
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -34,8 +35,9 @@ KEY_LINES = {
     "host_graph.py": "Host reply: Solved by small",
     "decide_mode.py": "Routed to host node: quick_answer",
     "auction_as_tool.py": "Tool result (run_auction): def solve",
-    "coding_pool.py": "[execute_small] run_python -> status: ok / output: / all tests passed",
-    "search_pool.py": "Success: True",
+    "coding_pool.py": "Deliverable: the answer defines is_palindrome: True; evaluated: success=True",
+    "search_pool.py": "Deliverable: a short answer: True (\"Send, one branch per bidder: LangGraph's map-reduce\"); "
+                      "evaluated: success=True",
     "memory_stream.py": "provisional large -> winner small  outbid=True outbid_by=small recalled=1",
     "chat_node.py": "Answer from small: def solve",
 }
@@ -74,6 +76,23 @@ def test_the_demo_runs_on_the_real_pool(example: Path) -> None:
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
     assert "Local pool ready in" in result.stdout and REAL_POOL_ONLY[example.name] in result.stdout
     assert "Winner: none" not in result.stdout, result.stdout[-3000:]
+
+
+# The pool examples on the real local models: each answer must be the deliverable (a definition of the requested
+# function; a short answer), and the evaluator must have run (success True or False, never None).
+REAL_POOL_RUNS = {
+    "coding_pool.py": re.compile(r"Deliverable: the answer defines is_palindrome: True; "
+                                 r"evaluated: success=(True|False)"),
+    "search_pool.py": re.compile(r"Deliverable: a short answer: True \(.*\); evaluated: success=(True|False)"),
+}
+
+
+@pytest.mark.real("pool")
+@pytest.mark.parametrize("name", sorted(REAL_POOL_RUNS))
+def test_the_pool_examples_deliver_on_the_real_pool(name: str) -> None:
+    result = run_example(ROOT / "examples" / name, "--local", timeout_s=900)
+    assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
+    assert REAL_POOL_RUNS[name].search(result.stdout), result.stdout[-3000:]
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda path: path.name)

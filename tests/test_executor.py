@@ -145,3 +145,57 @@ def test_read_execution_counts_every_model_call_of_the_run() -> None:
     usage = summary["usage"]
     assert summary["answer"] == "2"
     assert usage["calls"] == 2 and usage["cost_usd"] == pytest.approx(usage["input_tokens"] + usage["output_tokens"])
+
+
+# ---- delivering what the task asked for ------------------------------------------------------------------------
+CODE = "def square(x):\n    return x * x\n\nprint(square(4))"
+CODING_TASK = "Write a function square(x) that returns x squared."
+
+
+def _coding_executor(*answers: Any) -> Any:
+    from langgraph_sale.tools import python_tool
+
+    model = ScriptedChatModel(answers=[{"tool": "run_python", "args": {"code": CODE}}, *answers])
+    return default_executor(Bidder("small", model, 0.1, tools=[python_tool()], tool_calling="json"))
+
+
+def test_an_answer_that_is_what_the_code_printed_is_asked_for_again() -> None:
+    from langgraph_sale.executor import ASK_FOR_CODE, DELIVERY
+
+    agent = _coding_executor({"final_answer": "16"},
+                             {"final_answer": "```python\ndef square(x):\n    return x * x\n```"})
+    sent = execution_input(CODING_TASK, "", guided=False)
+    result = agent.invoke(sent)
+    assert [m.content for m in result["messages"] if isinstance(m, AIMessage)][1] == "16"  # what the code printed
+    assert ASK_FOR_CODE not in str(result["messages"])  # asked in the call, not left in the history
+    final = result["messages"][-1]
+    assert final.content.startswith("```python\ndef square") and final.response_metadata[DELIVERY] == "asked_again"
+    assert read_execution(sent, result, Bidder("small", ScriptedChatModel(), 0.1), 0.0)["delivery"] == "asked_again"
+
+
+def test_when_asked_again_without_code_the_last_code_that_ran_is_the_answer() -> None:
+    from langgraph_sale.executor import DELIVERY
+
+    agent = _coding_executor({"final_answer": "16"}, {"final_answer": "It prints 16."})
+    result = agent.invoke(execution_input(CODING_TASK, "", guided=False))
+    final = result["messages"][-1]
+    assert final.content == f"```python\n{CODE}\n```" and final.response_metadata[DELIVERY] == "last_code"
+
+
+def test_an_answer_with_code_or_a_task_without_code_is_left_as_it_is() -> None:
+    with_code = _coding_executor({"final_answer": "```python\ndef square(x):\n    return x * x\n```"})
+    result = with_code.invoke(execution_input(CODING_TASK, "", guided=False))
+    assert "sale_delivery" not in result["messages"][-1].response_metadata
+    not_code = _coding_executor({"final_answer": "16"})
+    result = not_code.invoke(execution_input("What is 4 squared? Reply with the number.", "", guided=False))
+    assert result["messages"][-1].content == "16" and "sale_delivery" not in result["messages"][-1].response_metadata
+
+
+def test_the_outcome_says_how_the_answer_was_delivered() -> None:
+    from langgraph_sale.tools import python_tool
+
+    decisions = [{"tool": "run_python", "args": {"code": CODE}}, {"final_answer": "16"}, {"final_answer": "16"}]
+    pool = [Bidder("solo", ScriptedChatModel(plans=["1. Write it. 2. Run it."], jury=[4], answers=decisions), 0.1,
+                   tools=[python_tool()], tool_calling="json")]
+    outcome = create_auction(pool).compile().invoke({"auction_task": CODING_TASK})["auction_outcome"]
+    assert outcome["delivery"] == "last_code" and outcome["answer"] == f"```python\n{CODE}\n```"

@@ -99,6 +99,7 @@ class RecordOutcome(RunnableCallable):
             fallback_used=bool(notes.get("fallback")),
             answer=execution.get("answer"),
             execution_error=execution.get("error"),
+            delivery=execution.get("delivery"),
             tokens_by_phase={phase: u.total_tokens for phase, u in phases.items()},
             cost_usd_by_phase={phase: u.cost_usd for phase, u in phases.items()},
             total_tokens=total_tokens,
