@@ -63,7 +63,7 @@ def main() -> None:
         if args.local:  # the two coder models, each with the coding agent as its executor
             coders = ["qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"]
             local = stack.enter_context(local_pool(models=coders))
-            pool = [Bidder(b.name, b.model, b.price_per_mtok, agent=coding_agent(b.model), limiter=b.limiter)
+            pool = [Bidder(b.name, b.model, b.pricing, agent=coding_agent(b.model), limiter=b.limiter)
                     for b in local]
         else:
             pool = scripted_pool()

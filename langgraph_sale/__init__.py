@@ -17,6 +17,7 @@ from langgraph_sale.graph import create_auction, route_to_winner
 from langgraph_sale.memory import AuctionMemory
 from langgraph_sale.node import AuctionNode
 from langgraph_sale.options import AuctionOptions
+from langgraph_sale.pricing import Pricing
 from langgraph_sale.scoring import AuctionWeights, CostValueScorer
 from langgraph_sale.skipping import SkipAuction
 from langgraph_sale.state import AuctionState
@@ -27,6 +28,7 @@ from langgraph_sale.types import AuctionOutcome
 # `langgraph_sale.errors`, the phases in `langgraph_sale.phases`.
 __all__ = [
     "Bidder",
+    "Pricing",
     "AuctionOptions",
     "create_auction",
     "AuctionNode",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -13,6 +12,7 @@ from langchain_core.tools import BaseTool
 from langgraph_sale.calls import auction_call
 from langgraph_sale.errors import AuctionConfigError
 from langgraph_sale.limits import CallLimiter
+from langgraph_sale.pricing import Pricing
 
 __all__ = ["Bidder", "validate_pool"]
 
@@ -26,9 +26,9 @@ class Bidder:
         name: Unique snake_case name; the auction's executor node for it is `execute_<name>`.
         model: Any LangChain chat model (`ChatOpenAI`, `ChatOllama`, a fake). It writes the bidder's plans and
             jury scores, and runs the default executor when `agent` is None.
-        price_per_mtok: Dollars per million tokens, one blended number applied to input and output tokens alike
-            (for a provider with separate prices, pass a blend such as `(3 * input + output) / 4` or the output
-            price).
+        price_per_mtok: Dollars per million tokens: one number for every kind of token, or a `Pricing` with the
+            provider's input, cached-input and output prices (`langgraph_sale.pricing`). The scorer's cost term
+            and the pool's order read the output price (`Bidder.price_per_mtok`).
         agent: The executor subgraph: any compiled LangGraph graph that takes and returns `messages`. None builds
             a default executor from `model` and `tools` (a model <-> ToolNode loop with a step limit).
         tools: Tools of the default executor; also named in the bid prompt so plans can refer to them.
@@ -54,7 +54,7 @@ class Bidder:
         self,
         name: str,
         model: BaseChatModel,
-        price_per_mtok: float,
+        price_per_mtok: float | Pricing,
         *,
         agent: Any | None = None,
         tools: Sequence[BaseTool] = (),
@@ -70,19 +70,16 @@ class Bidder:
             raise AuctionConfigError(
                 f"Bidder({name}).model", f"must be a langchain BaseChatModel, got {type(model).__name__}"
             )
-        if isinstance(price_per_mtok, bool) or not isinstance(price_per_mtok, (int, float)):
-            raise AuctionConfigError(f"Bidder({name}).price_per_mtok", f"must be a number, got {price_per_mtok!r}")
-        if not math.isfinite(price_per_mtok) or price_per_mtok < 0:
-            raise AuctionConfigError(
-                f"Bidder({name}).price_per_mtok", f"must be a finite number >= 0, got {price_per_mtok!r}"
-            )
+        self.pricing = Pricing.of(price_per_mtok, field=f"Bidder({name}).price_per_mtok")
+        """What the bidder's calls cost: input, cached input and output, in $ per million tokens."""
         if agent is not None and not (hasattr(agent, "invoke") and hasattr(agent, "ainvoke")):
             raise AuctionConfigError(
                 f"Bidder({name}).agent", "must be a compiled LangGraph graph (or None for the default executor)"
             )
         self.name = name
         self.model = model
-        self.price_per_mtok = float(price_per_mtok)
+        self.price_per_mtok = self.pricing.output
+        """The output price: what the scorer's cost term and the pool's order read."""
         self.agent = agent
         self.tools: tuple[BaseTool, ...] = tuple(tools)
         self.description = description
@@ -93,14 +90,14 @@ class Bidder:
         if limiter is not None and not isinstance(limiter, CallLimiter):
             raise AuctionConfigError(f"Bidder({name}).limiter", f"must be a CallLimiter, got {type(limiter).__name__}")
         self.limiter = limiter
-        self._auction_models: dict[int, Any] = {}
+        self._auction_models: dict[tuple[int, tuple[str, ...]], Any] = {}
 
-    def auction_model(self, max_tokens: int) -> Any:
-        """The model as the auction calls it for bids and jury answers: capped at `max_tokens` and tagged `nostream`
-        (built once per cap; see `langgraph_sale.calls.auction_call`)."""
-        runnable = self._auction_models.get(max_tokens)
+    def auction_model(self, max_tokens: int, stop: tuple[str, ...] = ()) -> Any:
+        """The model as the auction calls it for bids and jury answers: capped at `max_tokens`, stopped at `stop`
+        where given, and tagged `nostream` (built once per cap; see `langgraph_sale.calls.auction_call`)."""
+        runnable = self._auction_models.get((max_tokens, stop))
         if runnable is None:
-            runnable = self._auction_models[max_tokens] = auction_call(self.model, max_tokens)
+            runnable = self._auction_models[(max_tokens, stop)] = auction_call(self.model, max_tokens, stop=stop)
         return runnable
 
     def __repr__(self) -> str:

@@ -17,7 +17,15 @@ from langgraph_sale.metrics import (
     message_text,
     token_logprobs,
 )
-from langgraph_sale.prompts import bid_messages, clean_untrusted, refine_messages, revised_plan_start
+from langgraph_sale.prompts import (
+    PLAN_END,
+    PLAN_STOP,
+    PlanFormat,
+    bid_messages,
+    clean_untrusted,
+    refine_messages,
+    revised_plan_start,
+)
 from langgraph_sale.types import Bid
 
 __all__ = ["make_bid", "amake_bid", "failed_bid", "REJECTED_PLAN"]
@@ -51,11 +59,11 @@ def _bid_from_answer(
     request: dict[str, Any], bidder: Bidder, answer: BaseMessage, prompt: list[BaseMessage], latency_s: float,
     max_tokens: int, screening: PlanScreening,
 ) -> Bid:
-    text = clean_untrusted(message_text(answer)).strip()
+    text = _without_end(clean_untrusted(message_text(answer))).strip()
     prompt_chars = sum(len(message_text(message)) for message in prompt)
     tokens = token_logprobs(answer)
     # Where usage is missing, the logprobs still list the generated tokens: an exact output count.
-    usage = call_usage(answer, price_per_mtok=bidder.price_per_mtok, prompt_chars=prompt_chars,
+    usage = call_usage(answer, price_per_mtok=bidder.pricing, prompt_chars=prompt_chars,
                        counted_output_tokens=len(tokens) if tokens else None)
     plan_tokens = usage.output_tokens
     if request.get("phase") == "refine":
@@ -89,6 +97,14 @@ def _bid_from_answer(
     )
 
 
+def _without_end(text: str) -> str:
+    """The plan without its `PLAN_END` line (a model whose server ignores the stop sequence writes it)."""
+    lines = text.rstrip().splitlines()
+    while lines and lines[-1].strip().strip("*#").strip() == PLAN_END:
+        lines.pop()
+    return "\n".join(lines) if lines else ""
+
+
 def _revised_part(
     text: str, tokens: list[TokenLogprobs] | None, output_tokens: int
 ) -> tuple[str, list[TokenLogprobs] | None, int]:
@@ -113,7 +129,15 @@ def _revised_part(
     return plan, plan_tokens, len(plan_tokens)
 
 
-def _prompt(request: dict[str, Any], bidder: Bidder, max_tokens: int) -> list[BaseMessage]:
+def _call(request: dict[str, Any], bidder: Bidder, max_tokens: int,
+          plan_format: PlanFormat) -> tuple[list[BaseMessage], Any]:
+    """A bid's prompt and the model that answers it (stopped at `PLAN_END` for a "steps" bid)."""
+    prompt = _prompt(request, bidder, max_tokens, plan_format)
+    steps = plan_format == "steps" and request.get("phase") != "refine"
+    return prompt, bidder.auction_model(max_tokens, PLAN_STOP if steps else ())
+
+
+def _prompt(request: dict[str, Any], bidder: Bidder, max_tokens: int, plan_format: PlanFormat) -> list[BaseMessage]:
     if request.get("phase") == "refine":
         return refine_messages(
             request["task"],
@@ -130,11 +154,12 @@ def _prompt(request: dict[str, Any], bidder: Bidder, max_tokens: int) -> list[Ba
         description=bidder.description,
         tools=bidder.tools,
         max_tokens=max_tokens,
+        plan_format=plan_format,
     )
 
 
 def make_bid(request: dict[str, Any], bidder: Bidder, *, max_tokens: int, timeout: float | None,
-             screening: PlanScreening = "strip") -> Bid:
+             screening: PlanScreening = "strip", plan_format: PlanFormat = "steps") -> Bid:
     """Ask `bidder` for its plan (sync). Exceptions propagate, so the node's retry policy can act on them.
 
     `screening` says what happens to passages that address the jury (`langgraph_sale.guard.screen_plan`): "strip"
@@ -146,16 +171,14 @@ def make_bid(request: dict[str, Any], bidder: Bidder, *, max_tokens: int, timeou
         >>> make_bid({"auction_id": "a", "bidder": "small", "task": "t"}, bidder, max_tokens=64, timeout=5).plan
         '1. Parse. 2. Test.'
     """
-    prompt = _prompt(request, bidder, max_tokens)
-    answer, seconds = invoke_bounded(bidder.auction_model(max_tokens), prompt, timeout=timeout,
-                                     who=bidder.name, limiter=bidder.limiter)
+    prompt, model = _call(request, bidder, max_tokens, plan_format)
+    answer, seconds = invoke_bounded(model, prompt, timeout=timeout, who=bidder.name, limiter=bidder.limiter)
     return _bid_from_answer(request, bidder, answer, prompt, seconds, max_tokens, screening)
 
 
 async def amake_bid(request: dict[str, Any], bidder: Bidder, *, max_tokens: int, timeout: float | None,
-                    screening: PlanScreening = "strip") -> Bid:
+                    screening: PlanScreening = "strip", plan_format: PlanFormat = "steps") -> Bid:
     """Ask `bidder` for its plan (async); see `make_bid`."""
-    prompt = _prompt(request, bidder, max_tokens)
-    answer, seconds = await ainvoke_bounded(bidder.auction_model(max_tokens), prompt, timeout=timeout,
-                                            who=bidder.name, limiter=bidder.limiter)
+    prompt, model = _call(request, bidder, max_tokens, plan_format)
+    answer, seconds = await ainvoke_bounded(model, prompt, timeout=timeout, who=bidder.name, limiter=bidder.limiter)
     return _bid_from_answer(request, bidder, answer, prompt, seconds, max_tokens, screening)

@@ -80,7 +80,9 @@ def budget_of(context: Any, config: RunnableConfig | None, key: str) -> float | 
 def expected_execution_usd(
     prices: Mapping[str, float], records: Sequence[AuctionRecord], *, default_tokens: int
 ) -> dict[str, float]:
-    """Each bidder's expected execution cost: price times the execution tokens of similar recalled auctions.
+    """Each bidder's expected execution cost: what its own executions of similar recalled auctions cost (billed at
+    its input, cached-input and output prices, as they were), else its price (the output price, the dearest token
+    a provider bills) times the execution tokens of the similar auctions.
 
     Example:
         >>> record = AuctionRecord(auction_id="a", task="t", winner="small", execute_tokens=1000)
@@ -91,6 +93,10 @@ def expected_execution_usd(
     overall = statistics.fmean(r.execute_tokens for r in executed) if executed else float(default_tokens)
     expected: dict[str, float] = {}
     for name, price in prices.items():
+        billed = [r.execute_cost_usd for r in executed if r.winner == name and r.execute_cost_usd > 0]
+        if billed:
+            expected[name] = statistics.fmean(billed)
+            continue
         own = [r.execute_tokens for r in executed if r.winner == name]
         tokens = statistics.fmean(own) if own else overall
         expected[name] = price * tokens / 1e6

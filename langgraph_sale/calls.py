@@ -17,7 +17,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -54,8 +54,9 @@ def with_token_cap(model: BaseChatModel, max_tokens: int) -> BaseChatModel:
     return model
 
 
-def auction_call(model: BaseChatModel, max_tokens: int) -> Runnable[Any, Any]:
-    """The model as the auction calls it: output capped, and tagged so `stream_mode="messages"` skips it.
+def auction_call(model: BaseChatModel, max_tokens: int, *, stop: Sequence[str] = ()) -> Runnable[Any, Any]:
+    """The model as the auction calls it: output capped, stopped at `stop` (where given), and tagged so
+    `stream_mode="messages"` skips it.
 
     Bids and jury answers are bookkeeping, not chat output: LangGraph's messages stream (what Studio and chat UIs
     show) leaves out model calls tagged `nostream`; only the winner's execution streams.
@@ -65,7 +66,10 @@ def auction_call(model: BaseChatModel, max_tokens: int) -> Runnable[Any, Any]:
         >>> auction_call(ScriptedChatModel(), 64).config["tags"]
         ['nostream']
     """
-    return with_token_cap(model, max_tokens).with_config(tags=[TAG_NOSTREAM])
+    capped: Runnable[Any, Any] = with_token_cap(model, max_tokens)
+    if stop:
+        capped = capped.bind(stop=list(stop))
+    return capped.with_config(tags=[TAG_NOSTREAM])
 
 
 def invoke_bounded(

@@ -401,7 +401,7 @@ def read_execution(
     ai_messages = [m for m in produced if isinstance(m, AIMessage)]
     usage = CallUsage()
     for message in ai_messages:
-        usage = usage + call_usage(message, price_per_mtok=bidder.price_per_mtok)
+        usage = usage + call_usage(message, price_per_mtok=bidder.pricing)
     answer = message_text(ai_messages[-1]) if ai_messages else ""
     delivery = (ai_messages[-1].response_metadata or {}).get(DELIVERY) if ai_messages else None
     return {

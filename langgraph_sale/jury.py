@@ -1,9 +1,12 @@
 """Phase 2: a juror scores one bid 0-5, blind to its author.
 
-Structured output (`json_schema`) where the model supports it, a text parser where it does not; one retry (as
-text); then the juror is dropped for that bid (a record with no score) and the scorer rescales the jury sum. The
-score is the integer answer, or, with `jury_scoring="logprobs"`, the expected score read from the digit's top
-logprobs when the model returns them.
+By default (`jury_scoring="digit"`) a judgment is one generated token: the juror is asked for the digit alone,
+generation is capped at one token, and the score is the expected score over the digits' top logprobs (docs/method.md
+§6.2 #6), or the digit itself from a model that returns no logprobs. Where that token is no digit, the juror is
+asked again the earlier way. The earlier way (`"integer"`, or `"logprobs"` for the expected score of the digit
+inside the answer): `{"score": N}` with structured output (`json_schema`) where the model supports it, a text parser
+where it does not, and one retry as text. A juror with no usable answer is dropped for that bid (a record with no
+score) and the scorer rescales the jury sum.
 """
 
 from __future__ import annotations
@@ -34,10 +37,18 @@ __all__ = [
     "judge",
     "ajudge",
     "JURY_MAX_TOKENS",
+    "JURY_SCORINGS",
 ]
 
-JuryScoring = Literal["integer", "logprobs"]
-"""How a juror's answer becomes its score: the integer it wrote, or the expected score from the digit's logprobs."""
+JuryScoring = Literal["digit", "integer", "logprobs"]
+"""How a juror answers and how the answer becomes its score: "digit", one token, the expected score over the digits'
+logprobs; "integer", `{"score": N}` and the integer it wrote; "logprobs", `{"score": N}` and the expected score from
+the digit's logprobs inside it."""
+
+JURY_SCORINGS: tuple[JuryScoring, ...] = ("digit", "integer", "logprobs")
+
+JuryMethod = Literal["digit", "structured", "text"]
+"""How a judgment was read: one digit, a structured answer, or a parsed text answer."""
 
 JURY_MAX_TOKENS = 16
 """Output cap of a jury call: `{"score": N}` needs about 6 tokens."""
@@ -151,14 +162,17 @@ class _Judgment:
         self.juror = juror
         self.bid = bid
         self.scoring = scoring
-        self.messages = jury_messages(task, bid.plan)
-        self.prompt_chars = sum(len(message_text(m)) for m in self.messages)
         plain = juror.auction_model(JURY_MAX_TOKENS)
-        # First attempt structured where supported; the one retry is always plain text.
-        self.attempts: list[tuple[Runnable[Any, Any], Literal["structured", "text"]]] = [
-            (structured, "structured") if structured is not None else (plain, "text"),
-            (plain, "text"),
+        json_prompt = jury_messages(task, bid.plan, reply="json")
+        # The JSON attempts: structured where supported, then (or only) plain text.
+        self.attempts: list[tuple[Runnable[Any, Any], list[BaseMessage], JuryMethod]] = [
+            (structured, json_prompt, "structured") if structured is not None else (plain, json_prompt, "text"),
+            (plain, json_prompt, "text"),
         ]
+        if scoring == "digit":
+            # One token; the JSON way once where that token is no digit.
+            self.attempts = [(juror.auction_model(1), jury_messages(task, bid.plan, reply="digit"), "digit"),
+                             self.attempts[0]]
         self.usage = CallUsage()
         self.errors: list[str] = []
         self.seconds = 0.0
@@ -168,22 +182,24 @@ class _Judgment:
         self.tried += 1
         self.errors.append(f"{method}: {type(error).__name__}: {error}"[:500])
 
-    def take(self, result: Any, method: Literal["structured", "text"], seconds: float) -> JuryScore | None:
+    def take(self, result: Any, messages: list[BaseMessage], method: JuryMethod, seconds: float) -> JuryScore | None:
         self.tried += 1
         self.seconds += seconds
         raw = result if isinstance(result, BaseMessage) else None
+        prompt_chars = sum(len(message_text(m)) for m in messages)
+        self.usage = self.usage + call_usage(raw, price_per_mtok=self.juror.pricing, prompt_chars=prompt_chars)
         integer = _integer_answer(raw) if raw is not None else None
-        self.usage = self.usage + call_usage(raw, price_per_mtok=self.juror.price_per_mtok,
-                                             prompt_chars=self.prompt_chars)
+        expected = expected_digit_score(token_logprobs(raw), first=method == "digit") if raw is not None else None
+        if method == "digit" and integer is None and expected is not None:
+            integer = math.floor(expected + 0.5)  # the token sampled was no digit; its alternatives held the digits
         if integer is None:
             answer = message_text(raw) if raw is not None else repr(result)
             if isinstance(raw, AIMessage) and not answer and raw.tool_calls:
                 answer = json.dumps([call.get("args") for call in raw.tool_calls], default=str)
             self.errors.append(f"{method}: no 0-5 score in the answer {answer[:200]!r}")
             return None
-        expected = expected_digit_score(token_logprobs(raw)) if raw is not None else None
         score = float(integer)
-        if self.scoring == "logprobs" and expected is not None:
+        if self.scoring != "integer" and expected is not None:
             score = expected
         return self._record(score=score, integer=integer, expected=expected, method=method)
 
@@ -192,7 +208,7 @@ class _Judgment:
                             error="; ".join(self.errors) or "no answer")
 
     def _record(self, *, score: float | None, integer: int | None, expected: float | None,
-                method: Literal["structured", "text", "none"], error: str | None = None) -> JuryScore:
+                method: JuryMethod | Literal["none"], error: str | None = None) -> JuryScore:
         return JuryScore(
             auction_id=self.bid.auction_id,
             juror=self.juror.name,
@@ -217,7 +233,7 @@ def judge(
     task: str,
     *,
     structured: Runnable[Any, Any] | None,
-    scoring: JuryScoring = "integer",
+    scoring: JuryScoring = "digit",
     timeout: float | None = None,
 ) -> JuryScore:
     """Score one bid with one juror (sync). Never raises for a model failure: a dropped juror is a record.
@@ -225,20 +241,21 @@ def judge(
     Example:
         >>> from langgraph_sale.testing import ScriptedChatModel
         >>> from langgraph_sale.types import Bid
-        >>> juror = Bidder("large", ScriptedChatModel(jury=[4]), price_per_mtok=1.0)
+        >>> juror = Bidder("large", ScriptedChatModel(jury=[4], confidence=0.75, top_k=2), price_per_mtok=1.0)
         >>> bid = Bid(auction_id="a", bidder="small", plan="1. Test it.")
-        >>> judge(juror, bid, "task", structured=structured_juror(juror.model)).score
-        4.0
+        >>> record = judge(juror, bid, "task", structured=structured_juror(juror.model))
+        >>> record.method, record.integer_score, record.score  # one token: 4 at p=0.75, 3 at p=0.25
+        ('digit', 4, 3.75)
     """
     work = _Judgment(juror, structured, bid, task, scoring)
-    for runnable, method in work.attempts:
+    for runnable, messages, method in work.attempts:
         try:
-            result, seconds = invoke_bounded(runnable, work.messages, timeout=timeout, who=juror.name,
+            result, seconds = invoke_bounded(runnable, messages, timeout=timeout, who=juror.name,
                                              limiter=juror.limiter)
         except Exception as error:  # noqa: BLE001 - any model failure drops the juror, never the auction
             work.failed(error, method)
             continue
-        record = work.take(result, method, seconds)
+        record = work.take(result, messages, method, seconds)
         if record is not None:
             return record
     return work.dropped()
@@ -250,19 +267,19 @@ async def ajudge(
     task: str,
     *,
     structured: Runnable[Any, Any] | None,
-    scoring: JuryScoring = "integer",
+    scoring: JuryScoring = "digit",
     timeout: float | None = None,
 ) -> JuryScore:
     """Score one bid with one juror (async); see `judge`."""
     work = _Judgment(juror, structured, bid, task, scoring)
-    for runnable, method in work.attempts:
+    for runnable, messages, method in work.attempts:
         try:
-            result, seconds = await ainvoke_bounded(runnable, work.messages, timeout=timeout, who=juror.name,
+            result, seconds = await ainvoke_bounded(runnable, messages, timeout=timeout, who=juror.name,
                                                     limiter=juror.limiter)
         except Exception as error:  # noqa: BLE001 - any model failure drops the juror, never the auction
             work.failed(error, method)
             continue
-        record = work.take(result, method, seconds)
+        record = work.take(result, messages, method, seconds)
         if record is not None:
             return record
     return work.dropped()

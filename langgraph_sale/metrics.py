@@ -14,6 +14,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
 
+from langgraph_sale.pricing import Pricing
 from langgraph_sale.types import CallUsage
 
 __all__ = [
@@ -124,22 +125,28 @@ def mean_token_entropy(tokens: Sequence[TokenLogprobs] | None) -> tuple[float | 
     return sum(entropies) / len(entropies), top_k
 
 
-def expected_digit_score(tokens: Sequence[TokenLogprobs] | None, *, low: int = 0, high: int = 5) -> float | None:
+def expected_digit_score(tokens: Sequence[TokenLogprobs] | None, *, low: int = 0, high: int = 5,
+                         first: bool = False) -> float | None:
     """Expected jury score from the top logprobs of the first token that is a score digit.
 
     Reads the distribution over the digits `low..high` at that position, renormalised over those digits, and
-    returns `sum k * p(k)`: one output token carries a graded score instead of a sampled integer.
+    returns `sum k * p(k)`: one output token carries a graded score instead of a sampled integer. With `first`,
+    the position is the first token whatever was sampled there, as long as its alternatives hold a digit (a
+    one-token answer that came out as a word still carries the digits' distribution).
 
     Example:
         >>> toks = [("{", [("{", 0.0)]), ("4", [("4", math.log(0.75)), ("5", math.log(0.25))])]
         >>> expected_digit_score(toks)
         4.25
+        >>> expected_digit_score([("The", [("The", math.log(0.5)), ("3", math.log(0.25)), ("5", math.log(0.25))])],
+        ...                      first=True)
+        4.0
     """
     if not tokens:
         return None
     digits = {str(d) for d in range(low, high + 1)}
-    for token, alternatives in tokens:
-        if token.strip() not in digits:
+    for token, alternatives in tokens[:1] if first else tokens:
+        if token.strip() not in digits and not first:
             continue
         mass: dict[int, float] = {}
         for alt, logprob in alternatives:
@@ -185,17 +192,18 @@ def estimate_tokens(text: str) -> int:
 def call_usage(
     message: BaseMessage | None,
     *,
-    price_per_mtok: float,
+    price_per_mtok: float | Pricing,
     prompt_chars: int = 0,
     counted_output_tokens: int | None = None,
 ) -> CallUsage:
     """Tokens and dollars of one call, from `usage_metadata` where present, estimated (and flagged) otherwise.
 
-    The price is one blended number in $ per million tokens, applied to input and output tokens alike.
+    Input, cached input (`usage_metadata["input_token_details"]["cache_read"]`, where the provider reports it) and
+    output tokens are each charged at the bidder's price for them (`langgraph_sale.pricing`).
 
     Args:
         message: The model's answer (None when the call failed: nothing is known, nothing is charged).
-        price_per_mtok: The bidder's price.
+        price_per_mtok: The bidder's price: a `Pricing`, or one number for every kind of token.
         prompt_chars: Length of the prompt, used to estimate input tokens when usage is missing.
         counted_output_tokens: The output tokens where they are known without usage (one logprob entry per
             generated token); used instead of the text estimate.
@@ -208,17 +216,21 @@ def call_usage(
     if message is None:
         return CallUsage()
     usage = getattr(message, "usage_metadata", None) if isinstance(message, AIMessage) else None
+    cached = 0
     if usage and (usage.get("input_tokens") or usage.get("output_tokens")):
         input_tokens = int(usage.get("input_tokens") or 0)
         output_tokens = int(usage.get("output_tokens") or 0)
+        cached = int((usage.get("input_token_details") or {}).get("cache_read") or 0)
         estimated = False
     else:
         input_tokens = math.ceil(prompt_chars / CHARS_PER_TOKEN)
         output_tokens = counted_output_tokens or estimate_tokens(message_text(message))
         estimated = True
-    cost = price_per_mtok * (input_tokens + output_tokens) / 1_000_000
+    cost = Pricing.of(price_per_mtok).cost(input_tokens=input_tokens, output_tokens=output_tokens,
+                                           cached_input_tokens=cached)
     return CallUsage(
         input_tokens=input_tokens,
+        cached_input_tokens=cached,
         output_tokens=output_tokens,
         cost_usd=cost,
         calls=1,

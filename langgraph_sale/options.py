@@ -20,8 +20,9 @@ from langgraph_sale.budget import DEFAULT_EXPECTED_EXECUTION_TOKENS
 from langgraph_sale.errors import AuctionConfigError, require_choice, require_int, require_seconds
 from langgraph_sale.executor import DEFAULT_MAX_STEPS
 from langgraph_sale.guard import PlanScreening
-from langgraph_sale.jury import JuryScoring, structured_juror
+from langgraph_sale.jury import JURY_SCORINGS, JuryScoring, structured_juror
 from langgraph_sale.memory import AuctionMemory
+from langgraph_sale.prompts import PLAN_FORMATS, PlanFormat
 from langgraph_sale.scoring import CostValueScorer
 from langgraph_sale.skipping import SkipAuction
 
@@ -48,8 +49,13 @@ class AuctionOptions:
         jury: True for the full jury (every juror scores every bid, |A|^2 calls), False for none, or an int m for a
             sampled jury of m jurors per bid that always includes the bid's author. Jurors whose weight is zero
             are never asked.
-        jury_scoring: "integer" uses the juror's 0-5 answer; "logprobs" the expected score from the score
-            digit's top logprobs where the model returns them (the integer elsewhere).
+        jury_scoring: "digit" (the default) asks each juror for one token, the score digit, and reads the expected
+            score from its top logprobs (the digit itself where the model returns none); "integer" asks for
+            `{"score": N}` and uses N; "logprobs" asks for `{"score": N}` and reads the expected score from the
+            digit's logprobs.
+        plan_format: "steps" (the default) asks for 3 to 5 one-line steps ending at `prompts.PLAN_END`, the bid
+            call's stop sequence, with every auction prompt in the shared-prefix layout; "free", the earlier
+            prompt (a short plan under a word budget, which small models run to the cap).
         memory: The shared auction memory (`AuctionMemory`, over the run's store): every auction is written to
             it, and it feeds the outbid round. None: no memory, no outbid round.
         refine: Outbid rounds (with memory): True for the paper's single round, an int for at most that many,
@@ -99,7 +105,8 @@ class AuctionOptions:
 
     scorer: CostValueScorer = field(default_factory=CostValueScorer)
     jury: bool | int = True
-    jury_scoring: JuryScoring = "integer"
+    jury_scoring: JuryScoring = "digit"
+    plan_format: PlanFormat = "steps"
     memory: AuctionMemory | None = None
     refine: bool | int = True
     skip: SkipAuction | None = None
@@ -125,7 +132,8 @@ class AuctionOptions:
             raise AuctionConfigError("scorer", f"must be a CostValueScorer, got {type(self.scorer).__name__}")
         if not isinstance(self.jury, (bool, int)) or (not isinstance(self.jury, bool) and self.jury < 1):
             raise AuctionConfigError("jury", f"must be True, False or a juror count >= 1, got {self.jury!r}")
-        require_choice("jury_scoring", self.jury_scoring, ("integer", "logprobs"))
+        require_choice("jury_scoring", self.jury_scoring, JURY_SCORINGS)
+        require_choice("plan_format", self.plan_format, PLAN_FORMATS)
         if self.memory is not None and not isinstance(self.memory, AuctionMemory):
             raise AuctionConfigError("memory", f"must be an AuctionMemory or None, got {type(self.memory).__name__}")
         if not isinstance(self.refine, (bool, int)) or (not isinstance(self.refine, bool) and self.refine < 0):

@@ -136,7 +136,7 @@ def build_local_auction(
 
 def _capped(bidder: Bidder, max_tokens: int) -> Bidder:
     """The bidder with its model's output capped; same name, price, tools and (shared) limiter."""
-    return Bidder(bidder.name, with_token_cap(bidder.model, max_tokens), bidder.price_per_mtok, agent=bidder.agent,
+    return Bidder(bidder.name, with_token_cap(bidder.model, max_tokens), bidder.pricing, agent=bidder.agent,
                   tools=bidder.tools, description=bidder.description, tool_calling=bidder.tool_calling,
                   limiter=bidder.limiter)
 

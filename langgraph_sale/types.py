@@ -58,6 +58,9 @@ class CallUsage(_Record):
     """
 
     input_tokens: int = 0
+    """Prompt tokens, the cached ones included (as providers report them)."""
+    cached_input_tokens: int = 0
+    """The part of the prompt the provider served from its prompt cache, where it reports it."""
     output_tokens: int = 0
     cost_usd: float = 0.0
     calls: int = 0
@@ -71,6 +74,7 @@ class CallUsage(_Record):
     def __add__(self, other: CallUsage) -> CallUsage:
         return CallUsage(
             input_tokens=self.input_tokens + other.input_tokens,
+            cached_input_tokens=self.cached_input_tokens + other.cached_input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
             cost_usd=self.cost_usd + other.cost_usd,
             calls=self.calls + other.calls,
@@ -146,7 +150,7 @@ class JuryScore(_Record):
     """The integer the juror answered, clamped to 0-5."""
     expected_score: float | None = None
     """Sum of k * p(k) over the score digit's top logprobs (renormalised over 0-5), when the model gave them."""
-    method: Literal["structured", "text", "none"] = "none"
+    method: Literal["digit", "structured", "text", "none"] = "none"
     usage: CallUsage = Field(default_factory=CallUsage)
     latency_s: float = 0.0
     attempts: int = 0

@@ -306,13 +306,14 @@ def test_resume_in_the_middle_of_a_memory_stream_gives_the_same_rows(tmp_path: P
 
 def test_a_failed_model_call_is_not_recorded_and_the_rerun_redoes_the_task(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from langgraph_sale.bench.meter import phase_of
     from langgraph_sale.bench.runner import BenchConfig, run_bench
 
     respond = FakeWorld.respond
     failures = {"left": 1}
 
     def flaky(self: FakeWorld, agent: str, messages: list) -> str:
-        if agent == "large" and "[auction jury]" in str(messages[0].content) and failures["left"]:
+        if agent == "large" and phase_of(messages) == "jury" and failures["left"]:
             failures["left"] -= 1
             raise RuntimeError("HTTP 500 from the model server")  # not transient: no retry
         return respond(self, agent, messages)
@@ -478,13 +479,13 @@ def test_recall_k_bounds_the_past_auctions_an_outbid_round_reads(tmp_path: Path)
 
 def test_a_bid_the_model_answers_with_a_loop_is_scored_as_a_failed_bid_not_a_fault(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from langgraph_sale.bench.meter import phase_of
     from langgraph_sale.bench.runner import BenchConfig, run_bench
-    from langgraph_sale.prompts import BID_MARKER
 
     respond = FakeWorld.respond
 
     def looping(self: FakeWorld, agent: str, messages: list) -> str:
-        if agent == "small" and BID_MARKER in str(messages[0].content):
+        if agent == "small" and phase_of(messages) == "bid":
             return "1. Sort. " * 40  # the model answered: a loop, no plan
         return respond(self, agent, messages)
 

@@ -17,7 +17,7 @@ from langgraph_sale.bidding import amake_bid, failed_bid, make_bid
 from langgraph_sale.calls import auction_call, with_token_cap
 from langgraph_sale.errors import AuctionConfigError
 from langgraph_sale.limits import CallLimiter
-from langgraph_sale.prompts import BID_MARKER
+from langgraph_sale.prompts import AUCTION_SYSTEM, BID_MARKER, PLAN_END, PLAN_STOP
 from langgraph_sale.testing import HashingEmbeddings, ScriptedChatModel
 
 DEAD_URL = "http://127.0.0.1:9"
@@ -182,8 +182,9 @@ def check_bid(bid: Any, model: ScriptedChatModel, *, price: float) -> None:
     assert bid.error is None
     (kind, prompt), = model.calls
     assert kind == "bid"
-    assert BID_MARKER in str(prompt[0].content)
-    assert REQUEST["task"] in str(prompt[-1].content)
+    # The shared-prefix layout: the shared system message, then the task, then the bidder (marked as a bid).
+    assert prompt[0].content == AUCTION_SYSTEM and f"\n\n{BID_MARKER} You are small" in str(prompt[-1].content)
+    assert str(prompt[-1].content).startswith(f"Task:\n{REQUEST['task']}")
 
 
 def test_make_bid_turns_the_answer_into_a_bid() -> None:
@@ -305,3 +306,24 @@ def test_texts_sharing_words_are_closer() -> None:
 def test_hashing_embeddings_need_a_dimension() -> None:
     with pytest.raises(ValueError):
         HashingEmbeddings(dims=0)
+
+
+# ---- plans that end ----------------------------------------------------------------------------------------------
+
+
+def test_a_steps_bid_is_stopped_at_its_end_and_the_end_line_is_not_plan() -> None:
+    model = scripted(plans=["1. Sort the list.\n2. Drop repeats.\n3. Test edge cases.\nEND"])
+    bidder = Bidder("small", model, price_per_mtok=0.1)
+    bid = make_bid(dict(REQUEST), bidder, max_tokens=64, timeout=5)
+    assert bid.plan == "1. Sort the list.\n2. Drop repeats.\n3. Test edge cases."
+    # The call carries the stop sequences; the earlier free plan carries none.
+    steps = bidder.auction_model(64, PLAN_STOP)
+    assert steps.kwargs["stop"] == list(PLAN_STOP) and PLAN_END in PLAN_STOP
+    assert "stop" not in bidder.auction_model(64).kwargs
+
+
+def test_a_free_bid_keeps_the_earlier_prompt() -> None:
+    model = scripted()
+    make_bid(dict(REQUEST), Bidder("small", model, price_per_mtok=0.1), max_tokens=64, timeout=5, plan_format="free")
+    (kind, prompt), = model.calls
+    assert kind == "bid" and BID_MARKER in str(prompt[0].content) and prompt[0].content != AUCTION_SYSTEM

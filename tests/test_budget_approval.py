@@ -113,3 +113,16 @@ async def test_a_bad_resume_value_is_named(mode: str) -> None:
     await invoke(app, {"auction_task": TASK}, mode, config=config)
     with pytest.raises(AuctionInputError, match="resume.winner"):
         await invoke(app, Command(resume={"winner": "nobody"}), mode, config=config)
+
+
+def test_a_budget_expects_what_a_bidders_own_executions_cost_where_memory_has_them() -> None:
+    from langgraph_sale.budget import expected_execution_usd
+    from langgraph_sale.memory import AuctionRecord
+
+    # Billed at input, cached-input and output prices, the small bidder's executions cost 3e-4 on average, far
+    # from its output price times their tokens (0.1 * 1000 / 1e6 = 1e-4); the large one has none of its own.
+    records = [AuctionRecord(auction_id=f"a{i}", task="t", winner="small", execute_tokens=1000,
+                             execute_cost_usd=cost) for i, cost in enumerate((2e-4, 4e-4))]
+    expected = expected_execution_usd({"small": 0.1, "large": 1.0}, records, default_tokens=5000)
+    assert expected["small"] == pytest.approx(3e-4)
+    assert expected["large"] == pytest.approx(1.0 * 1000 / 1e6)

@@ -279,7 +279,7 @@ JURY_ANSWERS: dict[str, tuple[str, int | None]] = {
 @pytest.mark.parametrize(("answer", "integer"), list(JURY_ANSWERS.values()), ids=list(JURY_ANSWERS))
 def test_jury_answers_out_of_range_or_not_numbers(answer: str, integer: int | None, structured: bool) -> None:
     pool = scripted_pool(large={"jury": lambda plan: answer, "structured": structured})
-    result = create_auction(pool).compile().invoke({"auction_task": TASK})
+    result = create_auction(pool, jury_scoring="integer").compile().invoke({"auction_task": TASK})
 
     judgments = [j for j in jury_of(result) if j.juror == "large"]
     assert len(judgments) == 3
@@ -298,7 +298,7 @@ def test_an_exponent_answer_scores_the_same_on_both_paths() -> None:
     results = {}
     for structured in (True, False):
         pool = scripted_pool(large={"jury": lambda plan: "1e999", "structured": structured})
-        result = create_auction(pool).compile().invoke({"auction_task": TASK})
+        result = create_auction(pool, jury_scoring="integer").compile().invoke({"auction_task": TASK})
         results[structured] = {j.integer_score for j in jury_of(result) if j.juror == "large"}
     assert results[True] == results[False] == {5}
 
@@ -555,7 +555,9 @@ async def run_campaign(auctions: int, seed: int, *, concurrency: int = 8) -> Tal
     async def one(plan: Plan) -> None:
         pool = campaign_pool(plan)
         store = InMemoryStore()
-        app = create_auction(pool, bid_timeout=TIMEOUT_S, bid_retry=FAST_RETRY, fallback=plan.fallback,
+        # The JSON answers, whose exact integers the campaign checks (the one-token read has its own tests).
+        app = create_auction(pool, jury_scoring="integer", bid_timeout=TIMEOUT_S, bid_retry=FAST_RETRY,
+                             fallback=plan.fallback,
                              memory=AuctionMemory(), refine=False, max_bid_tokens=MAX_BID_TOKENS
                              ).compile(store=store)
         async with gate:

@@ -19,6 +19,7 @@ from langgraph_sale import (
     CostValueScorer,
     create_auction,
 )
+from langgraph_sale.prompts import JURY_ASK
 from tests.support import PLANS, PRICES, TASK, answer_of, execute_prompts, models_of, run, scripted_pool
 
 # ---- bids and jury ---------------------------------------------------------------------------------------------
@@ -272,8 +273,23 @@ async def test_logprob_jury_scoring_gives_expected_scores(mode: str) -> None:
 
 
 async def test_integer_jury_scoring_keeps_the_integer_answer(mode: str) -> None:
-    outcome = (await run(create_auction(scripted_pool()).compile(), {"auction_task": TASK}, mode))["auction_outcome"]
+    app = create_auction(scripted_pool(), jury_scoring="integer").compile()
+    outcome = (await run(app, {"auction_task": TASK}, mode))["auction_outcome"]
     assert all(record["score"] == record["integer_score"] for record in outcome["jury"])
+    assert {record["method"] for record in outcome["jury"]} == {"structured"}
+
+
+async def test_digit_jury_scoring_reads_one_token_and_its_logprobs(mode: str) -> None:
+    pool = scripted_pool()
+    outcome = (await run(create_auction(pool).compile(), {"auction_task": TASK}, mode))["auction_outcome"]
+    jury = outcome["jury"]
+    assert len(jury) == 9 and {record["method"] for record in jury} == {"digit"}
+    # The expected score over the digits' logprobs, not the sampled digit: graded, and near it.
+    assert all(record["score"] == record["expected_score"] != record["integer_score"] for record in jury)
+    assert all(abs(record["score"] - record["integer_score"]) < 1 for record in jury)
+    assert all(record["usage"]["calls"] == 1 for record in jury)
+    jury_calls = [prompt for bidder in pool for kind, prompt in bidder.model.calls if kind == "jury"]
+    assert len(jury_calls) == 9 and all(call[-1].content.endswith(JURY_ASK) for call in jury_calls)
 
 
 # ---- what models return: logprobs, usage, structured output ---------------------------------------------------
@@ -326,7 +342,8 @@ async def test_a_model_without_usage_is_estimated_and_flagged(mode: str) -> None
 
 async def test_a_model_without_structured_output_judges_through_the_text_fallback(mode: str) -> None:
     pool = scripted_pool(large={"structured": False})
-    outcome = (await run(create_auction(pool).compile(), {"auction_task": TASK}, mode))["auction_outcome"]
+    app = create_auction(pool, jury_scoring="integer").compile()
+    outcome = (await run(app, {"auction_task": TASK}, mode))["auction_outcome"]
     methods = {(record["juror"], record["bidder"]): record["method"] for record in outcome["jury"]}
     assert {methods["large", bidder] for bidder in PRICES} == {"text"}
     assert {methods["small", bidder] for bidder in PRICES} == {"structured"}
@@ -337,7 +354,7 @@ async def test_a_model_without_structured_output_judges_through_the_text_fallbac
 async def test_a_garbage_jury_answer_is_retried_once_then_dropped_and_the_jury_rescaled(mode: str) -> None:
     pool = scripted_pool(tiny={"jury": ["banana"]})
     models = models_of(pool)
-    result = await run(create_auction(pool).compile(), {"auction_task": TASK}, mode)
+    result = await run(create_auction(pool, jury_scoring="integer").compile(), {"auction_task": TASK}, mode)
     outcome = result["auction_outcome"]
 
     tiny_records = [record for record in outcome["jury"] if record["juror"] == "tiny"]

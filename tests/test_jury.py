@@ -10,7 +10,14 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from langgraph_sale.bidder import Bidder
 from langgraph_sale.jury import JuryVerdict, ajudge, judge, parse_jury_answer, structured_juror
-from langgraph_sale.prompts import JURY_MARKER, clean_untrusted, fence_untrusted, jury_messages
+from langgraph_sale.prompts import (
+    AUCTION_SYSTEM,
+    JURY_ASK,
+    JURY_MARKER,
+    clean_untrusted,
+    fence_untrusted,
+    jury_messages,
+)
 from langgraph_sale.testing import ScriptedChatModel
 from langgraph_sale.types import Bid, JuryScore
 
@@ -32,10 +39,13 @@ def juror(**options: Any) -> tuple[Bidder, ScriptedChatModel]:
 
 
 def run_judge(bidder: Bidder, bid: Bid | None = None, **options: Any) -> JuryScore:
+    """A judgment the JSON way unless `scoring` says otherwise (the one-token way has tests of its own)."""
+    options.setdefault("scoring", "integer")
     return judge(bidder, bid or a_bid(), TASK, structured=structured_juror(bidder.model), **options)
 
 
 async def run_ajudge(bidder: Bidder, bid: Bid | None = None, **options: Any) -> JuryScore:
+    options.setdefault("scoring", "integer")
     return await ajudge(bidder, bid or a_bid(), TASK, structured=structured_juror(bidder.model), **options)
 
 
@@ -106,7 +116,7 @@ def test_structured_juror_answers_the_raw_message_with_a_schema_bound_verdict() 
     model = ScriptedChatModel(jury=[2])
     structured = structured_juror(model)
     assert structured is not None
-    result = structured.invoke(jury_messages(TASK, PLAN))
+    result = structured.invoke(jury_messages(TASK, PLAN, reply="json"))
     # The raw message keeps usage and logprobs; its tool call carries the verdict in JuryVerdict's schema.
     assert result.usage_metadata and result.response_metadata["logprobs"]
     assert JuryVerdict.model_validate(result.tool_calls[0]["args"]) == JuryVerdict(score=2)
@@ -271,7 +281,7 @@ INJECTION = (
 
 
 def test_a_forged_closing_marker_stays_inside_the_fence() -> None:
-    system, user = jury_messages(TASK, INJECTION)
+    system, user = jury_messages(TASK, INJECTION, reply="json")
     prompt = str(user.content)
     fenced, tag = fence_untrusted(INJECTION)
     assert tag.startswith("plan-") and tag != "plan-0000000000"
@@ -319,7 +329,7 @@ def test_control_characters_are_stripped() -> None:
 
 def test_the_jury_prompt_carries_the_cleaned_plan() -> None:
     plan = "1. Step\x00 one.\u202e 2. Step two.\x1b"
-    _, user = jury_messages(TASK, plan)
+    _, user = jury_messages(TASK, plan, reply="json")
     prompt = str(user.content)
     _, tag = fence_untrusted(plan)
     assert fenced_body(prompt, tag) == "1. Step one. 2. Step two."
@@ -340,3 +350,33 @@ def test_invisible_and_direction_characters_are_stripped(hidden: str) -> None:
 @pytest.mark.parametrize(("answer", "score"), [("2.5", 3), ("4.5", 5), ("0.49", 0), ('{"score": 1e999}', 5)])
 def test_halves_round_up_and_infinity_clamps(answer: str, score: int) -> None:
     assert parse_jury_answer(answer) == score
+
+
+# ---- the one-token read (the default) ----------------------------------------------------------------------------
+
+
+def test_a_one_token_judgment_is_the_expected_score_over_the_digits() -> None:
+    bidder, model = juror(jury=[4], confidence=0.75, top_k=2)
+    record = judge(bidder, a_bid(), TASK, structured=structured_juror(bidder.model))
+    assert record.method == "digit" and record.attempts == 1 and record.error is None
+    assert record.integer_score == 4 and record.score == pytest.approx(0.75 * 4 + 0.25 * 3)
+    assert record.usage.calls == 1
+    (kind, prompt), = model.calls
+    assert kind == "jury" and str(prompt[-1].content).endswith(JURY_ASK)
+    # The shared-prefix layout: the shared system message, then the task, then the fenced plan.
+    assert prompt[0].content == AUCTION_SYSTEM and str(prompt[-1].content).startswith(f"Task:\n{TASK}\n\n")
+
+
+def test_a_model_without_logprobs_gives_the_digit_it_wrote() -> None:
+    bidder, _ = juror(jury=[2], logprobs=None)
+    record = judge(bidder, a_bid(), TASK, structured=structured_juror(bidder.model))
+    assert (record.method, record.score, record.expected_score) == ("digit", 2.0, None)
+
+
+async def test_a_word_for_a_digit_falls_back_to_the_json_answer_once() -> None:
+    # A word is no digit and its alternatives hold none: the juror is asked the earlier way, once.
+    bidder, model = juror(jury=["Great", 4])
+    record = await ajudge(bidder, a_bid(), TASK, structured=structured_juror(bidder.model))
+    assert record.method == "structured" and record.integer_score == 4 and record.attempts == 2
+    assert [str(prompt[-1].content).endswith(JURY_ASK) for _, prompt in model.calls] == [True, False]
+    assert record.usage.calls == 2

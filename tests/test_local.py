@@ -65,3 +65,21 @@ def test_a_real_auction_between_two_local_models() -> None:
     assert isinstance(outcome["answer"], str) and state["messages"][-1].name == outcome["winner"]
     assert outcome["tokens_by_phase"]["execute"] > 0 and not outcome["usage_estimated"]
     assert all(outcome["scores"][b.bidder]["entropy_used"] for b in bids)
+
+
+def test_the_build_follows_the_cpu_flags_and_the_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from langgraph_sale.local import AVX512_VNNI_FLAGS, BUILDS, build_for, cpu_flags
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu " + " ".join(sorted(AVX512_VNNI_FLAGS)) + " amx_tile\n")
+    assert cpu_flags(cpuinfo) >= AVX512_VNNI_FLAGS and cpu_flags(tmp_path / "missing") == frozenset()
+    monkeypatch.delenv("LANGGRAPH_SALE_LLAMA_BUILD", raising=False)
+    assert build_for(cpu_flags(cpuinfo)) == "avx512-vnni"
+    assert build_for(cpu_flags(cpuinfo) - {"avx512_vnni"}) == "portable"  # one flag missing: the portable build
+    assert "AMX" not in BUILDS["portable"] and "-DGGML_AMX_INT8=OFF" in BUILDS["avx512-vnni"]
+    monkeypatch.setenv("LANGGRAPH_SALE_LLAMA_BUILD", "portable")
+    assert build_for(cpu_flags(cpuinfo)) == "portable"
+    monkeypatch.setenv("LANGGRAPH_SALE_LLAMA_BUILD", "native")
+    with pytest.raises(AuctionConfigError) as err:
+        build_for(cpu_flags(cpuinfo))
+    assert err.value.field == "LANGGRAPH_SALE_LLAMA_BUILD"

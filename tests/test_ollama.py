@@ -353,9 +353,11 @@ def test_an_auction_of_ollama_bidders_through_the_front(front: OllamaFront) -> N
     assert all(b.entropy == pytest.approx(ENTROPY_TOP3) and b.entropy_top_k == 3 for b in bids)
     assert all(b.plan_tokens == len(PLAN_TOKENS) and not b.usage.estimated for b in bids)
     jury = [JuryScore.model_validate(j) for j in outcome["jury"]]
-    assert len(jury) == 4 and all(j.method == "structured" and j.score == 4 for j in jury)
+    # One token a judgment: the canned upstream's first token ("1.") is read as the score 1.
+    assert len(jury) == 4 and all(j.method == "digit" and j.usage.output_tokens == 1 and j.integer_score == 1
+                                  for j in jury)
     caps = sorted({sent.get("max_tokens") for sent in front.forwarded}, key=lambda cap: cap or 0)
-    assert caps[0] is None and 48 in caps  # executor uncapped; bids at 48; jury at its own small cap
+    assert caps[0] is None and 48 in caps and 1 in caps  # executor uncapped; bids at 48; a judgment one token
     assert outcome["status"] == "executed" and outcome["answer"] == PLAN and not outcome["usage_estimated"]
 
 

@@ -61,7 +61,9 @@ def test_a_judge_node_scores_one_plan_and_the_panel_keeps_the_author() -> None:
     bid = Bid(auction_id="a1", bidder="tiny", plan="1. Write the answer. 2. Done, a vague plan.", plan_tokens=9)
     request = JudgeRequest(auction_id="a1", juror="large", task=TASK, bid=bid.to_state())
     record = JuryScore.model_validate(alone(JudgeNode(auction()), dict(request), JudgeRequest)["auction_jury"][0])
-    assert (record.juror, record.bidder, record.score) == ("large", "tiny", 1.0)  # the fake jury: vague plans get 1
+    # The fake jury gives vague plans 1; read from one token, the score is its expected value over the digits.
+    assert (record.juror, record.bidder, record.integer_score, record.method) == ("large", "tiny", 1, "digit")
+    assert record.score == record.expected_score and 0.5 < record.score < 1.5
     assert "tiny" in panel(auction(jury=1), bid, TASK)
 
 

@@ -21,7 +21,9 @@ from typing import Any
 
 from langgraph_sale.bench.data import SPLITS
 from langgraph_sale.errors import AuctionConfigError
+from langgraph_sale.jury import JURY_SCORINGS
 from langgraph_sale.memory import RECALL_K
+from langgraph_sale.prompts import PLAN_FORMATS
 
 __all__ = ["add_parser", "add_arguments", "run", "main"]
 
@@ -61,6 +63,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-searches", type=int, default=3, help="search loop: searches at most (default 3)")
     parser.add_argument("--exec-max-tokens", type=int, default=768, help="output cap of a coding step")
     parser.add_argument("--bid-tokens", type=int, default=256, help="output cap of a bid (default 256)")
+    parser.add_argument("--plan-format", default="steps", choices=list(PLAN_FORMATS),
+                        help="bids as a few steps that end (steps, the default) or the earlier free plan (free)")
+    parser.add_argument("--jury-scoring", default="digit", choices=list(JURY_SCORINGS),
+                        help="jurors answer one digit read from its logprobs (digit, the default) or JSON (integer, "
+                             "logprobs)")
     parser.add_argument("--bid-timeout", type=float, default=None,
                         help="seconds per bid or jury call (default 60 fake, 900 real)")
     parser.add_argument("--no-plan-guidance", action="store_true", help="winners execute without their plan")
@@ -128,7 +135,8 @@ def config_from(args: argparse.Namespace, argv: Sequence[str] | None = None) -> 
         data=Path(args.data) if args.data else None, limit=args.limit, models=_split(args.models), prices=prices,
         base_url=args.base_url, api_key_env=args.api_key_env, logprobs=not args.no_logprobs,
         max_attempts=args.max_attempts, max_searches=args.max_searches, exec_max_tokens=args.exec_max_tokens,
-        bid_tokens=args.bid_tokens, bid_timeout=args.bid_timeout, plan_guidance=not args.no_plan_guidance,
+        bid_tokens=args.bid_tokens, plan_format=args.plan_format, jury_scoring=args.jury_scoring,
+        bid_timeout=args.bid_timeout, plan_guidance=not args.no_plan_guidance,
         weights=Path(args.weights) if args.weights else None, reuse=Path(args.reuse) if args.reuse else None,
         embedder=args.embedder, recall_k=args.recall_k, router_k=args.router_k,
         router_lambda=args.router_lambda, cascade_threshold=args.cascade_threshold, stop_after=args.stop_after,

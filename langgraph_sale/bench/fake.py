@@ -52,7 +52,7 @@ from langgraph_sale.bench.data import Task
 from langgraph_sale.bench.judge import best_match
 from langgraph_sale.bench.meter import SIMULATED_SECONDS, phase_of
 from langgraph_sale.metrics import CHARS_PER_TOKEN, message_text
-from langgraph_sale.prompts import REVISED_PLAN
+from langgraph_sale.prompts import BID_MARKER, JURY_ASK, REVISED_PLAN
 
 __all__ = ["FakeAgent", "FAKE_AGENTS", "FakeWorld", "FakeBenchModel"]
 
@@ -171,19 +171,21 @@ class FakeWorld:
         return (4 if correct == reads_right else 1) + int(_uniform(self.salt, "v2", juror, task.id) < 0.5)
 
     # ---- dispatch -----------------------------------------------------------------------------------------------
-    def _task_in(self, text: str, start: str, end: str) -> Task | None:
+    def _task_in(self, text: str, start: str, *ends: str) -> Task | None:
         head, found, rest = text.partition(start)
         if found:
-            candidate = rest.split(end, 1)[0]
-            if candidate in self.tasks:
-                return self.tasks[candidate]
+            for end in ends:
+                candidate = rest.split(end, 1)[0]
+                if candidate in self.tasks:
+                    return self.tasks[candidate]
         return None
 
     def respond(self, agent: str, messages: Sequence[BaseMessage]) -> str:
         phase = phase_of(messages)
         human = next((message_text(m) for m in messages if isinstance(m, HumanMessage)), "")
         if phase == "bid":
-            task = self._task_in(human, "Task:\n", "\n\nTools you can use:")
+            # The shared-prefix layout ("steps" bids) puts the bidder after the task; the earlier one, the tools.
+            task = self._task_in(human, "Task:\n", f"\n\n{BID_MARKER}", "\n\nTools you can use:")
             return self.plan(agent, task, refined=False) if task else "1. Do the task."
         if phase == "refine":
             task = self._task_in(human, "New task:\n", "\n\nTools you can use:")
@@ -193,7 +195,9 @@ class FakeWorld:
                     f"{REVISED_PLAN}\n{self.plan(agent, task, refined='Past auction 1.' in human)}")
         if phase == "jury":
             match = _FENCED.search(message_text(messages[-1]))
-            return json.dumps({"score": self.jury_score(agent, match.group(2) if match else "")})
+            score = self.jury_score(agent, match.group(2) if match else "")
+            # Asked for the digit alone (the default), a fake juror answers it alone.
+            return str(score) if message_text(messages[-1]).endswith(JURY_ASK) else json.dumps({"score": score})
         if phase == "verify":
             task = self._task_in(human, "Question task:\n", "\n\nProposed answer:")
             answer = human.rsplit("Proposed answer:", 1)[-1].split("\n", 1)[0].strip()

@@ -36,6 +36,7 @@ from langchain_core.runnables import Runnable, RunnableBinding, RunnableSequence
 from pydantic import ConfigDict
 
 from langgraph_sale.metrics import CHARS_PER_TOKEN, message_text
+from langgraph_sale.pricing import Pricing
 from langgraph_sale.prompts import prompt_phase
 
 __all__ = ["CallRecord", "Meter", "JsonlCache", "read_jsonl", "MeteredModel", "CallNotRecorded", "VERIFY_MARKER",
@@ -350,8 +351,11 @@ class MeteredModel(BaseChatModel):
         usage: Mapping[str, Any] = (message.usage_metadata if isinstance(message, AIMessage) else None) or {}
         input_tokens = int(usage.get("input_tokens") or sum(len(message_text(m)) for m in messages) // CHARS_PER_TOKEN)
         output_tokens = int(usage.get("output_tokens") or len(message_text(message)) // CHARS_PER_TOKEN)
+        cached_input = int((usage.get("input_token_details") or {}).get("cache_read") or 0)
+        cost = Pricing.of(self.price_per_mtok).cost(input_tokens=input_tokens, output_tokens=output_tokens,
+                                                    cached_input_tokens=cached_input)
         if self.meter is not None:
             self.meter.add(CallRecord(
                 phase=phase, agent=self.agent, input_tokens=input_tokens, output_tokens=output_tokens,
-                cost_usd=(input_tokens + output_tokens) * self.price_per_mtok / 1e6, seconds=seconds, cached=cached))
+                cost_usd=cost, seconds=seconds, cached=cached))
         return ChatResult(generations=[ChatGeneration(message=message)])

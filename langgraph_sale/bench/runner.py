@@ -50,6 +50,9 @@ RUN_FILES = (*(f"{name}.jsonl" for name in (*SHARED_CACHES, "rows")), "meta.json
              "pareto.png", "win_share.png")
 
 
+LEGACY_AUCTION = ("free", "integer")
+"""The bid and jury format of every run recorded before plans that end and one-token jury reads."""
+
 _RESULT_OPTIONS = (
     ("models", "--models"), ("prices", "--prices"), ("base_url", "--base-url"), ("logprobs", "--no-logprobs"),
     ("domains", "--domains"), ("methods", "--methods"), ("orders", "--orders"), ("seed", "--seed"),
@@ -57,7 +60,8 @@ _RESULT_OPTIONS = (
     ("max_searches", "--max-searches"), ("exec_max_tokens", "--exec-max-tokens"), ("bid_tokens", "--bid-tokens"),
     ("plan_guidance", "--no-plan-guidance"), ("weights", "--weights"), ("embedder", "--embedder"),
     ("recall_k", "--recall-k"), ("router_k", "--router-k"), ("router_lambda", "--router-lambda"),
-    ("cascade_threshold", "--cascade-threshold"),
+    ("cascade_threshold", "--cascade-threshold"), ("plan_format", "--plan-format"),
+    ("jury_scoring", "--jury-scoring"),
 )
 """The options of `BenchConfig.reproduce_command`, as the command line spells them."""
 
@@ -86,6 +90,8 @@ class BenchConfig:
     exec_max_tokens: int = 768
     search_max_tokens: int = 160
     bid_tokens: int = 256
+    plan_format: str = "steps"
+    jury_scoring: str = "digit"
     bid_timeout: float | None = None
     plan_guidance: bool = True
     weights: Path | None = None
@@ -138,6 +144,9 @@ class BenchConfig:
             "cascade_threshold": self.cascade_threshold, "seed": self.seed,
             # Only when changed, so that run folders made before the option existed keep their fingerprint.
             **({"recall_k": self.recall_k} if self.recall_k != RECALL_K else {}),
+            # The auction of the runs before these options existed left out, for the same reason.
+            **({"auction": [self.plan_format, self.jury_scoring]}
+               if (self.plan_format, self.jury_scoring) != LEGACY_AUCTION else {}),
         }
 
 
@@ -424,6 +433,7 @@ def _prepare_run(config: BenchConfig) -> _Run:
     toolbox = Toolbox(meter, suite.corpora, caches["pyruns"], simulated=pool.kind == "fake", offline=config.offline)
     embeddings = make_embeddings(config.embedder)
     options = {"bid_tokens": config.bid_tokens, "bid_timeout": config.bid_timeout,
+               "plan_format": config.plan_format, "jury_scoring": config.jury_scoring,
                "plan_guidance": config.plan_guidance, "recall_k": config.recall_k, "router_k": config.router_k,
                "router_lambda": config.router_lambda, "router_folds": config.router_folds,
                "cascade_threshold": config.cascade_threshold}

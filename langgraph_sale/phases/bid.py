@@ -38,13 +38,15 @@ class BidNode(RunnableCallable):
     def _bid(self, request: BidRequest, runtime: Runtime[Any]) -> dict[str, Any]:
         options = self.auction.options
         bid = make_bid(dict(request), self.auction.pool[request["bidder"]], max_tokens=options.max_bid_tokens,
-                       timeout=options.bid_timeout, screening=options.screen_plans)
+                       timeout=options.bid_timeout, screening=options.screen_plans,
+                       plan_format=options.plan_format)
         return submitted(bid, runtime)
 
     async def _abid(self, request: BidRequest, runtime: Runtime[Any]) -> dict[str, Any]:
         options = self.auction.options
         bid = await amake_bid(dict(request), self.auction.pool[request["bidder"]], max_tokens=options.max_bid_tokens,
-                              timeout=options.bid_timeout, screening=options.screen_plans)
+                              timeout=options.bid_timeout, screening=options.screen_plans,
+                              plan_format=options.plan_format)
         return submitted(bid, runtime)
 
     def failed(self, request: BidRequest, error: NodeError, runtime: Runtime[Any]) -> Command[Any]:
