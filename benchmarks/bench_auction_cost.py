@@ -44,7 +44,8 @@ from scipy.stats import spearmanr
 
 from langgraph_sale import Bidder, Pricing, create_auction
 from langgraph_sale.bench.data import load_suite
-from langgraph_sale.local import LocalServer, default_prices, ensure_pool, local_bidders
+from langgraph_sale.local import MODELS as LOCAL_MODELS
+from langgraph_sale.local import LocalServer, ensure_pool, local_bidders
 from langgraph_sale.prompts import AUCTION_SYSTEM, JURY_ASK, JURY_MARKER, fence_untrusted
 from langgraph_sale.tools import bm25_tool, python_tool
 
@@ -140,8 +141,7 @@ def _rows(path: Path) -> list[dict[str, Any]]:
 
 
 def _agent_price(bidder: str) -> float:
-    by_name = {"qwen_coder_0_5b": MODELS[0], "qwen_coder_1_5b": MODELS[1]}
-    return default_prices()[by_name[bidder]]
+    return next(model.price_per_mtok for model in LOCAL_MODELS if model.bidder == bidder)
 
 
 def _calls(row: Mapping[str, Any], phase: str) -> Iterable[tuple[str, Mapping[str, Any]]]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
@@ -45,10 +45,13 @@ JuryScoring = Literal["digit", "integer", "logprobs"]
 logprobs; "integer", `{"score": N}` and the integer it wrote; "logprobs", `{"score": N}` and the expected score from
 the digit's logprobs inside it."""
 
-JURY_SCORINGS: tuple[JuryScoring, ...] = ("digit", "integer", "logprobs")
+JURY_SCORINGS: tuple[JuryScoring, ...] = get_args(JuryScoring)
 
 JuryMethod = Literal["digit", "structured", "text"]
 """How a judgment was read: one digit, a structured answer, or a parsed text answer."""
+
+Attempt = tuple[Runnable[Any, Any], list[BaseMessage], JuryMethod]
+"""One way of asking a juror: the model as called, the prompt, and how its answer is read."""
 
 JURY_MAX_TOKENS = 16
 """Output cap of a jury call: `{"score": N}` needs about 6 tokens."""
@@ -164,15 +167,14 @@ class _Judgment:
         self.scoring = scoring
         plain = juror.auction_model(JURY_MAX_TOKENS)
         json_prompt = jury_messages(task, bid.plan, reply="json")
-        # The JSON attempts: structured where supported, then (or only) plain text.
-        self.attempts: list[tuple[Runnable[Any, Any], list[BaseMessage], JuryMethod]] = [
-            (structured, json_prompt, "structured") if structured is not None else (plain, json_prompt, "text"),
-            (plain, json_prompt, "text"),
-        ]
+        # The JSON way: structured where supported, else plain text; its retry is always plain text.
+        json_first: Attempt = ((structured, json_prompt, "structured") if structured is not None
+                               else (plain, json_prompt, "text"))
+        self.attempts: list[Attempt] = [json_first, (plain, json_prompt, "text")]
         if scoring == "digit":
-            # One token; the JSON way once where that token is no digit.
+            # One token; where it is no digit, the JSON way's first attempt, once.
             self.attempts = [(juror.auction_model(1), jury_messages(task, bid.plan, reply="digit"), "digit"),
-                             self.attempts[0]]
+                             json_first]
         self.usage = CallUsage()
         self.errors: list[str] = []
         self.seconds = 0.0

@@ -20,7 +20,7 @@ import functools
 import hashlib
 import re
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, get_args
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.tools import BaseTool
@@ -67,7 +67,7 @@ PlanFormat = Literal["steps", "free"]
 """How a bid is asked for: "steps" (3-5 one-line numbered steps ending at `PLAN_END`, in the shared-prefix layout)
 or "free" (the earlier prompt: a short numbered plan under a word budget, which small models run to the cap)."""
 
-PLAN_FORMATS: tuple[PlanFormat, ...] = ("steps", "free")
+PLAN_FORMATS: tuple[PlanFormat, ...] = get_args(PlanFormat)
 
 JuryReply = Literal["digit", "json"]
 """How a juror is asked to answer: one digit (in the shared-prefix layout), or `{"score": N}` (the earlier prompt)."""
