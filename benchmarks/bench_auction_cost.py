@@ -35,23 +35,27 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from langchain_core.messages import HumanMessage, SystemMessage
 from scipy.stats import spearmanr
 
 from langgraph_sale import Bidder, Pricing, create_auction
 from langgraph_sale.bench.data import load_suite
+from langgraph_sale.jury import batch_order
 from langgraph_sale.local import MODELS as LOCAL_MODELS
 from langgraph_sale.local import LocalServer, ensure_pool, local_bidders
-from langgraph_sale.prompts import AUCTION_SYSTEM, JURY_ASK, JURY_MARKER, fence_untrusted
+from langgraph_sale.prompts import jury_batch_messages
 from langgraph_sale.tools import bm25_tool, python_tool
 
 MODELS = ("qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct")
-AUCTIONS = {"today": {"plan_format": "free", "jury_scoring": "integer"},
-            "new": {"plan_format": "steps", "jury_scoring": "digit"}}
+AUCTIONS = {"today": {"plan_format": "free", "jury_scoring": "integer", "jury_batch": False},
+            "each": {"plan_format": "steps", "jury_scoring": "digit", "jury_batch": False},
+            "new": {"plan_format": "steps", "jury_scoring": "digit", "jury_batch": True}}
+"""today's auction; plans that end and one-token reads, one jury request per (juror, bid); the same, one jury
+request per juror over every plan (the default)."""
 PHASES = ("bid", "jury")
 
 
@@ -71,11 +75,14 @@ def pool_for(domain: str, base_url: str, corpora: Mapping[str, Any], task: Any) 
 
 
 def batched_pass(base_url: str, model: str, task: str, plans: Sequence[str]) -> float:
-    """Seconds of one request to `model` that reads every plan after the shared prefix and answers one token."""
-    fenced = "\n\n".join(fence_untrusted(plan)[0] for plan in plans)
-    messages = [SystemMessage(AUCTION_SYSTEM),
-                HumanMessage(f"Task:\n{task}\n\n{JURY_MARKER} The plans to score:\n{fenced}\n\n{JURY_ASK}")]
-    body = {"model": model, "max_tokens": 1, "temperature": 0,
+    """Seconds of one request to `model` that reads every plan after the shared prefix and answers one digit a
+    plan: the batched juror's own request, with the plans in the other order, so that what the server's cache holds
+    for it is what it held for the juror (the system message and the task, from the bid; not the plans)."""
+    juror = next(spec.bidder for spec in LOCAL_MODELS if spec.id == model)
+    order = batch_order(juror, task, plans)[::-1]
+    messages = jury_batch_messages(task, [plans[i] for i in order])
+    body = {"model": model, "max_tokens": len(plans), "temperature": 0,
+            "grammar": "root ::= " + " ".join(["[0-5]"] * len(plans)),
             "messages": [{"role": "system" if m.type == "system" else "user", "content": m.content}
                          for m in messages]}
     request = urllib.request.Request(f"{base_url}/chat/completions", data=json.dumps(body).encode(),
@@ -84,6 +91,39 @@ def batched_pass(base_url: str, model: str, task: str, plans: Sequence[str]) -> 
     with urllib.request.urlopen(request, timeout=600) as response:  # noqa: S310 - the loopback server
         json.loads(response.read())
     return time.perf_counter() - started
+
+
+def empty_caches(base_url: str) -> None:
+    """Restart both models' servers (the router's unload, then a one-token request that loads the model again), so an
+    auction meets the caches a new task meets: its own bids and jury calls may reuse what they process, nothing
+    reuses an earlier auction's prompts. Two auctions with the same bid prompt one after the other would otherwise
+    serve the second's bids from the first's, from a slot or from the server's host-memory prompt cache."""
+    root = base_url.removesuffix("/v1")
+    for model in MODELS:
+        if _status(root).get(model) == "unloaded":
+            continue
+        request = urllib.request.Request(f"{root}/models/unload", data=json.dumps({"model": model}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - the loopback server
+            response.read()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(_status(root).get(model) != "unloaded" for model in MODELS):
+        time.sleep(0.2)
+    for model in MODELS:
+        _one_token(base_url, model, "unrelated")
+
+
+def _status(root: str) -> dict[str, str]:
+    with urllib.request.urlopen(f"{root}/models", timeout=60) as response:  # noqa: S310 - the loopback server
+        return {m["id"]: m["status"]["value"] for m in json.loads(response.read())["data"]}
+
+
+def _one_token(base_url: str, model: str, text: str) -> None:
+    body = {"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": text}]}
+    request = urllib.request.Request(f"{base_url}/chat/completions", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=600) as response:  # noqa: S310 - the loopback server
+        response.read()
 
 
 def run_auction(pool: list[Bidder], task: Any, options: Mapping[str, Any], cap: int) -> dict[str, Any]:
@@ -123,10 +163,12 @@ def measure(args: argparse.Namespace) -> None:
             for name, options in AUCTIONS.items():
                 if (task.id, name) in done:
                     continue
+                empty_caches(server.openai_url)
                 row = {"task": task.id, "domain": task.domain, "auction": name, "cap": args.cap,
                        **run_auction(pool, task, options, args.cap)}
-                if name == "new":
-                    plans = [b["plan"] for b in row["bids"] if b["plan"] and not b["error"]]
+                if options["jury_batch"]:
+                    plans = [b["plan"] for b in sorted(row["bids"], key=lambda b: b["bidder"])
+                             if b["plan"] and not b["error"]]
                     row["batched_pass_s"] = batched_pass(server.openai_url, MODELS[-1], task.text, plans)
                 sink.write(json.dumps(row) + "\n")
                 sink.flush()
@@ -169,28 +211,26 @@ def phase_figures(rows: Sequence[Mapping[str, Any]], phase: str) -> dict[str, fl
 
 
 def report(rows: Sequence[Mapping[str, Any]]) -> str:
-    """The tables and ratios of the tasks both auctions ran."""
-    by = {name: [r for r in rows if r["auction"] == name] for name in AUCTIONS}
-    paired = sorted({r["task"] for r in by["today"]} & {r["task"] for r in by["new"]})
-    by = {name: sorted((r for r in group if r["task"] in paired), key=lambda r: r["task"])
-          for name, group in by.items()}
-    coding = sum(1 for r in by["new"] if r["domain"] == "coding")
-    lines = [f"{len(paired)} tasks ({coding} coding, {len(paired) - coding} questions), each through both auctions; "
-             "figures per auction (mean over tasks).", "",
+    """The tables and ratios of the tasks every auction ran."""
+    names = [name for name in AUCTIONS if any(r["auction"] == name for r in rows)]
+    paired = sorted(set.intersection(*({r["task"] for r in rows if r["auction"] == name} for name in names)))
+    by = {name: sorted((r for r in rows if r["auction"] == name and r["task"] in paired), key=lambda r: r["task"])
+          for name in names}
+    coding = sum(1 for r in by[names[0]] if r["domain"] == "coding")
+    lines = [f"{len(paired)} tasks ({coding} coding, {len(paired) - coding} questions), each through "
+             f"{', '.join(names)}; figures per auction (mean over tasks).", "",
              "| auction | phase | input tok | cached input tok | output tok | $ pool prices | $ provider-style "
              "| wall s |", "|---|---|---:|---:|---:|---:|---:|---:|"]
-    whole = {name: _phase_rows(name, by[name], lines) for name in AUCTIONS}
-    lines += ["", "Ratios, new / today (goal in brackets):", *_ratios(whole["today"], whole["new"], by)]
-    lines += ["", "Plans and judgments:", *(_plans_and_judgments(name, by[name]) for name in AUCTIONS)]
+    whole = {name: _phase_rows(name, by[name], lines) for name in names}
+    lines += ["", f"| / today | {' | '.join(name for name in names if name != 'today')} | goal |",
+              f"|---|{'---:|' * (len(names) - 1)}---|", *_ratios(whole, by)]
+    lines += ["", "| | " + " | ".join(names) + " | goal |", f"|---|{'---:|' * len(names)}---|",
+              *_plans_and_judgments(by)]
     executions = alone_execution_tokens()
     if executions:
-        lines.append("- Spearman's rho, a bidder's plan tokens against its own execution tokens on the task (run "
-                     "alone, from the committed record): "
-                     + ", ".join(f"{name} {_rank_correlation(by[name], executions):+.2f}" for name in AUCTIONS))
-    ratios = [r["wall_s"]["jury"] / r["batched_pass_s"] for r in by["new"] if r.get("batched_pass_s")]
-    if ratios:
-        lines.append(f"- new jury wall time / one batched pass of the slowest juror over the plans: median "
-                     f"{statistics.median(ratios):.2f}, mean {statistics.fmean(ratios):.2f} (goal at most 1.3)")
+        lines.append("| Spearman's rho, plan tokens against the same agent's execution tokens (alone, from the "
+                     "record) | " + " | ".join(f"{_rank_correlation(by[name], executions):+.2f}" for name in names)
+                     + " | |")
     return "\n".join(lines)
 
 
@@ -206,38 +246,63 @@ def _phase_rows(name: str, rows: Sequence[Mapping[str, Any]], lines: list[str]) 
     return sums
 
 
-def _ratios(old: Mapping[str, float], new: Mapping[str, float], by: Mapping[str, Sequence[Mapping[str, Any]]]
-            ) -> list[str]:
-    def ratio(key: str) -> float:
-        return new[key] / old[key] if old[key] else math.nan
+def _ratios(whole: Mapping[str, Mapping[str, float]], by: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str]:
+    """One row a ratio, one column an auction against today's."""
+    old, names = whole["today"], [name for name in whole if name != "today"]
 
-    billed = (new["input"] + new["output"]) / max(1.0, old["input"] + old["output"])
-    processed = (new["input"] - new["cached"] + new["output"]) / max(1.0, old["input"] - old["cached"] + old["output"])
-    same = sum(a["winner"] == b["winner"] for a, b in zip(by["today"], by["new"], strict=True))
-    return [f"- tokens billed (input, cached input and output): {billed:.2f} (at most 0.50)",
-            f"- tokens processed (input the cache did not serve, and output): {processed:.2f}",
-            f"- wall time: {ratio('wall_s'):.2f} (at most 0.50)",
-            f"- $ at provider-style prices: {ratio('usd_provider'):.2f} (at most 0.33)",
-            f"- $ at the pool's prices: {ratio('usd_pool'):.2f}",
-            f"- same winner: {same} of {len(by['new'])} tasks"]
+    def row(label: str, value: Callable[[Mapping[str, float]], float], goal: str) -> str:
+        cells = [value(whole[name]) / value(old) if value(old) else math.nan for name in names]
+        return f"| {label} | " + " | ".join(f"{cell:.2f}" for cell in cells) + f" | {goal} |"
+
+    same = [sum(a["winner"] == b["winner"] for a, b in zip(by["today"], by[name], strict=True)) for name in names]
+    return [row("tokens billed (input, cached input and output)", lambda f: f["input"] + f["output"], "at most 0.50"),
+            row("tokens processed (input the cache did not serve, and output)",
+                lambda f: f["input"] - f["cached"] + f["output"], ""),
+            row("wall time", lambda f: f["wall_s"], "at most 0.50"),
+            row("$ at provider-style prices", lambda f: f["usd_provider"], "at most 0.33"),
+            row("$ at the pool's prices", lambda f: f["usd_pool"], ""),
+            "| same winner as today's | " + " | ".join(f"{n} of {len(by['today'])}" for n in same) + " | |"]
 
 
-def _plans_and_judgments(name: str, rows: Sequence[Mapping[str, Any]]) -> str:
+def _plans_and_judgments(by: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str]:
+    """One row a figure, one column an auction."""
+    figures = {name: _judgment_figures(rows) for name, rows in by.items()}
+
+    def row(label: str, key: str, goal: str = "") -> str:
+        return f"| {label} | " + " | ".join(figures[name][key] for name in by) + f" | {goal} |"
+
+    return [row("plans that hit the cap", "capped", "under 20%"), row("plan tokens, median", "median"),
+            row("jury requests an auction", "requests"), row("output tokens a judgment", "output", "at most one"),
+            row("judgments read another way than their first (retry, or one request a plan)", "second"),
+            row("judgments without a score", "unscored"),
+            row("jury input not served by the cache, an auction", "uncached"),
+            row("tokens of the plans judged, an auction", "plans"),
+            row("jury wall time / one batched pass of the 1.5B over the plans (median)", "batched", "at most 1.3"),
+            row("jury wall time / its own requests' latencies summed (median)", "own")]
+
+
+def _judgment_figures(rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     bids = [(r, b) for r in rows for b in r["bids"] if not b["error"]]
     capped = sum(b["plan_tokens"] >= r["cap"] for r, b in bids)
-    median = statistics.median(b["plan_tokens"] for _, b in bids) if bids else 0
     judgments = [j for r in rows for j in r["jury"]]
     scored = [j for j in judgments if j["score"] is not None]
-    output = statistics.fmean(int(j["usage"].get("output_tokens", 0)) for j in scored) if scored else 0.0
-    second = sum(1 for j in scored if j["method"] != "digit") if name == "new" else 0
+    output = sum(int(j["usage"].get("output_tokens", 0)) for j in scored) / max(1, len(scored))
+    # The auction's own way of reading a judgment is its most common one; the rest were read another way.
+    methods = Counter(j["method"] for j in scored)
+    second = len(scored) - (methods.most_common(1)[0][1] if methods else 0)
+    requests = sum(int(j["usage"].get("calls", 0)) for j in judgments) / max(1, len(rows))
     uncached = sum(int(j["usage"].get("input_tokens", 0)) - int(j["usage"].get("cached_input_tokens", 0))
                    for j in judgments) / max(1, len(rows))
     plans = sum(b["plan_tokens"] for r in rows for b in r["bids"] for j in r["jury"] if j["bidder"] == b["bidder"])
-    return (f"- {name}: {capped} of {len(bids)} plans hit the cap ({capped / max(1, len(bids)):.0%}), plan tokens "
-            f"median {median:.0f}; {output:.2f} output tokens a judgment"
-            + (f" ({second} of {len(scored)} judgments needed the JSON retry)" if name == "new" else "")
-            + f"; {len(judgments) - len(scored)} judgments without a score; jury input not served by the cache "
-            f"{uncached:.0f} tokens an auction, against {plans / max(1, len(rows)):.0f} tokens of the plans judged")
+    ratios = [r["wall_s"]["jury"] / r["batched_pass_s"] for r in rows if r.get("batched_pass_s")]
+    own = [r["wall_s"]["jury"] / spent for r in rows if (spent := sum(j.get("latency_s", 0.0) for j in r["jury"]))]
+    return {"capped": f"{capped} of {len(bids)} ({capped / max(1, len(bids)):.0%})",
+            "median": f"{statistics.median(b['plan_tokens'] for _, b in bids) if bids else 0:.0f}",
+            "requests": f"{requests:.1f}", "output": f"{output:.2f}", "second": f"{second} of {len(scored)}",
+            "unscored": f"{len(judgments) - len(scored)}", "uncached": f"{uncached:,.0f}",
+            "plans": f"{plans / max(1, len(rows)):,.0f}",
+            "batched": f"{statistics.median(ratios):.2f}" if ratios else "-",
+            "own": f"{statistics.median(own):.2f}" if own else "-"}
 
 
 def alone_execution_tokens() -> dict[tuple[str, str], int]:
@@ -265,12 +330,6 @@ def _rank_correlation(rows: Sequence[Mapping[str, Any]], executions: Mapping[tup
     if len(pairs) < 3:
         return math.nan
     return float(spearmanr([a for a, _ in pairs], [b for _, b in pairs]).statistic)
-
-
-def _uncached_jury(rows: Sequence[Mapping[str, Any]]) -> float:
-    total = sum(int(j["usage"].get("input_tokens", 0)) - int(j["usage"].get("cached_input_tokens", 0))
-                for r in rows for j in r["jury"])
-    return total / max(1, len(rows))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -38,6 +38,8 @@ class Bidder:
             schema, for models that cannot emit tool calls (the small local models: docs/local-models.md §3).
         limiter: A `CallLimiter` capping this bidder's model calls in flight (bids, jury, default executor);
             bidders on one local server share one, so the server is not oversubscribed.
+        grammar: The model's server takes a llama.cpp GBNF `grammar` in the request body (llama-server does; the
+            local pool sets it): a juror reading every plan in one request is then held to one digit per plan.
 
     Raises:
         AuctionConfigError: On a name that is not snake_case, a negative or non-finite price, or a model that is
@@ -61,6 +63,7 @@ class Bidder:
         description: str = "",
         tool_calling: Literal["native", "json"] = "native",
         limiter: CallLimiter | None = None,
+        grammar: bool = False,
     ) -> None:
         if not isinstance(name, str) or not _SNAKE_CASE.match(name):
             raise AuctionConfigError(
@@ -90,14 +93,19 @@ class Bidder:
         if limiter is not None and not isinstance(limiter, CallLimiter):
             raise AuctionConfigError(f"Bidder({name}).limiter", f"must be a CallLimiter, got {type(limiter).__name__}")
         self.limiter = limiter
-        self._auction_models: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self.grammar = bool(grammar)
+        self._auction_models: dict[tuple[int, tuple[str, ...], str | None, int | None], Any] = {}
 
-    def auction_model(self, max_tokens: int, stop: tuple[str, ...] = ()) -> Any:
+    def auction_model(self, max_tokens: int, stop: tuple[str, ...] = (), *, grammar: str | None = None,
+                      top_logprobs: int | None = None) -> Any:
         """The model as the auction calls it for bids and jury answers: capped at `max_tokens`, stopped at `stop`
-        where given, and tagged `nostream` (built once per cap; see `langgraph_sale.calls.auction_call`)."""
-        runnable = self._auction_models.get((max_tokens, stop))
+        where given, constrained by `grammar` and with `top_logprobs` where given, and tagged `nostream` (built once
+        per setting; see `langgraph_sale.calls.auction_call`)."""
+        key = (max_tokens, stop, grammar, top_logprobs)
+        runnable = self._auction_models.get(key)
         if runnable is None:
-            runnable = self._auction_models[(max_tokens, stop)] = auction_call(self.model, max_tokens, stop=stop)
+            runnable = self._auction_models[key] = auction_call(self.model, max_tokens, stop=stop, grammar=grammar,
+                                                                top_logprobs=top_logprobs)
         return runnable
 
     def __repr__(self) -> str:

@@ -54,8 +54,11 @@ def with_token_cap(model: BaseChatModel, max_tokens: int) -> BaseChatModel:
     return model
 
 
-def auction_call(model: BaseChatModel, max_tokens: int, *, stop: Sequence[str] = ()) -> Runnable[Any, Any]:
-    """The model as the auction calls it: output capped, stopped at `stop` (where given), and tagged so
+def auction_call(model: BaseChatModel, max_tokens: int, *, stop: Sequence[str] = (), grammar: str | None = None,
+                 top_logprobs: int | None = None) -> Runnable[Any, Any]:
+    """The model as the auction calls it: output capped, stopped at `stop` (where given), constrained by a
+    llama.cpp `grammar` and asked for `top_logprobs` alternatives a token (where given: both are request fields of
+    an OpenAI-compatible llama-server, given only to a `Bidder(grammar=True)`), and tagged so
     `stream_mode="messages"` skips it.
 
     Bids and jury answers are bookkeeping, not chat output: LangGraph's messages stream (what Studio and chat UIs
@@ -67,6 +70,10 @@ def auction_call(model: BaseChatModel, max_tokens: int, *, stop: Sequence[str] =
         ['nostream']
     """
     capped: Runnable[Any, Any] = with_token_cap(model, max_tokens)
+    if grammar is not None:
+        capped = capped.bind(extra_body={"grammar": grammar})
+    if top_logprobs is not None:
+        capped = capped.bind(top_logprobs=top_logprobs)
     if stop:
         capped = capped.bind(stop=list(stop))
     return capped.with_config(tags=[TAG_NOSTREAM])

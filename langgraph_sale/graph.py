@@ -1,7 +1,7 @@
 """`create_auction`: the SALE auction as an uncompiled LangGraph `StateGraph`, wired in the order of its phases.
 
 ```
-START -> open_auction -(Send x |A|)-> bid -> collect_bids -(Send x jurors x bids)-> judge -> score
+START -> open_auction -(Send x |A|)-> bid -> collect_bids -(Send x jurors)-> judge -> score
 score -> recall -(Send x cheaper bidders)-> bid (phase refine) -> collect_bids -> judge -> score   (outbid round)
 score -> approve (interrupt: a person accepts, overrides or rejects) -> ...                       (approve=True)
 score -> execute_<winner> -> record_outcome -> END          (route="internal")
@@ -105,7 +105,7 @@ def create_auction(
                    retry_policy=options.bid_retry, error_handler=bid.failed)
     graph.add_node("collect_bids", collect_bids)
     graph.add_edge("bid", "collect_bids")
-    # Phase 2: the jury, one Send per (juror, bid).
+    # Phase 2: the jury, one Send per juror (or per (juror, bid) without `jury_batch`).
     judge = JudgeNode(auction)
     graph.add_node("judge", judge, input_schema=JudgeRequest, error_handler=judge.failed)
     graph.add_conditional_edges("collect_bids", routes.send_judgments, ["judge", "score"])

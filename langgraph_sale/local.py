@@ -574,7 +574,8 @@ def local_bidders(
             max_tokens=max_tokens,  # type: ignore[call-arg]  # an alias of max_completion_tokens
         )
 
-    return _pool_bidders(chat_model, models=models, prices=prices, max_concurrency=max_concurrency, tools=tools)
+    return _pool_bidders(chat_model, models=models, prices=prices, max_concurrency=max_concurrency, tools=tools,
+                         grammar=True)
 
 
 def ollama_bidders(
@@ -636,8 +637,10 @@ def _pool_bidders(
     prices: Mapping[str, float | Pricing] | None,
     max_concurrency: int | None,
     tools: Sequence[Any],
+    grammar: bool = False,
 ) -> list[Bidder]:
-    """The pool's bidders, one per model id, each on `chat_model(model_id)`, sharing one `CallLimiter`."""
+    """The pool's bidders, one per model id, each on `chat_model(model_id)`, sharing one `CallLimiter`; `grammar`
+    where the server takes GBNF grammars (llama-server)."""
     from langgraph_sale.limits import CallLimiter
 
     wanted = list(models) if models is not None else [m.id for m in MODELS]
@@ -651,7 +654,8 @@ def _pool_bidders(
     for model_id in wanted:
         spec = known[model_id]
         bidders.append(Bidder(spec.bidder, chat_model(model_id), price_of[model_id], tools=tools, limiter=limiter,
-                              tool_calling="json", description=f"{spec.params}-parameter {model_id}"))
+                              tool_calling="json", description=f"{spec.params}-parameter {model_id}",
+                              grammar=grammar))
     return bidders
 
 

@@ -78,7 +78,8 @@ class AuctionNode(RunnableCallable):
 
         Give two auctions in one host different names: `AuctionNode(...).compile(name="code_auction")`.
 
-        The compiled graph runs up to |A|^2 tasks at once (the jury's fan-out): LangGraph's sync `invoke` otherwise
+        The compiled graph runs up to |A|^2 tasks at once (the jury's fan-out without `jury_batch`, or an outbid
+        round's judgments one plan a request): LangGraph's sync `invoke` otherwise
         uses a thread pool of `cpu_count + 4` workers, which serialises a jury on a small machine into waves
         (measured in benchmarks/bench_overhead.py). Per-server caps belong on the bidders (`CallLimiter`).
         """

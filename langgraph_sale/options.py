@@ -46,13 +46,16 @@ class AuctionOptions:
 
     Attributes:
         scorer: The scorer (`CostValueScorer`, the default weights unless given).
-        jury: True for the full jury (every juror scores every bid, |A|^2 calls), False for none, or an int m for a
-            sampled jury of m jurors per bid that always includes the bid's author. Jurors whose weight is zero
-            are never asked.
-        jury_scoring: "digit" (the default) asks each juror for one token, the score digit, and reads the expected
-            score from its top logprobs (the digit itself where the model returns none); "integer" asks for
-            `{"score": N}` and uses N; "logprobs" asks for `{"score": N}` and reads the expected score from the
-            digit's logprobs.
+        jury: True for the full jury (every juror scores every bid: |A|^2 judgments, in |A| requests with
+            `jury_batch`), False for none, or an int m for a sampled jury of m jurors per bid that always includes
+            the bid's author. Jurors whose weight is zero are never asked.
+        jury_scoring: "digit" (the default) asks each juror for one token a plan, the score digit, and reads the
+            expected score from its top logprobs (the digit itself where the model returns none); "integer" keeps
+            the digit (batched) or asks for `{"score": N}` and uses N (one plan a request); "logprobs" reads the
+            expected score too, and asks for `{"score": N}` where a plan is judged alone.
+        jury_batch: True (the default): each juror reads every plan of a round in one request and answers one
+            digit per plan, the plans in a drawn order (`langgraph_sale.jury.judge_all`); False: one request per
+            (juror, bid), blind to the other plans, as the paper's jury.
         plan_format: "steps" (the default) asks for 3 to 5 one-line steps ending at `prompts.PLAN_END`, the bid
             call's stop sequence, with every auction prompt in the shared-prefix layout; "free", the earlier
             prompt (a short plan under a word budget, which small models run to the cap).
@@ -106,6 +109,7 @@ class AuctionOptions:
     scorer: CostValueScorer = field(default_factory=CostValueScorer)
     jury: bool | int = True
     jury_scoring: JuryScoring = "digit"
+    jury_batch: bool = True
     plan_format: PlanFormat = "steps"
     memory: AuctionMemory | None = None
     refine: bool | int = True
@@ -133,6 +137,8 @@ class AuctionOptions:
         if not isinstance(self.jury, (bool, int)) or (not isinstance(self.jury, bool) and self.jury < 1):
             raise AuctionConfigError("jury", f"must be True, False or a juror count >= 1, got {self.jury!r}")
         require_choice("jury_scoring", self.jury_scoring, JURY_SCORINGS)
+        if not isinstance(self.jury_batch, bool):
+            raise AuctionConfigError("jury_batch", f"must be True or False, got {self.jury_batch!r}")
         require_choice("plan_format", self.plan_format, PLAN_FORMATS)
         if self.memory is not None and not isinstance(self.memory, AuctionMemory):
             raise AuctionConfigError("memory", f"must be an AuctionMemory or None, got {type(self.memory).__name__}")

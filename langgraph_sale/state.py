@@ -103,7 +103,7 @@ class AuctionState(TypedDict, total=False):
     auction_bids: Annotated[list[dict[str, Any]], merge_records]
     """One `Bid` per bidder and phase (JSON dicts)."""
     auction_jury: Annotated[list[dict[str, Any]], merge_records]
-    """One `JuryScore` per (juror, bid)."""
+    """One `JuryScore` per (juror, bid); the usage of a batched request is carried by the first of its judgments."""
     auction_scores: dict[str, dict[str, Any]]
     """Per bidder, the `ScoreBreakdown` of its latest bid."""
     auction_provisional: str | None
@@ -193,9 +193,10 @@ class BidRequest(TypedDict):
 
 
 class JudgeRequest(TypedDict):
-    """The payload of one `Send` to the judge node."""
+    """The payload of one `Send` to the judge node: one juror and the bids it judges (every bid of the round it
+    sits on the panel of, with `jury_batch`; one bid otherwise)."""
 
     auction_id: str
     juror: str
     task: str
-    bid: dict[str, Any]
+    bids: list[dict[str, Any]]

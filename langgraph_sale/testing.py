@@ -55,7 +55,7 @@ def call_kind(messages: Sequence[BaseMessage]) -> CallKind:
     return prompt_phase(messages)
 
 
-_FENCED_PLAN = re.compile(r"<(plan-[0-9a-f]+)>\n(.*)\n</\1>", re.S)
+_FENCED_PLAN = re.compile(r"<(plan\d*-[0-9a-f]+)>\n(.*?)\n</\1>", re.S)
 
 
 class ScriptedChatModel(BaseChatModel):
@@ -165,9 +165,11 @@ class ScriptedChatModel(BaseChatModel):
             else:
                 content = self._next("refine", list(self.refinements))
         elif kind == "jury":
-            match = _FENCED_PLAN.search(message_text(messages[-1]))
-            plan_text = match.group(2) if match else ""
-            content = self._jury_answer(plan_text)
+            plans = [match.group(2) for match in _FENCED_PLAN.finditer(message_text(messages[-1]))]
+            plan_text = plans[0] if plans else ""
+            # A batched prompt gets one answer a plan, as separate tokens ("4 5"); one plan, its answer.
+            content = " ".join(str(self._jury_answer(plan)) for plan in plans) if len(plans) > 1 else \
+                self._jury_answer(plan_text)
         else:
             content = self._next("execute", self.answers)
         tools = kwargs.get("tools")

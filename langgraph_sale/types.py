@@ -150,10 +150,15 @@ class JuryScore(_Record):
     """The integer the juror answered, clamped to 0-5."""
     expected_score: float | None = None
     """Sum of k * p(k) over the score digit's top logprobs (renormalised over 0-5), when the model gave them."""
-    method: Literal["digit", "structured", "text", "none"] = "none"
+    method: Literal["batch", "digit", "structured", "text", "none"] = "none"
+    """How the score was read: "batch" (one digit of a juror's answer over every plan of the round), "digit",
+    "structured", "text", or "none" (no score)."""
     usage: CallUsage = Field(default_factory=CallUsage)
+    """What the judgment's calls cost. A batched request is carried whole by the first judgment it produced (the
+    others carry none), so the jury's usage sums to what was called."""
     latency_s: float = 0.0
     attempts: int = 0
+    """Model calls the judgment made (a batched request counts once, on the first judgment it produced)."""
     error: str | None = None
 
 

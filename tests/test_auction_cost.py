@@ -24,17 +24,17 @@ def _script() -> ModuleType:
 
 def test_the_published_tables_are_what_the_committed_measurement_gives(monkeypatch: pytest.MonkeyPatch) -> None:
     script = _script()
-    # The rank correlation replays two whole published runs; it has its own line, checked below by its figures.
+    # The rank correlation replays two whole published runs; its row is checked on its own below.
     monkeypatch.setattr(script, "alone_execution_tokens", lambda: {})
-    report = script.report(script._rows(ROOT / "docs" / "results" / "auction-cost" / "auctions.jsonl"))
+    rows = script._rows(ROOT / "docs" / "results" / "auction-cost" / "auctions.jsonl")
+    report = script.report(rows)
     doc = (ROOT / "docs" / "auction-cost.md").read_text(encoding="utf-8")
-    table = [line for line in report.splitlines() if line.startswith("| today |") or line.startswith("| new |")]
-    assert len(table) == 6 and all(line in doc for line in table)
-    assert "- tokens billed (input, cached input and output): 1.01" in report
-    assert "| tokens billed (input, cached input and output) | 1.01 |" in doc
-    assert "| wall time | 0.72 |" in doc and "- wall time: 0.72" in report
-    assert "| $ at provider-style prices | 0.83 |" in doc and "- $ at provider-style prices: 0.83" in report
-    assert "same winner: 35 of 40 tasks" in report and "| same winner | 35 of 40 tasks |" in doc
-    assert "- new: 10 of 80 plans hit the cap (12%), plan tokens median 67; 1.00 output tokens a judgment" in report
-    assert "- today: 79 of 80 plans hit the cap (99%), plan tokens median 128; 7.92 output tokens a judgment" in report
-    assert "median 2.70" in report and "| 2.70 |" in doc
+    table = [line for line in report.splitlines() if line.startswith("|") and not line.startswith("|---")]
+    # Every auction's three phase rows, the ratios and the plan and judgment figures.
+    assert len(table) >= 3 * 3 + 7 + 10
+    missing = [line for line in table if line not in doc]
+    assert missing == [], "docs/auction-cost.md lacks: " + "\n".join(missing)
+    # The measurement holds the three auctions on the same 40 tasks, and the default reads each juror once.
+    assert {r["auction"] for r in rows} == set(script.AUCTIONS) and len({r["task"] for r in rows}) == 40
+    assert any(line.startswith("| jury requests an auction | 4.0 | 4.2 | 2.0 |") for line in table)
+

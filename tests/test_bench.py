@@ -114,6 +114,23 @@ def test_smoke_on_the_fake_pool_resumes_without_redoing_work(tmp_path: Path) -> 
         assert summary["sale"]["tokens_bid"]["mean"] > 0 and summary["sale"]["tokens_jury"]["mean"] > 0
         assert summary["alone_small"]["tokens_execute"]["mean"] == summary["alone_small"]["tokens"]["mean"]
     assert markdown.count("by phase (mean over orders)") == 2
+    # Every method's pass@1, cost and largest share carry a bootstrap interval over the tasks, and the methods other
+    # than the largest agent alone their paired difference against it.
+    for domain in ("coding", "search"):
+        intervals = results["intervals"][domain]
+        assert sorted(intervals) == sorted(METHODS)
+        for method, own in intervals.items():
+            for metric in ("pass", "cost_udollars", "largest_share"):
+                cell = own[metric]
+                assert cell["low"] <= cell["mean"] <= cell["high"] and cell["tasks"] == 6
+                assert cell["mean"] == pytest.approx(results["summary"][domain][method][metric]["mean"])
+            assert ("pass_vs_reference" in own) == (method != "alone_large")
+        assert intervals["alone_small"]["cost_udollars_vs_reference"]["high"] < 0  # always cheaper, every task
+        # How many executions ran into the output cap, per method and bin, over every order.
+        caps = results["cap_shares"][domain]
+        assert all(sum(n for _, n in caps[m].values()) == 3 * 6 for m in METHODS if m in caps)
+    assert markdown.count("95% bootstrap intervals over tasks") == 2
+    assert markdown.count("ran into the output cap, by bin") == 2
     # The forecast check pairs every agent's first bid with its own lone execution, on every task.
     for domain in ("coding", "search"):
         forecast = results["plan_forecast"][domain]

@@ -17,7 +17,7 @@ from langgraph_sale.bidding import amake_bid, failed_bid, make_bid
 from langgraph_sale.calls import auction_call, with_token_cap
 from langgraph_sale.errors import AuctionConfigError
 from langgraph_sale.limits import CallLimiter
-from langgraph_sale.prompts import AUCTION_SYSTEM, BID_MARKER, PLAN_END, PLAN_STOP
+from langgraph_sale.prompts import BID_MARKER, PLAN_END, PLAN_STOP
 from langgraph_sale.testing import HashingEmbeddings, ScriptedChatModel
 
 DEAD_URL = "http://127.0.0.1:9"
@@ -182,8 +182,8 @@ def check_bid(bid: Any, model: ScriptedChatModel, *, price: float) -> None:
     assert bid.error is None
     (kind, prompt), = model.calls
     assert kind == "bid"
-    # The shared-prefix layout: the shared system message, then the task, then the bidder (marked as a bid).
-    assert prompt[0].content == AUCTION_SYSTEM and f"\n\n{BID_MARKER} You are small" in str(prompt[-1].content)
+    # The shared-prefix layout: one message, the task first, then the bidder (marked as a bid).
+    assert len(prompt) == 1 and f"\n\n{BID_MARKER} You are small" in str(prompt[-1].content)
     assert str(prompt[-1].content).startswith(f"Task:\n{REQUEST['task']}")
 
 
@@ -326,4 +326,4 @@ def test_a_free_bid_keeps_the_earlier_prompt() -> None:
     model = scripted()
     make_bid(dict(REQUEST), Bidder("small", model, price_per_mtok=0.1), max_tokens=64, timeout=5, plan_format="free")
     (kind, prompt), = model.calls
-    assert kind == "bid" and BID_MARKER in str(prompt[0].content) and prompt[0].content != AUCTION_SYSTEM
+    assert kind == "bid" and BID_MARKER in str(prompt[0].content) and len(prompt) == 2

@@ -59,9 +59,9 @@ def test_200_auctions_at_once_keep_to_their_own_auction(monkeypatch: pytest.Monk
     monkeypatch.setattr(bench.TaggedModel, "_agenerate", gauged)
     report = bench.run(auctions=200, latency_ms=5, sequential=0, warm=10, trace_memory=False)
     assert report.violations == [], "\n".join(report.violations[:20])
-    # 3 bids, 9 judgments, 1 execution each; every auction's cheapest bidder rewrote its bid from memory (1 more
-    # bid, 3 more judgments).
-    assert report.refine_bids == 200 and report.calls == 200 * (3 + 9 + 1 + 1 + 3)
+    # 3 bids, 3 jury requests (one per juror over the 3 plans), 1 execution each; every auction's cheapest bidder
+    # rewrote its bid from memory (1 more bid, judged alone by each of the 3 jurors).
+    assert report.refine_bids == 200 and report.calls == 200 * (3 + 3 + 1 + 1 + 3)
     # They ran at once, not one after another: more model calls were in flight together than one auction ever
     # makes at a time (9 judgments). How fast is bench_concurrency.py's figure, not this test's.
     assert gauge.peak > 9, gauge.peak

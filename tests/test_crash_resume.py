@@ -87,9 +87,10 @@ def finished_judgments(app: Any, config: dict[str, Any]) -> list[dict[str, Any]]
 
 # Where the first worker hangs, what the checkpoint shows pending when it is killed, and the model calls each
 # process must make: the killed one, and the one that resumes.
+# A juror reads every plan in one request (jury_batch): 3 jury requests make the 9 judgments.
 CRASH_POINTS = {
-    "execute": {"killed": {"bid": 3, "jury": 9, "execute": 1}, "resumed": {"execute": 1}},
-    "jury": {"killed": {"bid": 3, "jury": 9}, "resumed": {"jury": 3, "execute": 1}},
+    "execute": {"killed": {"bid": 3, "jury": 3, "execute": 1}, "resumed": {"execute": 1}},
+    "jury": {"killed": {"bid": 3, "jury": 3}, "resumed": {"jury": 1, "execute": 1}},
 }
 
 
@@ -164,7 +165,7 @@ def test_a_killed_worker_resumes_without_bidding_judging_or_paying_twice(
         assert outcome["tokens_by_phase"]["bid"] == sum(u["input_tokens"] + u["output_tokens"]
                                                        for u in bid_usage.values())
         usage = values["auction_usage"]
-        assert (usage["bid"]["calls"], usage["jury"]["calls"], usage["execute"]["calls"]) == (3, 9, 1)
+        assert (usage["bid"]["calls"], usage["jury"]["calls"], usage["execute"]["calls"]) == (3, 3, 1)
 
         # 3. Exactly one memory record, keyed by the auction id.
         (item,) = store.search(namespace)

@@ -188,7 +188,8 @@ async def test_a_juror_that_always_fails_is_dropped_for_every_bid(mode: str) -> 
     for record in tiny_records:
         assert record["score"] is None
         assert "ScriptedFailure" in record["error"]
-    assert models["tiny"].count("jury") == 2 * len(pool)  # one retry per bid, then dropped
+    # The batched request, then one request per bid and one retry each, then dropped.
+    assert models["tiny"].count("jury") == 1 + 2 * len(pool)
     assert all(breakdown["jury"]["tiny"] is None and breakdown["jury_rescale"] > 1
                for breakdown in outcome["scores"].values())
     assert models["tiny"].count("bid") == 1 and bid_of(result, "tiny")["error"] is None

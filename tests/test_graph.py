@@ -38,7 +38,8 @@ async def test_every_bidder_bids_once_and_every_juror_judges_every_bid(mode: str
     jury = outcome["jury"]
     assert len(jury) == len(pool) ** 2
     assert {(record["juror"], record["bidder"]) for record in jury} == {(j, b) for j in PRICES for b in PRICES}
-    assert {name: model.count("jury") for name, model in models.items()} == {name: len(pool) for name in PRICES}
+    # One request per juror over every plan (jury_batch, the default).
+    assert {name: model.count("jury") for name, model in models.items()} == {name: 1 for name in PRICES}
     bid_ids = {bid["id"] for bid in bids}
     assert all(record["bid_id"] in bid_ids and record["score"] is not None for record in jury)
     assert {record["auction_id"] for record in bids + jury} == {outcome["auction_id"]}
@@ -48,7 +49,11 @@ async def test_jury_prompt_is_blind_to_the_author(mode: str) -> None:
     pool = scripted_pool()
     await run(create_auction(pool).compile(), {"auction_task": TASK}, mode)
     jury_prompts = [messages for kind, messages in models_of(pool)["large"].calls if kind == "jury"]
-    assert len(jury_prompts) == len(pool)
+    assert len(jury_prompts) == 1 and all(PLANS[name] in str(jury_prompts[0][-1].content) for name in PRICES)
+    pool = scripted_pool()
+    await run(create_auction(pool, jury_batch=False).compile(), {"auction_task": TASK}, mode)
+    jury_prompts += [messages for kind, messages in models_of(pool)["large"].calls if kind == "jury"]
+    assert len(jury_prompts) == 1 + len(pool)
     for messages in jury_prompts:
         text = "\n".join(str(message.content) for message in messages)
         assert not any(name in text for name in PRICES)  # no bidder's name, so no author
@@ -239,7 +244,8 @@ async def test_sampled_jury_judges_each_bid_with_two_jurors_including_its_author
     for bidder, jurors in jurors_by_bidder.items():
         assert len(jurors) == len(set(jurors)) == 2
         assert bidder in jurors
-    assert sum(model.count("jury") for model in models_of(pool).values()) == 2 * len(pool)
+    # Each juror asked once, over the bids whose panel it sits on.
+    assert sum(model.count("jury") for model in models_of(pool).values()) == len(pool)
     for name, breakdown in outcome["scores"].items():
         assert set(breakdown["jury"]) == set(jurors_by_bidder[name])
 
@@ -254,7 +260,7 @@ async def test_zero_weight_juror_still_bids_but_is_never_asked_to_judge(mode: st
     assert models["tiny"].count("bid") == 1
     assert "tiny" in {bid["bidder"] for bid in outcome["bids"]}
     assert "tiny" in outcome["scores"]
-    assert models["small"].count("jury") == models["large"].count("jury") == len(pool)
+    assert models["small"].count("jury") == models["large"].count("jury") == 1
     assert {record["juror"] for record in outcome["jury"]} == {"small", "large"}
     assert all(set(breakdown["jury"]) == {"small", "large"} for breakdown in outcome["scores"].values())
 
@@ -273,15 +279,21 @@ async def test_logprob_jury_scoring_gives_expected_scores(mode: str) -> None:
 
 
 async def test_integer_jury_scoring_keeps_the_integer_answer(mode: str) -> None:
-    app = create_auction(scripted_pool(), jury_scoring="integer").compile()
+    app = create_auction(scripted_pool(), jury_scoring="integer", jury_batch=False).compile()
     outcome = (await run(app, {"auction_task": TASK}, mode))["auction_outcome"]
     assert all(record["score"] == record["integer_score"] for record in outcome["jury"])
     assert {record["method"] for record in outcome["jury"]} == {"structured"}
+    # Batched, the digit each plan got, not its expected score.
+    app = create_auction(scripted_pool(), jury_scoring="integer").compile()
+    outcome = (await run(app, {"auction_task": TASK}, mode))["auction_outcome"]
+    assert all(record["score"] == record["integer_score"] != record["expected_score"] for record in outcome["jury"])
+    assert {record["method"] for record in outcome["jury"]} == {"batch"}
 
 
 async def test_digit_jury_scoring_reads_one_token_and_its_logprobs(mode: str) -> None:
     pool = scripted_pool()
-    outcome = (await run(create_auction(pool).compile(), {"auction_task": TASK}, mode))["auction_outcome"]
+    app = create_auction(pool, jury_batch=False).compile()
+    outcome = (await run(app, {"auction_task": TASK}, mode))["auction_outcome"]
     jury = outcome["jury"]
     assert len(jury) == 9 and {record["method"] for record in jury} == {"digit"}
     # The expected score over the digits' logprobs, not the sampled digit: graded, and near it.
@@ -342,7 +354,7 @@ async def test_a_model_without_usage_is_estimated_and_flagged(mode: str) -> None
 
 async def test_a_model_without_structured_output_judges_through_the_text_fallback(mode: str) -> None:
     pool = scripted_pool(large={"structured": False})
-    app = create_auction(pool, jury_scoring="integer").compile()
+    app = create_auction(pool, jury_scoring="integer", jury_batch=False).compile()
     outcome = (await run(app, {"auction_task": TASK}, mode))["auction_outcome"]
     methods = {(record["juror"], record["bidder"]): record["method"] for record in outcome["jury"]}
     assert {methods["large", bidder] for bidder in PRICES} == {"text"}
@@ -354,7 +366,8 @@ async def test_a_model_without_structured_output_judges_through_the_text_fallbac
 async def test_a_garbage_jury_answer_is_retried_once_then_dropped_and_the_jury_rescaled(mode: str) -> None:
     pool = scripted_pool(tiny={"jury": ["banana"]})
     models = models_of(pool)
-    result = await run(create_auction(pool, jury_scoring="integer").compile(), {"auction_task": TASK}, mode)
+    result = await run(create_auction(pool, jury_scoring="integer", jury_batch=False).compile(), {"auction_task": TASK},
+                       mode)
     outcome = result["auction_outcome"]
 
     tiny_records = [record for record in outcome["jury"] if record["juror"] == "tiny"]

@@ -59,7 +59,7 @@ def test_a_bid_node_writes_one_plan_with_its_tokens_and_entropy() -> None:
 
 def test_a_judge_node_scores_one_plan_and_the_panel_keeps_the_author() -> None:
     bid = Bid(auction_id="a1", bidder="tiny", plan="1. Write the answer. 2. Done, a vague plan.", plan_tokens=9)
-    request = JudgeRequest(auction_id="a1", juror="large", task=TASK, bid=bid.to_state())
+    request = JudgeRequest(auction_id="a1", juror="large", task=TASK, bids=[bid.to_state()])
     record = JuryScore.model_validate(alone(JudgeNode(auction()), dict(request), JudgeRequest)["auction_jury"][0])
     # The fake jury gives vague plans 1; read from one token, the score is its expected value over the digits.
     assert (record.juror, record.bidder, record.integer_score, record.method) == ("large", "tiny", 1, "digit")

@@ -117,3 +117,21 @@ def test_the_bundled_bench_data_is_the_shared_data() -> None:
     assert shared is not None and bundled is not None
     ours, theirs = load_suite("bench", root=bundled), load_suite("bench", root=shared)
     assert ours.tasks == theirs.tasks and ours.corpora == theirs.corpora
+
+
+@pytest.mark.real("shared-data")
+def test_the_holdout_suite_loads_its_own_questions_and_corpora_apart_from_the_bench() -> None:
+    from langgraph_sale.bench.data import load_suite, shared_root
+
+    shared = shared_root()
+    assert shared is not None
+    holdout = load_suite("holdout", root=shared, domains=("search",))
+    bench = load_suite("bench", root=shared, domains=("search",))
+    questions = holdout.tasks["search"]
+    assert len(questions) == 500 and {q.source for q in questions} == {"hotpotqa", "musique"}
+    assert not {q.id for q in questions} & {q.id for q in bench.tasks["search"]}
+    assert not {q.text for q in questions} & {q.text for q in bench.tasks["search"]}
+    # Its own corpora (the holdout's paragraphs), in which every gold passage of its questions is found.
+    assert {name: len(docs) for name, docs in holdout.corpora.items()} == {"hotpotqa": 1988, "musique": 4393}
+    titles = {name: {doc["title"] for doc in docs} for name, docs in holdout.corpora.items()}
+    assert all(set(q.gold_titles) <= titles[q.corpus] for q in questions)

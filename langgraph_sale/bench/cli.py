@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from langgraph_sale.bench.data import SPLITS
+from langgraph_sale.bench.data import SPLITS, SUITES
 from langgraph_sale.errors import AuctionConfigError
 from langgraph_sale.jury import JURY_SCORINGS
 from langgraph_sale.memory import RECALL_K
@@ -37,8 +37,9 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of `bench` on a parser."""
-    parser.add_argument("--suite", default="smoke", choices=["smoke", "bench"],
-                        help="smoke: 6 coding tasks + 6 questions (bundled); bench: 80 + 200 (needs ../shared/data)")
+    parser.add_argument("--suite", default="smoke", choices=list(SUITES),
+                        help="smoke: 6 coding tasks + 6 questions (bundled); bench: 80 + 200 (bundled); holdout: "
+                             "150 + 500 held-out tasks (../shared/data/manifests/holdout.json): choose nothing on it")
     parser.add_argument("--pool", default="fake", choices=["fake", "local", "openai"],
                         help="fake: scripted agents (a harness check); local: the package's llama-server pool; "
                              "openai: any OpenAI-compatible endpoint (--base-url, --models, --prices)")
@@ -68,6 +69,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jury-scoring", default="digit", choices=list(JURY_SCORINGS),
                         help="jurors answer one digit read from its logprobs (digit, the default) or JSON (integer, "
                              "logprobs)")
+    parser.add_argument("--no-jury-batch", action="store_true",
+                        help="one jury request per (juror, bid) instead of one per juror over every plan")
     parser.add_argument("--bid-timeout", type=float, default=None,
                         help="seconds per bid or jury call (default 60 fake, 900 real)")
     parser.add_argument("--no-plan-guidance", action="store_true", help="winners execute without their plan")
@@ -136,6 +139,7 @@ def config_from(args: argparse.Namespace, argv: Sequence[str] | None = None) -> 
         base_url=args.base_url, api_key_env=args.api_key_env, logprobs=not args.no_logprobs,
         max_attempts=args.max_attempts, max_searches=args.max_searches, exec_max_tokens=args.exec_max_tokens,
         bid_tokens=args.bid_tokens, plan_format=args.plan_format, jury_scoring=args.jury_scoring,
+        jury_batch=not args.no_jury_batch,
         bid_timeout=args.bid_timeout, plan_guidance=not args.no_plan_guidance,
         weights=Path(args.weights) if args.weights else None, reuse=Path(args.reuse) if args.reuse else None,
         embedder=args.embedder, recall_k=args.recall_k, router_k=args.router_k,

@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -34,7 +35,7 @@ __all__ = ["Task", "Suite", "load_suite", "resolve_root", "bundled_root", "share
 
 Domain = Literal["coding", "search"]
 DOMAINS: tuple[Domain, ...] = ("coding", "search")
-SUITES = ("smoke", "bench")
+SUITES = ("smoke", "bench", "holdout")
 BIN_ORDER = {"easy": 0, "medium": 1, "hard": 2, "xhard": 3}
 
 CODE_FORMAT = "Respond with the complete code (with any imports it needs) in one ```python code block."
@@ -162,21 +163,36 @@ def _classeval(root: Path) -> dict[str, dict[str, Any]]:
     return {record["task_id"]: record for record in _read_json(root / "classeval" / "ClassEval_data.json")}
 
 
+SEARCH_FILES = {"hotpotqa": "hotpotqa_hipporag/hotpotqa_train.json",
+                "hotpotqa_corpus": "hotpotqa_hipporag/hotpotqa_train_corpus.json",
+                "musique": "musique_hipporag/musique_train.json",
+                "musique_corpus": "musique_hipporag/musique_train_corpus.json"}
+"""Where a data root keeps each search set's questions and corpus, unless its manifest's `files` says otherwise (the
+holdout's are in `hotpotqa_holdout/` and `musique_holdout/`)."""
+
+
+def _search_files(root: Path, manifest: Mapping[str, Any]) -> dict[str, Path]:
+    named = manifest.get("files") or {}
+    return {key: root / named.get(key, default) for key, default in SEARCH_FILES.items()}
+
+
 @functools.lru_cache(maxsize=8)
-def _hotpot(root: Path) -> tuple[dict[str, dict[str, Any]], list[dict[str, str]]]:
-    folder = root / "hotpotqa_hipporag"
-    questions = {record["_id"]: record for record in _read_json(folder / "hotpotqa_train.json")}
-    corpus = [{"title": title, "text": "".join(sentences)}
-              for title, sentences in _read_json(folder / "hotpotqa_train_corpus.json").items()]
+def _hotpot(questions_file: Path, corpus_file: Path) -> tuple[dict[str, dict[str, Any]], list[dict[str, str]]]:
+    questions = {record["_id"]: record for record in _read_json(questions_file)}
+    corpus = [{"title": title, "text": "".join(sentences)} for title, sentences in _read_json(corpus_file).items()]
     return questions, corpus
 
 
 @functools.lru_cache(maxsize=8)
-def _musique(root: Path) -> tuple[dict[str, dict[str, Any]], list[dict[str, str]]]:
-    folder = root / "musique_hipporag"
-    questions = {record["id"]: record for record in _read_json(folder / "musique_train.json")}
-    corpus = [{"title": doc["title"], "text": doc["text"]} for doc in _read_json(folder / "musique_train_corpus.json")]
+def _musique(questions_file: Path, corpus_file: Path) -> tuple[dict[str, dict[str, Any]], list[dict[str, str]]]:
+    questions = {record["id"]: record for record in _read_json(questions_file)}
+    corpus = [{"title": doc["title"], "text": doc["text"]} for doc in _read_json(corpus_file)]
     return questions, corpus
+
+
+def _search_set(files: Mapping[str, Path], corpus: str) -> tuple[dict[str, dict[str, Any]], list[dict[str, str]]]:
+    load = _hotpot if corpus == "hotpotqa" else _musique
+    return load(files[corpus], files[f"{corpus}_corpus"])
 
 
 # ---- tasks ----------------------------------------------------------------------------------------------------------
@@ -310,8 +326,8 @@ def _classeval_task(root: Path, entry: dict[str, Any]) -> Task:
 SEARCH_TEXT = "Answer the question by searching the document collection.\nQuestion: {question}"
 
 
-def _hotpot_task(root: Path, entry: dict[str, Any]) -> Task:
-    questions, _ = _hotpot(root)
+def _hotpot_task(files: Mapping[str, Path], entry: dict[str, Any]) -> Task:
+    questions, _ = _search_set(files, "hotpotqa")
     record = questions[entry["qid"]]
     gold = tuple(dict.fromkeys(title for title, _ in record.get("supporting_facts") or []))
     return Task(
@@ -321,8 +337,8 @@ def _hotpot_task(root: Path, entry: dict[str, Any]) -> Task:
     )
 
 
-def _musique_task(root: Path, entry: dict[str, Any]) -> Task:
-    questions, _ = _musique(root)
+def _musique_task(files: Mapping[str, Path], entry: dict[str, Any]) -> Task:
+    questions, _ = _search_set(files, "musique")
     record = questions[entry["qid"]]
     gold = tuple(p["title"] for p in record.get("paragraphs") or [] if p.get("is_supporting"))
     return Task(
@@ -374,10 +390,11 @@ def load_suite(name: str, *, root: Path | None = None, domains: tuple[str, ...] 
     if "coding" in domains:
         suite.tasks["coding"] = _spread([_CODING[e["source"]](root, e) for e in manifest.get("coding", [])], limit)
     if "search" in domains:
-        tasks = [_SEARCH[e["source"]](root, e) for e in manifest.get("deep_search", [])]
+        files = _search_files(root, manifest)
+        tasks = [_SEARCH[e["source"]](files, e) for e in manifest.get("deep_search", [])]
         suite.tasks["search"] = _spread(tasks, limit)
         for corpus in sorted({task.corpus for task in suite.tasks["search"]}):
-            suite.corpora[corpus] = (_hotpot(root) if corpus == "hotpotqa" else _musique(root))[1]
+            suite.corpora[corpus] = _search_set(files, corpus)[1]
     return suite
 
 

@@ -379,6 +379,7 @@ class Sale(Method):
             [member.bidder for member in ctx.members], scorer=scorer, jury=self.name != "sale_no_jury",
             memory=self.memory, skip=skip, max_bid_tokens=int(ctx.options["bid_tokens"]),
             plan_format=ctx.options.get("plan_format", "steps"), jury_scoring=ctx.options.get("jury_scoring", "digit"),
+            jury_batch=bool(ctx.options.get("jury_batch", True)),
             bid_timeout=float(ctx.options["bid_timeout"]), plan_guidance=bool(ctx.options["plan_guidance"]),
         ).compile(store=self.store, name=self.name)
 

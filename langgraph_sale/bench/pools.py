@@ -29,6 +29,8 @@ class PoolMember:
     price_per_mtok: float
     model: Any
     description: str = ""
+    grammar: bool = False
+    """The model's server takes GBNF grammars (`Bidder.grammar`)."""
 
 
 @dataclass
@@ -154,6 +156,6 @@ def _local_pool(models: Sequence[str] | None, prices: Sequence[float] | None, *,
                                                                       prices=price_of, timeout=timeout))
         return live[name]
 
-    members = [PoolMember(b.name, b.price_per_mtok, b.model, b.description) for b in bidders]
+    members = [PoolMember(b.name, b.price_per_mtok, b.model, b.description, b.grammar) for b in bidders]
     fingerprint: dict[str, Any] = {"pool": "local", "models": wanted, "prices": price_list}
     return Pool("local", _ordered(members), fingerprint, close=server.stop, connect=connect)

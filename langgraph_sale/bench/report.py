@@ -33,6 +33,7 @@ price alone and plan length alone.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -43,6 +44,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from langgraph_sale.bench.intervals import RESAMPLES, interval_rows, method_intervals
 from langgraph_sale.bench.methods import alone_agent, alone_method
 
 __all__ = ["write_report", "complete_orders", "aggregate", "order_metrics", "pareto_front", "plan_forecast",
@@ -225,6 +227,25 @@ def break_even_table(cells: Mapping[str, Mapping[str, Any]], cheapest_price: flo
                    "break-even E* (exec tokens)", "auction <= 10% of always-largest (exec tokens)"], lines)
 
 
+def cap_shares(rows: Sequence[Mapping[str, Any]], domain: str) -> dict[str, dict[str, list[int]]]:
+    """Per method and bin: `[tasks whose execution ran a model call into the execution cap, tasks]` (a bin decided by
+    truncation measures the cap, not the agents).
+
+    Example:
+        >>> rows = [{"domain": "coding", "method": "alone_a", "bin": "easy", "exec_calls_capped": c} for c in (0, 2)]
+        >>> cap_shares(rows, "coding")
+        {'alone_a': {'easy': [1, 2]}}
+    """
+    shares: dict[str, dict[str, list[int]]] = {}
+    for row in rows:
+        if row["domain"] != domain or "exec_calls_capped" not in row:
+            continue
+        cell = shares.setdefault(row["method"], {}).setdefault(row["bin"], [0, 0])
+        cell[0] += int(row["exec_calls_capped"] > 0)
+        cell[1] += 1
+    return shares
+
+
 def jury_spread(rows: Sequence[Mapping[str, Any]], domain: str) -> dict[str, dict[str, int]]:
     """How each juror scored the first bids of the auctions: per juror, how many plans got each score (0-5, the
     expected score rounded). Each (task, bidder) counts once, from the first SALE row that has it judged.
@@ -315,6 +336,10 @@ def _cell(cell: Mapping[str, Any], metric: str) -> str:
 def _phase_cell(cell: Mapping[str, Any], phase: str) -> str:
     tokens, seconds = cell[f"tokens_{phase}"]["mean"], cell[f"seconds_{phase}"]["mean"]
     return f"{tokens:,.0f} / {seconds:,.1f} s" if tokens or seconds else "-"
+
+
+def _share_cell(cell: Sequence[int] | None) -> str:
+    return f"{cell[0]} of {cell[1]} ({cell[0] / cell[1]:.0%})" if cell and cell[1] else "-"
 
 
 def _bin_cell(cell: Mapping[str, Any] | None) -> str:
@@ -471,6 +496,9 @@ def write_report(out: Path, rows: Sequence[Mapping[str, Any]], *, config: Any, p
     cheapest, largest = pool.cheapest, pool.largest
     forecasts = {d: plan_forecast(rows, prices, d, bid_cap=config.bid_tokens) for d in domains}
     juries = {d: jury_spread(rows, d) for d in domains}
+    caps = {d: cap_shares(rows, d) for d in domains}
+    intervals = {d: method_intervals([r for r in rows if r["domain"] == d], methods[d], alone_method(largest))
+                 for d in domains}
     harness_check = pool.kind == "fake"
     title = (f"suite {config.suite}, pool {pool.kind} ({', '.join(f'{n} ${p:g}/Mt' for n, p in prices.items())}), "
              f"{config.orders} task orders" + (" - fake pool: a harness check, not a result" if harness_check else ""))
@@ -502,12 +530,21 @@ def write_report(out: Path, rows: Sequence[Mapping[str, Any]], *, config: Any, p
         md.append(markdown_table(header, ([name, *[_cell(summary[(domain, name)], key) for key in keys]]
                                   for name in methods[domain])))
         md.append("")
+        md += [f"### {domain}: 95% bootstrap intervals over tasks", "",
+               markdown_table(["method", "pass@1 %", "µ$ / task", "largest share %",
+                               f"pass@1 vs {largest} alone (points, paired)", f"µ$ vs {largest} alone (paired)"],
+                              interval_rows(intervals[domain])), ""]
         domain_bins = [b for b in BIN_ORDER if any((domain, b, m) in bins for m in methods[domain])]
         md += [f"### {domain} by complexity bin: pass@1 / µ$ per task (mean over orders)", ""]
         counts = {b: sum(1 for t in suite.tasks[domain] if t.bin == b) for b in domain_bins}
         md.append(markdown_table(["method", *[f"{b} ({counts[b]})" for b in domain_bins]], (
             [name, *[_bin_cell(bins.get((domain, b, name))) for b in domain_bins]] for name in methods[domain])))
         md.append("")
+        if caps[domain]:
+            md += [f"### {domain}: executions that ran into the output cap, by bin (all orders)", "",
+                   markdown_table(["method", *domain_bins], (
+                       [name, *[_share_cell(caps[domain][name].get(b)) for b in domain_bins]]
+                       for name in methods[domain] if name in caps[domain])), ""]
         auctions = [m for m in methods[domain] if m.startswith("sale")]
         if auctions:
             exec_alone = [summary.get((domain, alone_method(agent)), {}).get("exec_tokens", {}).get("mean")
@@ -543,7 +580,9 @@ def write_report(out: Path, rows: Sequence[Mapping[str, Any]], *, config: Any, p
            "rounds, verifiers, every execution run), in millionths of a dollar. $/Mt (paper): per task, the sum of "
            "the prices of the agents that executed. largest share: tasks on which the largest agent executed. "
            "overhead: share of tokens / of model and tool seconds outside execution. mean ± std over the task "
-           "orders. Times are the calls' own latencies run one after another "
+           "orders. Intervals: 95% percentile bootstrap over tasks (each task's value its mean over the orders; "
+           f"{RESAMPLES} resamples, seed 0); a difference against the largest agent alone resamples the tasks both "
+           "ran (paired). Times are the calls' own latencies run one after another "
            + ("(simulated for the fake pool: model calls from token counts, tool runs at fixed times)."
               if harness_check else "(measured)."), ""]
     markdown = "\n".join(md)
@@ -569,6 +608,9 @@ def write_report(out: Path, rows: Sequence[Mapping[str, Any]], *, config: Any, p
                      for b in BIN_ORDER if any((d, b, m) in bins for m in methods[d])} for d in domains},
         "plan_forecast": forecasts,
         "jury_spread": juries,
+        "cap_shares": caps,
+        "intervals": {d: {m: {k: dataclasses.asdict(v) for k, v in own.items()} for m, own in intervals[d].items()}
+                      for d in domains},
     }
     (out / "summary.json").write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
     payload = {"created": time.strftime("%Y-%m-%d %H:%M:%S"), "typed_command": config.command,

@@ -50,8 +50,9 @@ RUN_FILES = (*(f"{name}.jsonl" for name in (*SHARED_CACHES, "rows")), "meta.json
              "pareto.png", "win_share.png")
 
 
-LEGACY_AUCTION = ("free", "integer")
-"""The bid and jury format of every run recorded before plans that end and one-token jury reads."""
+LEGACY_AUCTION = ("free", "integer", False)
+"""The bid format, jury answer and jury batching of every run recorded before plans that end, one-token jury reads
+and batched jurors."""
 
 _RESULT_OPTIONS = (
     ("models", "--models"), ("prices", "--prices"), ("base_url", "--base-url"), ("logprobs", "--no-logprobs"),
@@ -61,7 +62,7 @@ _RESULT_OPTIONS = (
     ("plan_guidance", "--no-plan-guidance"), ("weights", "--weights"), ("embedder", "--embedder"),
     ("recall_k", "--recall-k"), ("router_k", "--router-k"), ("router_lambda", "--router-lambda"),
     ("cascade_threshold", "--cascade-threshold"), ("plan_format", "--plan-format"),
-    ("jury_scoring", "--jury-scoring"),
+    ("jury_scoring", "--jury-scoring"), ("jury_batch", "--no-jury-batch"),
 )
 """The options of `BenchConfig.reproduce_command`, as the command line spells them."""
 
@@ -92,6 +93,7 @@ class BenchConfig:
     bid_tokens: int = 256
     plan_format: str = "steps"
     jury_scoring: str = "digit"
+    jury_batch: bool = True
     bid_timeout: float | None = None
     plan_guidance: bool = True
     weights: Path | None = None
@@ -145,8 +147,8 @@ class BenchConfig:
             # Only when changed, so that run folders made before the option existed keep their fingerprint.
             **({"recall_k": self.recall_k} if self.recall_k != RECALL_K else {}),
             # The auction of the runs before these options existed left out, for the same reason.
-            **({"auction": [self.plan_format, self.jury_scoring]}
-               if (self.plan_format, self.jury_scoring) != LEGACY_AUCTION else {}),
+            **({"auction": [self.plan_format, self.jury_scoring, *([] if self.jury_batch else ["per-bid"])]}
+               if (self.plan_format, self.jury_scoring, self.jury_batch) != LEGACY_AUCTION else {}),
         }
 
 
@@ -235,8 +237,9 @@ def _prompt_tools(domain: str) -> list[BaseTool]:
         "the 3 best passages, numbered and titled.")]
 
 
-def _phase_totals(records: Sequence[CallRecord]) -> dict[str, Any]:
-    """A row's tokens, dollars and seconds by phase. The bids and jury calls of an auction run in parallel, so the
+def _phase_totals(records: Sequence[CallRecord], exec_cap: int) -> dict[str, Any]:
+    """A row's tokens, dollars and seconds by phase, and how many of its execution's model calls ran into the
+    execution cap (`exec_cap` output tokens). The bids and jury calls of an auction run in parallel, so the
     order their records arrive in changes from run to run: the phases are sorted and the floats summed exactly
     (`math.fsum`), so that a replay gives the same row, and the same report, to the last digit."""
     by_phase: dict[str, list[CallRecord]] = {}
@@ -247,7 +250,9 @@ def _phase_totals(records: Sequence[CallRecord]) -> dict[str, Any]:
     return {"tokens": {phase: sum(r.tokens for r in by_phase[phase]) for phase in phases},
             "cost_usd": {phase: math.fsum(r.cost_usd for r in by_phase[phase]) for phase in phases},
             "seconds": {phase: math.fsum(r.seconds for r in by_phase[phase]) for phase in phases},
-            "model_calls": len(models), "cached_calls": sum(int(r.cached) for r in models)}
+            "model_calls": len(models), "cached_calls": sum(int(r.cached) for r in models),
+            "exec_calls": sum(1 for r in models if r.phase == "execute"),
+            "exec_calls_capped": sum(1 for r in models if r.phase == "execute" and r.output_tokens >= exec_cap)}
 
 
 class _Progress:
@@ -321,20 +326,20 @@ def _members(domain: str, pool: Pool, suite: Suite, config: BenchConfig, meter: 
             signature = f"search-first|{config.max_searches}|{config.search_max_tokens}"
         agent = BenchAgent(spec.name, graph, meter, executions, signature)
         bidder = Bidder(spec.name, model, spec.price_per_mtok, agent=agent, tools=tools,
-                        description=spec.description, limiter=limiter)
+                        description=spec.description, limiter=limiter, grammar=spec.grammar)
         members.append(Member(spec.name, spec.price_per_mtok, model, agent, bidder))
     return members
 
 
 def _row(key: str, domain: str, method: Method, order: int, seed: int, position: int, task: Any, step: Step,
-         prices: dict[str, float], largest: str, cheapest: str) -> dict[str, Any]:
+         prices: dict[str, float], largest: str, cheapest: str, exec_cap: int) -> dict[str, Any]:
     return {
         "key": key, "domain": domain, "method": method.name, "order": order, "seed": seed, "position": position,
         "task_id": task.id, "source": task.source, "bin": task.bin, "label": task.label,
         "passed": bool(step.passed), "f1": float(step.f1), "executed": step.executed, "final": step.final,
         "largest_ran": largest in step.executed, "cheapest_final": step.final == cheapest,
         "paper_mt": sum(prices[name] for name in step.executed), "answer": step.answer[:2000],
-        **_phase_totals(step.records), "extra": step.extra, "memory": step.memory,
+        **_phase_totals(step.records, exec_cap), "extra": step.extra, "memory": step.memory,
     }
 
 
@@ -433,7 +438,7 @@ def _prepare_run(config: BenchConfig) -> _Run:
     toolbox = Toolbox(meter, suite.corpora, caches["pyruns"], simulated=pool.kind == "fake", offline=config.offline)
     embeddings = make_embeddings(config.embedder)
     options = {"bid_tokens": config.bid_tokens, "bid_timeout": config.bid_timeout,
-               "plan_format": config.plan_format, "jury_scoring": config.jury_scoring,
+               "plan_format": config.plan_format, "jury_scoring": config.jury_scoring, "jury_batch": config.jury_batch,
                "plan_guidance": config.plan_guidance, "recall_k": config.recall_k, "router_k": config.router_k,
                "router_lambda": config.router_lambda, "router_folds": config.router_folds,
                "cascade_threshold": config.cascade_threshold}
@@ -469,8 +474,9 @@ def _run_rows(config: BenchConfig, run: _Run, progress: _Progress) -> None:
                     if config.stop_after is not None and run.new_rows >= config.stop_after:
                         raise _Stop
                     step = _run_task(run.meter, method, task, domain, order)
+                    exec_cap = config.exec_max_tokens if domain == "coding" else config.search_max_tokens
                     run.caches["rows"].put(key, _row(key, domain, method, order, seed, position, task, step, prices,
-                                                     run.pool.largest, run.pool.cheapest))
+                                                     run.pool.largest, run.pool.cheapest, exec_cap))
                     run.new_rows += 1
                     progress.update(f"{domain} {method.name} order {order}")
 

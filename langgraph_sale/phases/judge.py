@@ -1,10 +1,12 @@
-"""Phase 2, the jury: one `Send` per (juror, bid); each juror scores a plan 0-5, blind to its author; a juror that
-fails or answers nothing usable is recorded with its error, and the scoring goes on without it."""
+"""Phase 2, the jury: one `Send` per juror over the bids it judges (`jury_batch`), else per (juror, bid); a juror
+scores each plan 0-5, blind to its author; a juror that fails or answers nothing usable is recorded with its error,
+and the scoring goes on without it."""
 
 from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Sequence
 from typing import Any
 
 from langgraph._internal._runnable import RunnableCallable
@@ -12,7 +14,7 @@ from langgraph.errors import NodeError
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from langgraph_sale.jury import ajudge, judge
+from langgraph_sale.jury import ajudge_all, judge_all
 from langgraph_sale.options import Auction
 from langgraph_sale.phases.common import emit
 from langgraph_sale.state import JudgeRequest
@@ -22,7 +24,7 @@ __all__ = ["JudgeNode", "panel"]
 
 
 class JudgeNode(RunnableCallable):
-    """The `judge` node: one juror's score of one bid.
+    """The `judge` node: one juror's scores of the bids it was sent.
 
     Example:
         >>> from langgraph_sale.options import Auction, AuctionOptions
@@ -37,32 +39,37 @@ class JudgeNode(RunnableCallable):
 
     def _judge(self, request: JudgeRequest, runtime: Runtime[Any]) -> dict[str, Any]:
         options, juror = self.auction.options, request["juror"]
-        record = judge(self.auction.pool[juror], Bid.model_validate(request["bid"]), request["task"],
-                       structured=self.auction.structured[juror], scoring=options.jury_scoring,
-                       timeout=options.bid_timeout)
-        return judged(record, runtime)
+        records = judge_all(self.auction.pool[juror], _bids(request), request["task"],
+                            structured=self.auction.structured[juror], scoring=options.jury_scoring,
+                            timeout=options.bid_timeout)
+        return judged(records, runtime)
 
     async def _ajudge(self, request: JudgeRequest, runtime: Runtime[Any]) -> dict[str, Any]:
         options, juror = self.auction.options, request["juror"]
-        record = await ajudge(self.auction.pool[juror], Bid.model_validate(request["bid"]), request["task"],
-                              structured=self.auction.structured[juror], scoring=options.jury_scoring,
-                              timeout=options.bid_timeout)
-        return judged(record, runtime)
+        records = await ajudge_all(self.auction.pool[juror], _bids(request), request["task"],
+                                   structured=self.auction.structured[juror], scoring=options.jury_scoring,
+                                   timeout=options.bid_timeout)
+        return judged(records, runtime)
 
     def failed(self, request: JudgeRequest, error: NodeError, runtime: Runtime[Any]) -> Command[Any]:
-        """The node's error handler: the judgment is recorded with its error; scoring goes on without it."""
-        bid = request["bid"]
-        record = JuryScore(auction_id=request["auction_id"], juror=request["juror"], bidder=bid["bidder"],
-                           bid_id=bid["id"], phase=bid.get("phase", "bid"), round=bid.get("round", 0),
-                           error=f"{type(error.error).__name__}: {error.error}"[:500])
-        return Command(goto="score", update=judged(record, runtime))
+        """The node's error handler: each judgment is recorded with the error; scoring goes on without them."""
+        note = f"{type(error.error).__name__}: {error.error}"[:500]
+        records = [JuryScore(auction_id=request["auction_id"], juror=request["juror"], bidder=bid["bidder"],
+                             bid_id=bid["id"], phase=bid.get("phase", "bid"), round=bid.get("round", 0), error=note)
+                   for bid in request["bids"]]
+        return Command(goto="score", update=judged(records, runtime))
 
 
-def judged(record: JuryScore, runtime: Runtime[Any]) -> dict[str, Any]:
-    """A judgment's event and its state update."""
-    emit(runtime, "jury_scored", auction_id=record.auction_id, juror=record.juror, bidder=record.bidder,
-         score=record.score, error=record.error)
-    return {"auction_jury": [record.to_state()]}
+def _bids(request: JudgeRequest) -> list[Bid]:
+    return [Bid.model_validate(bid) for bid in request["bids"]]
+
+
+def judged(records: Sequence[JuryScore], runtime: Runtime[Any]) -> dict[str, Any]:
+    """The judgments' events and their state update."""
+    for record in records:
+        emit(runtime, "jury_scored", auction_id=record.auction_id, juror=record.juror, bidder=record.bidder,
+             score=record.score, error=record.error)
+    return {"auction_jury": [record.to_state() for record in records]}
 
 
 def panel(auction: Auction, bid: Bid, task: str) -> list[str]:

@@ -48,17 +48,23 @@ class Routes:
         return sends or "score"
 
     def send_judgments(self, state: AuctionState) -> list[Send] | str:
-        """After the bids of a round (the first, or an outbid round's rewrites): one judgment per (juror, bid)."""
+        """After the bids of a round (the first, or an outbid round's rewrites): one request per juror over the bids
+        it judges (`jury_batch`), else one per (juror, bid)."""
         records = state.get("auction_bids", [])
         latest = max((b.get("round", 0) for b in records), default=0)
         bids = [Bid.model_validate(b) for b in records if b.get("round", 0) == latest]
         task = state["auction_task"] or ""
-        sends = [
-            Send("judge", JudgeRequest(auction_id=state["auction_id"], juror=juror, task=task, bid=bid.to_state()))
-            for bid in bids
-            if bid.ok
-            for juror in panel(self.auction, bid, task)
-        ]
+        # Who judges what: each juror the bids whose panel it sits on.
+        judged: dict[str, list[Bid]] = {}
+        for bid in bids:
+            if bid.ok:
+                for juror in panel(self.auction, bid, task):
+                    judged.setdefault(juror, []).append(bid)
+        batches = ([(juror, group) for juror, group in judged.items()] if self.auction.options.jury_batch
+                   else [(juror, [bid]) for juror, group in judged.items() for bid in group])
+        sends = [Send("judge", JudgeRequest(auction_id=state["auction_id"], juror=juror, task=task,
+                                            bids=[bid.to_state() for bid in group]))
+                 for juror, group in batches]
         return sends or "score"
 
     def after_score(self, state: AuctionState) -> str:
