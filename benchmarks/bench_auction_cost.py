@@ -44,7 +44,7 @@ from scipy.stats import spearmanr
 
 from langgraph_sale import Bidder, Pricing, create_auction
 from langgraph_sale.bench.data import load_suite
-from langgraph_sale.jury import batch_order
+from langgraph_sale.jury_batch import batch_order
 from langgraph_sale.local import MODELS as LOCAL_MODELS
 from langgraph_sale.local import LocalServer, ensure_pool, local_bidders
 from langgraph_sale.prompts import jury_batch_messages

@@ -54,7 +54,7 @@ class AuctionOptions:
             the digit (batched) or asks for `{"score": N}` and uses N (one plan a request); "logprobs" reads the
             expected score too, and asks for `{"score": N}` where a plan is judged alone.
         jury_batch: True (the default): each juror reads every plan of a round in one request and answers one
-            digit per plan, the plans in a drawn order (`langgraph_sale.jury.judge_all`); False: one request per
+            digit per plan, the plans in a drawn order (`langgraph_sale.jury_batch.judge_all`); False: one request per
             (juror, bid), blind to the other plans, as the paper's jury.
         plan_format: "steps" (the default) asks for 3 to 5 one-line steps ending at `prompts.PLAN_END`, the bid
             call's stop sequence, with every auction prompt in the shared-prefix layout; "free", the earlier

@@ -15,7 +15,7 @@ from langchain_core.messages import AIMessage
 
 from langgraph_sale import create_auction
 from langgraph_sale.bidder import Bidder
-from langgraph_sale.jury import ajudge_all, batch_order, batch_scores, judge_all
+from langgraph_sale.jury_batch import ajudge_all, batch_order, batch_scores, judge_all
 from langgraph_sale.prompts import batch_fence_tag, jury_batch_messages, prompt_phase
 from langgraph_sale.testing import ScriptedChatModel
 from langgraph_sale.types import Bid

@@ -14,7 +14,7 @@ from langgraph.errors import NodeError
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from langgraph_sale.jury import ajudge_all, judge_all
+from langgraph_sale.jury_batch import ajudge_all, judge_all
 from langgraph_sale.options import Auction
 from langgraph_sale.phases.common import emit
 from langgraph_sale.state import JudgeRequest
