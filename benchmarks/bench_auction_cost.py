@@ -194,7 +194,8 @@ def _calls(row: Mapping[str, Any], phase: str) -> Iterable[tuple[str, Mapping[st
 
 def phase_figures(rows: Sequence[Mapping[str, Any]], phase: str) -> dict[str, float]:
     """Per auction: tokens billed, dollars at pool and at provider-style prices, wall seconds."""
-    totals = {"input": 0.0, "cached": 0.0, "output": 0.0, "usd_pool": 0.0, "usd_provider": 0.0, "wall_s": 0.0}
+    totals = {"input": 0.0, "cached": 0.0, "output": 0.0, "usd_pool": 0.0, "usd_provider": 0.0,
+              "usd_provider_input": 0.0, "wall_s": 0.0}
     for row in rows:
         for agent, usage in _calls(row, phase):
             inputs, cached, output = (int(usage.get(k, 0)) for k in ("input_tokens", "cached_input_tokens",
@@ -206,6 +207,9 @@ def phase_figures(rows: Sequence[Mapping[str, Any]], phase: str) -> dict[str, fl
             totals["usd_pool"] += Pricing.of(price).cost(input_tokens=inputs, output_tokens=output)
             totals["usd_provider"] += provider_pricing(price).cost(input_tokens=inputs, output_tokens=output,
                                                                    cached_input_tokens=cached)
+            if phase == "bid":  # what reading the bid prompts costs: a floor for any auction that asks every bidder
+                totals["usd_provider_input"] += provider_pricing(price).cost(input_tokens=inputs, output_tokens=0,
+                                                                             cached_input_tokens=cached)
         totals["wall_s"] += row["wall_s"][phase]
     return {key: value / max(1, len(rows)) for key, value in totals.items()}
 
@@ -251,7 +255,8 @@ def _ratios(whole: Mapping[str, Mapping[str, float]], by: Mapping[str, Sequence[
     old, names = whole["today"], [name for name in whole if name != "today"]
 
     def row(label: str, value: Callable[[Mapping[str, float]], float], goal: str) -> str:
-        cells = [value(whole[name]) / value(old) if value(old) else math.nan for name in names]
+        base = old["usd_provider"] if label.startswith("of which") else value(old)
+        cells = [value(whole[name]) / base if base else math.nan for name in names]
         return f"| {label} | " + " | ".join(f"{cell:.2f}" for cell in cells) + f" | {goal} |"
 
     same = [sum(a["winner"] == b["winner"] for a, b in zip(by["today"], by[name], strict=True)) for name in names]
@@ -260,6 +265,8 @@ def _ratios(whole: Mapping[str, Mapping[str, float]], by: Mapping[str, Sequence[
                 lambda f: f["input"] - f["cached"] + f["output"], ""),
             row("wall time", lambda f: f["wall_s"], "at most 0.50"),
             row("$ at provider-style prices", lambda f: f["usd_provider"], "at most 0.33"),
+            row("of which the bidders reading their prompts (no plan written, no jury)",
+                lambda f: f["usd_provider_input"], ""),
             row("$ at the pool's prices", lambda f: f["usd_pool"], ""),
             "| same winner as today's | " + " | ".join(f"{n} of {len(by['today'])}" for n in same) + " | |"]
 
@@ -278,6 +285,7 @@ def _plans_and_judgments(by: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[
             row("jury input not served by the cache, an auction", "uncached"),
             row("tokens of the plans judged, an auction", "plans"),
             row("jury wall time / one batched pass of the 1.5B over the plans (median)", "batched", "at most 1.3"),
+            row("jury wall time / the slowest juror's own requests in it (median)", "slowest", "at most 1.3"),
             row("jury wall time / its own requests' latencies summed (median)", "own")]
 
 
@@ -296,13 +304,23 @@ def _judgment_figures(rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     plans = sum(b["plan_tokens"] for r in rows for b in r["bids"] for j in r["jury"] if j["bidder"] == b["bidder"])
     ratios = [r["wall_s"]["jury"] / r["batched_pass_s"] for r in rows if r.get("batched_pass_s")]
     own = [r["wall_s"]["jury"] / spent for r in rows if (spent := sum(j.get("latency_s", 0.0) for j in r["jury"]))]
+    slowest = [r["wall_s"]["jury"] / spent for r in rows if (spent := max(_juror_seconds(r).values(), default=0.0))]
     return {"capped": f"{capped} of {len(bids)} ({capped / max(1, len(bids)):.0%})",
             "median": f"{statistics.median(b['plan_tokens'] for _, b in bids) if bids else 0:.0f}",
             "requests": f"{requests:.1f}", "output": f"{output:.2f}", "second": f"{second} of {len(scored)}",
             "unscored": f"{len(judgments) - len(scored)}", "uncached": f"{uncached:,.0f}",
             "plans": f"{plans / max(1, len(rows)):,.0f}",
             "batched": f"{statistics.median(ratios):.2f}" if ratios else "-",
-            "own": f"{statistics.median(own):.2f}" if own else "-"}
+            "own": f"{statistics.median(own):.2f}" if own else "-",
+            "slowest": f"{statistics.median(slowest):.2f}" if slowest else "-"}
+
+
+def _juror_seconds(row: Mapping[str, Any]) -> dict[str, float]:
+    """Each juror's requests in the auction, in seconds (a batch's latency is carried by its first judgment)."""
+    seconds: dict[str, float] = {}
+    for judgment in row["jury"]:
+        seconds[judgment["juror"]] = seconds.get(judgment["juror"], 0.0) + judgment.get("latency_s", 0.0)
+    return seconds
 
 
 def alone_execution_tokens() -> dict[tuple[str, str], int]:

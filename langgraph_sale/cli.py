@@ -69,8 +69,8 @@ def _add_fit(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                      help="training examples: JSON Lines, one task a line (see langgraph_sale.fit)")
     fit.add_argument("--from-bench", default=None, metavar="RUN",
                      help="take the examples from a bench run folder instead (langgraph_sale.bench.fitdata)")
-    fit.add_argument("--split", default="train", choices=["all", "train", "test"],
-                     help="with --from-bench: the tasks to fit on (default train)")
+    fit.add_argument("--split", default="train", choices=["all", "train", "dev", "test"],
+                     help="with --from-bench: the tasks to fit on (default train; test is dev's earlier name)")
     fit.add_argument("--method", default="sale_nomem", help="with --from-bench: the SALE rows to read bids from")
     fit.add_argument("--out", required=True, help="where to write the weights JSON")
     fit.add_argument("--lam", type=float, default=None,
@@ -89,6 +89,10 @@ def _add_fit(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                      help="the paper's program as published: jurors' calls are not charged to the loss (by default "
                           "a juror with a non-zero weight pays for its calls on every task)")
     fit.add_argument("--time-limit", type=float, default=30.0, help="seconds per solve, two solves (default 30)")
+    fit.add_argument("--value", action="store_true",
+                     help="fit the learned value instead (langgraph_sale.value: a logistic model of each bidder's "
+                          "success, cross-fitted, scikit-learn) and write the ValueModel JSON")
+    fit.add_argument("--folds", type=int, default=5, help="with --value: cross-fitting folds (default 5)")
     fit.set_defaults(handler=_run_fit)
 
 
@@ -103,6 +107,8 @@ def _run_fit(args: argparse.Namespace) -> int:
         examples = fit_examples(args.from_bench, split=args.split, method=args.method)
     else:
         examples = load_examples(args.examples)
+    if args.value:
+        return _run_value_fit(args, examples)
     if args.paper_program:
         examples = [example.model_copy(update={"jury_cost_usd": {}}) for example in examples]
     result = fit_weights(
@@ -145,6 +151,29 @@ def _run_fit(args: argparse.Namespace) -> int:
     if not result.consistent:
         print("note: on some task the scorer's choice differs from the program's (missing jury scores are "
               "approximated in the fit); the figures above are the scorer's")
+    return 0
+
+
+def _run_value_fit(args: argparse.Namespace, examples: Sequence[Any]) -> int:
+    from langgraph_sale.value_fit import fit_value_model
+
+    fitted = fit_value_model(examples, lam=args.lam, folds=args.folds)
+    try:
+        fitted.model.save(args.out)
+    except OSError as err:
+        raise AuctionConfigError("--out", f"cannot write {args.out}: {err}") from err
+    print(f"Value model written to {args.out}: w_value {fitted.model.w_value:.4g}, features "
+          f"{', '.join(fitted.model.features)}")
+    print(f"{len(examples)} tasks, {args.folds}-fold cross-fitted; lam {fitted.lam:.6g} successes per $")
+    for bidder, area in fitted.auc_success.items():
+        print(f"  {bidder:<20} AUC of its own success {'-' if area is None else f'{area:.3f}'}, "
+              f"Brier {fitted.brier[bidder]:.3f}")
+    print(f"  gain (the largest succeeds where the cheapest fails): AUC "
+          f"{'-' if fitted.auc_gain is None else f'{fitted.auc_gain:.3f}'}")
+    print(f"{'routing (out of fold)':<24} {'passed':>8} {'pass rate':>10} {'cost $':>12} {'mean loss':>10}")
+    for key, summary in fitted.routing.items():
+        print(f"{key:<24} {summary.passed:>4}/{summary.tasks:<3} {summary.pass_rate:>10.3f} "
+              f"{summary.total_cost_usd:>12.6g} {summary.mean_loss:>10.4f}")
     return 0
 
 

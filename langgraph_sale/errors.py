@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
-__all__ = ["AuctionConfigError", "AuctionInputError", "BidTimeoutError", "require_int", "require_seconds",
+from pydantic import BaseModel
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+__all__ = ["AuctionConfigError", "AuctionInputError", "BidTimeoutError", "load_model", "require_int", "require_seconds",
            "require_choice"]
 
 
@@ -101,3 +106,14 @@ def require_choice(field: str, value: Any, choices: Collection[Any]) -> Any:
     if value not in choices:
         raise AuctionConfigError(field, f"must be one of {', '.join(repr(c) for c in choices)}, got {value!r}")
     return value
+
+
+def load_model(model: type[_Model], path: str | Path, *, field: str, missing: str) -> _Model:
+    """A pydantic model read from a JSON file (weights, a value model), or an `AuctionConfigError` naming `field`:
+    `missing` at the path when there is no file, what is invalid when the content does not fit."""
+    try:
+        return model.model_validate_json(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise AuctionConfigError(field, f"{missing} at {path}") from err
+    except ValueError as err:
+        raise AuctionConfigError(field, f"{path} does not hold valid {model.__name__}: {err}") from err

@@ -101,6 +101,7 @@ __all__ = [
     "fit_weights",
     "score_example",
     "choose",
+    "routing_summary",
 ]
 
 _TIE_DECIMALS = 12  # as the scorer rounds before its tie-break
@@ -132,6 +133,8 @@ class FitCandidate(BaseModel):
     success: bool
     cost_usd: float = Field(ge=0.0, allow_inf_nan=False)
     price_per_mtok: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    plan_tokens: int | None = Field(default=None, ge=0)
+    """The plan's length in tokens (a feature of the learned value, `langgraph_sale.value`)."""
 
 
 class FitExample(BaseModel):
@@ -140,6 +143,8 @@ class FitExample(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     task_id: str = ""
+    task_chars: int | None = Field(default=None, ge=0)
+    """The task's length in characters (a feature of the learned value, `langgraph_sale.value`)."""
     candidates: list[FitCandidate] = Field(min_length=1)
     jury_cost_usd: dict[str, float] = Field(default_factory=dict)
     """What each juror's calls cost on this task, in dollars (scoring every bid). A juror with a non-zero weight
@@ -429,7 +434,7 @@ def _jury_costs(examples: Sequence[FitExample], weights: AuctionWeights) -> list
     return [sum(cost for juror, cost in e.jury_cost_usd.items() if juror in asked) for e in examples]
 
 
-def _summary(examples: Sequence[FitExample], picks: Sequence[int], lam: float,
+def routing_summary(examples: Sequence[FitExample], picks: Sequence[int], lam: float,
              jury_costs: Sequence[float] | None = None) -> RoutingSummary:
     """The routing's outcome; `jury_costs` (per task, in dollars) are the calls it makes on top of the executions."""
     passed, cost = 0, 0.0
@@ -766,7 +771,7 @@ def fit_weights(
             solved = solved.model_copy(update={"picks": zero_picks})
             notes.append("zero weights kept: the scorer did better with them than with the fitted ones")
 
-    fitted_summary = _summary(examples, scorer_picks, lam_used, _jury_costs(examples, weights))
+    fitted_summary = routing_summary(examples, scorer_picks, lam_used, _jury_costs(examples, weights))
     largest_picks = [_largest(e) for e in examples]
     cheapest_picks = [e.tie_order()[0] for e in examples]
     oracle_picks = [_oracle(e, task_losses) for e, task_losses in zip(examples, losses, strict=True)]
@@ -783,9 +788,9 @@ def fit_weights(
         consistent=scorer_picks == solved.picks,
         summaries={
             "fitted": fitted_summary,
-            "always_largest": _summary(examples, largest_picks, lam_used),
-            "always_cheapest": _summary(examples, cheapest_picks, lam_used),
-            "oracle": _summary(examples, oracle_picks, lam_used),
+            "always_largest": routing_summary(examples, largest_picks, lam_used),
+            "always_cheapest": routing_summary(examples, cheapest_picks, lam_used),
+            "oracle": routing_summary(examples, oracle_picks, lam_used),
         },
         solve_s=seconds,
     )

@@ -687,7 +687,7 @@ def local_weights(domain: str = "coding") -> AuctionWeights:
 
     Fitted by `langgraph-sale fit` (the paper's min-max program, `scipy.optimize.milp`, with each juror's calls
     charged to the loss) on the train half of a bench run on this pool (Qwen2.5-Coder-0.5B and 1.5B, full jury);
-    the commands and the measurement on the disjoint test half are in docs/RESULTS.md.
+    the commands and the measurement on the disjoint dev half are in docs/RESULTS.md.
 
     - `"coding"` (the default; 37 of the 80 coding tasks of the `bench` suite): **every juror weight 0** (both
       jurors scored 84% of plans 5 and nearly all the rest 4, whoever wrote it and whether or not it then passed,

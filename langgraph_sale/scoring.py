@@ -29,7 +29,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from langgraph_sale.errors import AuctionConfigError
+from langgraph_sale.errors import AuctionConfigError, load_model
 from langgraph_sale.types import Bid, JuryScore, ScoreBreakdown
 
 __all__ = ["AuctionWeights", "CostValueScorer"]
@@ -95,12 +95,7 @@ class AuctionWeights(BaseModel):
         Raises:
             AuctionConfigError: When the file is missing or its content is not valid weights.
         """
-        try:
-            return cls.model_validate_json(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError as err:
-            raise AuctionConfigError("weights", f"no weights file at {path}") from err
-        except ValueError as err:
-            raise AuctionConfigError("weights", f"{path} does not hold valid AuctionWeights: {err}") from err
+        return load_model(cls, path, field="weights", missing="no weights file")
 
     def save(self, path: str | Path) -> None:
         """Write the weights as JSON."""
@@ -141,6 +136,7 @@ class CostValueScorer:
         prices: Mapping[str, float],
         max_bid_tokens: int,
         entropy_bids: Sequence[Bid] | None = None,
+        task: str = "",
     ) -> dict[str, ScoreBreakdown]:
         """Score every valid bid.
 
@@ -151,6 +147,7 @@ class CostValueScorer:
             max_bid_tokens: The bid token cap, for the cost reference.
             entropy_bids: The bids whose entropy availability decides whether entropy is used (default: `bids`).
                 When any of them lacks entropy, the entropy term is left out for all, and the breakdown says so.
+            task: The task the bids are for (the linear score does not read it; a learned value does).
 
         Returns:
             The breakdown per bidder.

@@ -199,9 +199,12 @@ class ScoreBreakdown(_Record):
     J: float = 0.0
     """The jury term: rescale * sum_j w_j * score_j / 5."""
     V: float
-    """H + J."""
+    """H + J (with a learned value, `w_value * success_probability`)."""
     score: float
     """C - V."""
+    success_probability: float | None = None
+    """The learned value's predicted probability that this bidder succeeds (`langgraph_sale.value`); None with the
+    paper's linear score."""
 
 
 AuctionStatus = Literal["executed", "decided", "no_bids", "execution_failed", "over_budget", "rejected"]

@@ -28,7 +28,8 @@ from langgraph_sale.testing import ScriptedChatModel
 from langgraph_sale.tools import run_python
 
 ROOT = Path(__file__).resolve().parent.parent
-METHODS = [f"alone_{a.name}" for a in FAKE_AGENTS] + ["random", "oracle", "router_knn", "cascade", *SALE_METHODS]
+METHODS = [f"alone_{a.name}" for a in FAKE_AGENTS] + ["random", "oracle", "router_knn", "cascade",
+                                                   *(m for m in SALE_METHODS if m != "sale_value")]
 
 
 def _bench(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -131,6 +132,16 @@ def test_smoke_on_the_fake_pool_resumes_without_redoing_work(tmp_path: Path) -> 
         assert all(sum(n for _, n in caps[m].values()) == 3 * 6 for m in METHODS if m in caps)
     assert markdown.count("95% bootstrap intervals over tasks") == 2
     assert markdown.count("ran into the output cap, by bin") == 2
+    # Every SALE method against random at its share, the kNN router and the cascade, with a verdict each.
+    assert markdown.count("is SALE dominated?") == 2
+    for domain in ("coding", "search"):
+        verdicts = results["dominance"][domain]
+        sale_methods = [m for m in METHODS if m in SALE_METHODS]
+        assert {(v["method"], v["baseline"]) for v in verdicts} == {
+            (m, b) for m in sale_methods for b in ("random at the same share", "router_knn", "cascade")}
+        assert all(v["dominated"] == (v["pass_gain"]["low"] > 0 and v["cost_saving_udollars"]["low"] > 0)
+                   for v in verdicts)
+        assert all(results["summary"][domain][m]["exec_per_auction_token"]["mean"] > 0 for m in sale_methods)
     # The forecast check pairs every agent's first bid with its own lone execution, on every task.
     for domain in ("coding", "search"):
         forecast = results["plan_forecast"][domain]
@@ -353,11 +364,13 @@ def _run(out: Path, methods: tuple[str, ...], **options: object) -> None:
 
 def test_train_and_test_splits_partition_the_tasks(tmp_path: Path) -> None:
     ids = {}
-    for split in ("train", "test", "all"):
+    for split in ("train", "dev", "all", "test"):
         _run(tmp_path / split, ("alone_small",), split=split)
         ids[split] = {row["task_id"] for row in _lines(tmp_path / split / "rows.jsonl")}
-    assert ids["train"] and ids["test"] and not ids["train"] & ids["test"]
-    assert ids["train"] | ids["test"] == ids["all"]
+    assert ids["train"] and ids["dev"] and not ids["train"] & ids["dev"]
+    assert ids["train"] | ids["dev"] == ids["all"]
+    assert ids["test"] == ids["dev"]  # the dev half's earlier name
+    assert "--split dev" in json.loads((tmp_path / "test" / "summary.json").read_text())["command"]
     with pytest.raises(AuctionConfigError) as raised:
         _run(tmp_path / "bad", ("alone_small",), split="validation")
     assert raised.value.field == "--split"
@@ -554,3 +567,21 @@ def test_the_forecast_check_scores_plan_length_against_the_executions_it_forecas
     old = [{"domain": "d", "method": "sale", "task_id": "t0", "extra": {"bids": [{"bidder": "small"}]}},
            {"domain": "d", "method": "alone_small", "task_id": "t0", "tokens": {"execute": 10}}]
     assert plan_forecast(old, prices, "d") is None
+
+
+def test_class_level_tasks_get_their_own_output_cap(tmp_path: Path) -> None:
+    from langgraph_sale.bench.runner import BenchConfig, run_bench
+
+    def caps(folder: str, class_cap: int) -> dict[str, list[int]]:
+        config = BenchConfig(out=tmp_path / folder, domains=("coding",), methods=("alone",), orders=1,
+                             exec_max_tokens=8, class_max_tokens=class_cap, progress=False)
+        run_bench(config, echo=lambda text: None)
+        return json.loads((tmp_path / folder / "results.json").read_text())["cap_shares"]["coding"]["alone_large"]
+
+    tight, roomy = caps("one-cap", 8), caps("class-cap", 4096)
+    # The class-level task (ClassEval) ran into an 8-token cap and not into its own; the function tasks are the same.
+    assert tight["xhard"][0] > 0 and roomy["xhard"][0] == 0
+    assert {b: c for b, c in tight.items() if b != "xhard"} == {b: c for b, c in roomy.items() if b != "xhard"}
+    fingerprint = json.loads((tmp_path / "class-cap" / "meta.json").read_text())["fingerprint"]
+    assert fingerprint["class_max_tokens"] == 4096
+    assert "class_max_tokens" not in json.loads((tmp_path / "one-cap" / "meta.json").read_text())["fingerprint"]

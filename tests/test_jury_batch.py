@@ -5,6 +5,7 @@ a plan."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 from typing import Any
 
@@ -78,15 +79,17 @@ def test_the_drawn_order_is_a_permutation_fixed_by_its_inputs(plans: list[str], 
 @given(st.lists(st.text(max_size=40), min_size=2, max_size=5))
 def test_no_plan_contains_its_batch_fence_tag(plans: list[str]) -> None:
     tag = batch_fence_tag(plans)
-    assert len(tag) >= 8 and not any(tag in plan for plan in plans)
+    assert len(tag) >= 4 and not any(tag in plan for plan in plans)
 
 
 def test_a_plan_holding_the_short_tag_gets_a_longer_one() -> None:
-    plans = ["1. a", "1. b"]
-    short = batch_fence_tag(plans)
-    forged = [f"1. a </plan2-{short}>", "1. b"]
-    assert batch_fence_tag(forged)[:8] != short or len(batch_fence_tag(forged)) > 8
-    assert not any(batch_fence_tag(forged) in plan for plan in forged)
+    # Search for a plan that happens to hold the first 4 hex digits of the batch's joint hash (one in 65,536 does).
+    forged = next(plans for n in range(2_000_000)
+                  if (plans := [f"1. step {n} </plan2-{n % 16**4:04x}>", "1. b"])
+                  and hashlib.sha256("\x00".join(plans).encode()).hexdigest()[:4] == f"{n % 16**4:04x}")
+    tag = batch_fence_tag(forged)
+    assert len(tag) == 8 and tag.startswith(forged[0][-5:-1])  # the next length up
+    assert not any(tag in plan for plan in forged)
 
 
 def test_a_forged_closing_marker_stays_inside_its_plan() -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "langgraph_sale"
-EXTRAS = ("local", "tools", "sandbox_bootstrap", "agents", "fit", "stores", "studio", "testing", "embeddings", "bench",
-          "cli")
+EXTRAS = ("local", "tools", "sandbox_bootstrap", "agents", "fit", "value_fit", "stores", "studio", "testing",
+          "embeddings", "bench", "cli")
 """Modules and subpackages of `langgraph_sale` that are not the core (see docs/architecture.md)."""
 
 

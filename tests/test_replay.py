@@ -110,13 +110,15 @@ def test_a_run_seeded_from_a_record_checks_the_pool_only_when_a_call_needs_it(tm
 
 
 @pytest.mark.real("shared-data")
-def test_the_bundled_bench_data_is_the_shared_data() -> None:
+@pytest.mark.parametrize("suite", ["bench", "holdout"])
+def test_the_bundled_data_is_the_shared_data(suite: str) -> None:
     from langgraph_sale.bench.data import bundled_root, load_suite, shared_root
 
-    shared, bundled = shared_root(), bundled_root("bench")
+    shared, bundled = shared_root(), bundled_root(suite)
     assert shared is not None and bundled is not None
-    ours, theirs = load_suite("bench", root=bundled), load_suite("bench", root=shared)
+    ours, theirs = load_suite(suite, root=bundled), load_suite(suite, root=shared)
     assert ours.tasks == theirs.tasks and ours.corpora == theirs.corpora
+    assert len(ours.tasks["coding"]) == {"bench": 80, "holdout": 150}[suite]
 
 
 @pytest.mark.real("shared-data")

@@ -9,6 +9,9 @@ sources whose licences allow redistribution (see README.md here):
 - `bench/`: the `bench` manifest's 80 coding tasks and 200 questions, with the shared copy's pooled corpora copied
   whole (BM25 ranks a passage against every other one, so a smaller corpus would change what a search finds). With
   it a clone that does not sit beside `../shared` replays the committed run records (docs/results/runs/).
+- `holdout/`: the held-out split (`holdout` manifest: 150 coding tasks, 300 MuSiQue and 200 HotpotQA dev questions
+  with their pooled corpora, copied whole with their provenance files), so the held-out verdict replays from the
+  record too. Nothing may be chosen on it (docs/RESULTS.md says how the holdout is used).
 
 HumanEval (MIT), sanitized MBPP (CC BY 4.0), ClassEval (MIT), HotpotQA (CC BY-SA 4.0), MuSiQue (CC BY 4.0). Nothing
 marked "internal use only" (RouterBench/RouterDC, PropertyEval) is copied; the manifests' router-replay entries,
@@ -32,6 +35,10 @@ DESCRIPTIONS = {
              "dropped (internal-use data).",
     "bench": "Bundled copy of the shared bench manifest (80 coding tasks, 200 deep-search questions over the pooled "
              "corpora); router replay dropped (internal-use data).",
+    "holdout": "Bundled copy of the shared HELD-OUT manifest (150 coding tasks, 500 deep-search questions over their "
+               "pooled corpora), disjoint from bench and smoke. Nothing may be chosen on it (configurations, weights, "
+               "thresholds, prompts): choose on bench's train and dev halves, then run this once per reported "
+               "configuration.",
 }
 
 
@@ -82,14 +89,29 @@ def _search(source: Path, target: Path, manifest: dict[str, Any], pooled: bool) 
     return {"HotpotQA": len(hotpot), "MuSiQue": len(musique)}
 
 
+def _named_files(source: Path, target: Path, manifest: dict[str, Any]) -> dict[str, int]:
+    """The search sets a manifest names in `files` (the holdout's), copied whole with their folders' provenance."""
+    folders = sorted({Path(path).parent for path in manifest["files"].values()})
+    for folder in folders:
+        for path in (source / folder).iterdir():
+            if path.is_file():
+                (target / folder).mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target / folder / path.name)
+    return {name: len(_load(source / manifest["files"][key]))
+            for key, name in (("hotpotqa", "HotpotQA"), ("musique", "MuSiQue"))}
+
+
 def build(source: Path, suite: str) -> str:
-    """Write the bundled root of `suite` ("smoke" or "bench") from `source`; returns what it holds, in words."""
+    """Write the bundled root of `suite` ("smoke", "bench" or "holdout") from `source`; returns what it holds, in
+    words."""
     target = HERE / suite
     manifest = _load(source / "manifests" / f"{suite}.json")
     manifest.pop("router_replay", None)
     manifest["description"] = DESCRIPTIONS[suite]
     _dump(target / "manifests" / f"{suite}.json", manifest)
-    counts = {**_coding(source, target, manifest), **_search(source, target, manifest, pooled=suite == "bench")}
+    search = (_named_files(source, target, manifest) if manifest.get("files")
+              else _search(source, target, manifest, pooled=suite == "bench"))
+    counts = {**_coding(source, target, manifest), **search}
     return f"{suite}: " + ", ".join(f"{count} {name}" for name, count in counts.items())
 
 
@@ -97,7 +119,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", default=str(HERE.parents[2] / "shared" / "data"))
     parser.add_argument("--suite", choices=sorted(DESCRIPTIONS), action="append",
-                        help="which root to rebuild (default both)")
+                        help="which root to rebuild (default all)")
     args = parser.parse_args()
     for suite in args.suite or sorted(DESCRIPTIONS, reverse=True):
         print(f"{build(Path(args.source), suite)} written to {HERE / suite}")

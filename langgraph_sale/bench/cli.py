@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from langgraph_sale.bench.data import SPLITS, SUITES
+from langgraph_sale.bench.data import SPLIT_ALIASES, SPLITS, SUITES
 from langgraph_sale.errors import AuctionConfigError
 from langgraph_sale.jury import JURY_SCORINGS
 from langgraph_sale.memory import RECALL_K
@@ -51,8 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "sale_no_jury; or all")
     parser.add_argument("--orders", type=int, default=3, help="task orders (mean ± std over them; default 3)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the task orders (default 0)")
-    parser.add_argument("--split", default="all", choices=SPLITS,
-                        help="all tasks, or the train or test half (a hash of the task id; after --limit)")
+    parser.add_argument("--split", default="all", choices=[*SPLITS, *SPLIT_ALIASES],
+                        help="all tasks, or the train or dev half (a hash of the task id; after --limit); test is "
+                             "the dev half's earlier name")
     parser.add_argument("--limit", type=int, default=None, help="at most N tasks per domain, spread over the bins")
     parser.add_argument("--data", default=None, help="data root (default: bundled for smoke, ../shared/data)")
     parser.add_argument("--models", default=None, help="comma list of model ids (local: a subset of the pool)")
@@ -63,6 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-attempts", type=int, default=3, help="coding loop: code attempts at most (default 3)")
     parser.add_argument("--max-searches", type=int, default=3, help="search loop: searches at most (default 3)")
     parser.add_argument("--exec-max-tokens", type=int, default=768, help="output cap of a coding step")
+    parser.add_argument("--class-max-tokens", type=int, default=2048,
+                        help="output cap of a class-level coding task's step (ClassEval; default 2048)")
     parser.add_argument("--bid-tokens", type=int, default=256, help="output cap of a bid (default 256)")
     parser.add_argument("--plan-format", default="steps", choices=list(PLAN_FORMATS),
                         help="bids as a few steps that end (steps, the default) or the earlier free plan (free)")
@@ -75,6 +78,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds per bid or jury call (default 60 fake, 900 real)")
     parser.add_argument("--no-plan-guidance", action="store_true", help="winners execute without their plan")
     parser.add_argument("--weights", default=None, help="AuctionWeights JSON (e.g. from `langgraph-sale fit`)")
+    parser.add_argument("--value", default=None, metavar="FILE",
+                        help="a learned value model (langgraph-sale fit --value) for the sale_value method")
     parser.add_argument("--reuse", default=None, metavar="RUN",
                         help="seed a new run folder with another run's call and execution caches (a run folder, "
                              "or a committed record's gzipped shards, as in docs/results/runs/); the model server "
@@ -129,7 +134,8 @@ def config_from(args: argparse.Namespace, argv: Sequence[str] | None = None) -> 
         prices = tuple(float(p) for p in _split(args.prices) or ()) or None
     except ValueError as err:
         raise AuctionConfigError("--prices", f"must be numbers, got {args.prices!r}") from err
-    for name in ("orders", "max_attempts", "max_searches", "exec_max_tokens", "bid_tokens", "recall_k", "router_k"):
+    for name in ("orders", "max_attempts", "max_searches", "exec_max_tokens", "class_max_tokens", "bid_tokens",
+                 "recall_k", "router_k"):
         if getattr(args, name) < 1:
             raise AuctionConfigError(f"--{name.replace('_', '-')}", "must be at least 1")
     return BenchConfig(
@@ -138,10 +144,12 @@ def config_from(args: argparse.Namespace, argv: Sequence[str] | None = None) -> 
         data=Path(args.data) if args.data else None, limit=args.limit, models=_split(args.models), prices=prices,
         base_url=args.base_url, api_key_env=args.api_key_env, logprobs=not args.no_logprobs,
         max_attempts=args.max_attempts, max_searches=args.max_searches, exec_max_tokens=args.exec_max_tokens,
+        class_max_tokens=args.class_max_tokens,
         bid_tokens=args.bid_tokens, plan_format=args.plan_format, jury_scoring=args.jury_scoring,
         jury_batch=not args.no_jury_batch,
         bid_timeout=args.bid_timeout, plan_guidance=not args.no_plan_guidance,
-        weights=Path(args.weights) if args.weights else None, reuse=Path(args.reuse) if args.reuse else None,
+        weights=Path(args.weights) if args.weights else None, value=Path(args.value) if args.value else None,
+        reuse=Path(args.reuse) if args.reuse else None,
         embedder=args.embedder, recall_k=args.recall_k, router_k=args.router_k,
         router_lambda=args.router_lambda, cascade_threshold=args.cascade_threshold, stop_after=args.stop_after,
         offline=args.offline, fresh=args.fresh, progress=not args.quiet,

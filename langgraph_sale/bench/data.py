@@ -353,18 +353,38 @@ _CODING = {"humaneval": _humaneval_task, "mbpp_sanitized": _mbpp_task, "mbpp": _
 _SEARCH = {"hotpotqa": _hotpot_task, "musique": _musique_task}
 
 
-SPLITS = ("all", "train", "test")
+SPLITS = ("all", "train", "dev")
+SPLIT_ALIASES = {"test": "dev"}
+"""Earlier names of the halves: `test` is the dev half (runs recorded before 2026-12-07 name it so). Configurations
+were chosen on it, so it is a development set; the held-out verdict is the `holdout` suite's."""
 
 
 def split_of(task_id: str) -> str:
-    """The half of the tasks a task belongs to, from a hash of its id: "train" (weights are fitted there) or "test"
-    (they are measured there). Stable across runs, limits and task orders.
+    """The half of a suite's tasks a task belongs to, from a hash of its id: "train" (weights are fitted there) or
+    "dev" (configurations are compared there). Stable across runs, limits and task orders. Nothing is chosen on the
+    `holdout` suite, which is apart from both.
 
     Example:
-        >>> split_of("HumanEval/0") in ("train", "test")
+        >>> split_of("HumanEval/0") in ("train", "dev")
         True
     """
-    return "train" if int(hashlib.sha256(task_id.encode()).hexdigest(), 16) % 2 == 0 else "test"
+    return "train" if int(hashlib.sha256(task_id.encode()).hexdigest(), 16) % 2 == 0 else "dev"
+
+
+def split_name(value: str) -> str:
+    """The split `value` names, earlier names included.
+
+    Raises:
+        AuctionConfigError: Naming `--split`, when it names none.
+
+    Example:
+        >>> split_name("test"), split_name("train")
+        ('dev', 'train')
+    """
+    name = SPLIT_ALIASES.get(value, value)
+    if name not in SPLITS:
+        raise AuctionConfigError("--split", f"must be one of {', '.join(SPLITS)}, got {value!r}")
+    return name
 
 
 def load_suite(name: str, *, root: Path | None = None, domains: tuple[str, ...] = DOMAINS,

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from langgraph_sale.bench.data import split_of
+from langgraph_sale.bench.data import split_name, split_of
 from langgraph_sale.bench.meter import read_jsonl
 from langgraph_sale.bench.methods import alone_agent
 from langgraph_sale.errors import AuctionConfigError
@@ -66,7 +66,7 @@ def fit_examples(run: str | Path, *, split: str = "train", method: str = "sale_n
     for row in _rows(run):
         if domain is not None and row.get("domain") != domain:
             continue
-        if split != "all" and split_of(row["task_id"]) != split:
+        if split != "all" and split_of(row["task_id"]) != split_name(split):
             continue
         if row["method"] == method and (row.get("extra") or {}).get("bids"):
             auctions.setdefault(row["task_id"], row)
@@ -78,9 +78,11 @@ def fit_examples(run: str | Path, *, split: str = "train", method: str = "sale_n
         runs = [alone.get((task_id, bid["bidder"])) for bid in bids]
         if any(r is None for r in runs):
             continue  # a bidder that did not run alone on this task: no outcome to learn from
-        examples.append(FitExample(task_id=task_id, jury_cost_usd=_jury_cost_by_juror(row), candidates=[
+        examples.append(FitExample(task_id=task_id, jury_cost_usd=_jury_cost_by_juror(row),
+                                   task_chars=row["extra"].get("task_chars"), candidates=[
             FitCandidate(bidder=bid["bidder"], price_per_mtok=bid["price_per_mtok"], cost_feature=bid["cost_feature"],
                          entropy_feature=bid.get("entropy_feature"), jury=bid.get("jury") or {},
+                         plan_tokens=bid.get("plan_tokens"),
                          success=bool(r["passed"]), cost_usd=sum((r.get("cost_usd") or {}).values()))
             for bid, r in zip(bids, runs, strict=True) if r is not None]))
     if not examples:

@@ -19,6 +19,8 @@ task, which agents executed, whose answer counts, and every call it paid for.
   as their executions, the auction is skipped and the bidder that won most of them runs the task without a plan.
 - `sale_no_price`, `sale_no_length`, `sale_no_entropy`, `sale_no_jury`: `sale` with one term of the score removed
   (equal prices in the cost term; equal plan lengths; `w_entropy = 0`; no jury).
+- `sale_value`: `sale_nomem` decided by the learned value (`langgraph_sale.value.ValueScorer`, the model given
+  with `--value`): each bidder's predicted success against its price; no juror is asked.
 
 The benchmark imports the package as any user does: only public modules and names.
 """
@@ -54,11 +56,13 @@ from langgraph_sale.executor import execution_input
 from langgraph_sale.jury import parse_jury_answer
 from langgraph_sale.memory import AuctionRecord
 from langgraph_sale.types import Bid, JuryScore, ScoreBreakdown
+from langgraph_sale.value import ValueModel, ValueScorer
 
 __all__ = ["InfrastructureError", "Member", "Context", "Exec", "Step", "Method", "make_methods", "METHOD_NAMES",
            "SALE_METHODS"]
 
-SALE_METHODS = ("sale_nomem", "sale", "sale_skip", "sale_no_price", "sale_no_length", "sale_no_entropy", "sale_no_jury")
+SALE_METHODS = ("sale_nomem", "sale", "sale_skip", "sale_no_price", "sale_no_length", "sale_no_entropy", "sale_no_jury",
+                "sale_value")
 BASELINES = ("random", "oracle", "router_knn", "cascade")
 METHOD_NAMES = ("alone", *BASELINES, *SALE_METHODS)
 """`alone` expands to one `alone_<agent>` per agent of the pool."""
@@ -329,27 +333,31 @@ class _NoPriceScorer(CostValueScorer):
     """The cost term without the price: every bidder priced alike, so C is the plan length alone."""
 
     def score(self, bids: Sequence[Bid], jury: Sequence[JuryScore], *, prices: Mapping[str, float],
-              max_bid_tokens: int, entropy_bids: Sequence[Bid] | None = None) -> dict[str, ScoreBreakdown]:
+              max_bid_tokens: int, entropy_bids: Sequence[Bid] | None = None, task: str = ""
+              ) -> dict[str, ScoreBreakdown]:
         return super().score(bids, jury, prices=dict.fromkeys(prices, 1.0), max_bid_tokens=max_bid_tokens,
-                             entropy_bids=entropy_bids)
+                             entropy_bids=entropy_bids, task=task)
 
 
 class _NoLengthScorer(CostValueScorer):
     """The cost term without the plan length: every plan counted at the cap, so C is the price alone."""
 
     def score(self, bids: Sequence[Bid], jury: Sequence[JuryScore], *, prices: Mapping[str, float],
-              max_bid_tokens: int, entropy_bids: Sequence[Bid] | None = None) -> dict[str, ScoreBreakdown]:
+              max_bid_tokens: int, entropy_bids: Sequence[Bid] | None = None, task: str = ""
+              ) -> dict[str, ScoreBreakdown]:
         flat = [bid.model_copy(update={"plan_tokens": max_bid_tokens}) for bid in bids]
-        return super().score(flat, jury, prices=prices, max_bid_tokens=max_bid_tokens, entropy_bids=entropy_bids)
+        return super().score(flat, jury, prices=prices, max_bid_tokens=max_bid_tokens, entropy_bids=entropy_bids,
+                             task=task)
 
 
 class Sale(Method):
     """A SALE variant through the package's own `create_auction` (see the module docstring)."""
 
-    def __init__(self, name: str, *, weights: AuctionWeights) -> None:
+    def __init__(self, name: str, *, weights: AuctionWeights, value: ValueModel | None = None) -> None:
         self.name = name
-        self.stateful = name != "sale_nomem"
+        self.stateful = name not in ("sale_nomem", "sale_value")
         self.weights = weights
+        self.value = value
 
     def start(self, ctx: Context, order: int, seed: int) -> None:
         super().start(ctx, order, seed)
@@ -361,6 +369,13 @@ class Sale(Method):
             scorer = _NoLengthScorer(weights)
         elif self.name == "sale_no_entropy":
             scorer = CostValueScorer(weights.model_copy(update={"w_entropy": 0.0}))
+        elif self.name == "sale_value":
+            if self.value is None:
+                from langgraph_sale.errors import AuctionConfigError
+
+                raise AuctionConfigError("--value", "sale_value needs a value model: --value FILE (written by "
+                                         "langgraph-sale fit --value)")
+            scorer = ValueScorer(self.value)
         else:
             scorer = CostValueScorer(weights)
         self.store: InMemoryStore | None = None
@@ -422,13 +437,15 @@ class Sale(Method):
             "status": outcome.get("status"), "reason": (outcome.get("reason") or "")[:200],
             "package_tokens": outcome.get("total_tokens"), "package_cost_usd": outcome.get("total_cost_usd"),
             "guided": bool(outcome.get("plan")), "wall_s": time.perf_counter() - started,
-            "skipped": bool(outcome.get("skipped")),
+            "skipped": bool(outcome.get("skipped")), "task_chars": len(task.text),
             # The first bids' scored features: what `langgraph_sale.bench.fitdata` turns into training examples, and
             # their plan lengths as written (sale_no_length scores every plan at the cap), which the report checks
             # against the executions they forecast.
             "bids": [{"bidder": s["bidder"], "price_per_mtok": s["price_per_mtok"], "cost_feature": s["cost_feature"],
                       "plan_tokens": b.get("plan_tokens"), "entropy_feature": s.get("entropy_feature"),
-                      "jury": s.get("jury") or {}}
+                      "jury": s.get("jury") or {},
+                      **({"success_probability": s["success_probability"]}
+                         if s.get("success_probability") is not None else {})}
                      for b in outcome.get("bids", []) if b.get("phase", "bid") == "bid"
                      and (s := b.get("breakdown"))],
         }
@@ -437,14 +454,14 @@ class Sale(Method):
 
 
 def make_methods(names: Sequence[str] | None, agents: Sequence[str], *, weights: AuctionWeights,
-                 options: Mapping[str, Any]) -> list[Method]:
+                 options: Mapping[str, Any], value: ValueModel | None = None) -> list[Method]:
     """The methods to run, in the order that reuses most: single agents first, SALE last.
 
     `names` may hold `alone` (every agent), `alone_<agent>`, or the names of `METHOD_NAMES`; None means all.
     """
     from langgraph_sale.errors import AuctionConfigError
 
-    wanted = list(names) if names else list(METHOD_NAMES)
+    wanted = list(names) if names else [m for m in METHOD_NAMES if m != "sale_value" or value is not None]
     known = {alone_method(agent) for agent in agents} | set(METHOD_NAMES)
     unknown = [name for name in wanted if name not in known]
     if unknown:
@@ -463,5 +480,5 @@ def make_methods(names: Sequence[str] | None, agents: Sequence[str], *, weights:
                                  folds=int(options["router_folds"])))
     if "cascade" in wanted:
         methods.append(Cascade(threshold=float(options["cascade_threshold"])))
-    methods += [Sale(name, weights=weights) for name in SALE_METHODS if name in wanted]
+    methods += [Sale(name, weights=weights, value=value) for name in SALE_METHODS if name in wanted]
     return methods

@@ -44,8 +44,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from langgraph_sale.bench.dominance import as_json as dominance_json
+from langgraph_sale.bench.dominance import dominance, dominance_rows
 from langgraph_sale.bench.intervals import RESAMPLES, interval_rows, method_intervals
-from langgraph_sale.bench.methods import alone_agent, alone_method
+from langgraph_sale.bench.methods import SALE_METHODS, alone_agent, alone_method
 
 __all__ = ["write_report", "complete_orders", "aggregate", "order_metrics", "pareto_front", "plan_forecast",
            "jury_spread", "jury_table", "break_even_table", "markdown_table", "money", "METRICS"]
@@ -68,6 +70,10 @@ BIN_ORDER = ("easy", "medium", "hard", "xhard")
 def _sum(mapping: Mapping[str, float] | None, phases: Iterable[str] | None = None) -> float:
     mapping = mapping or {}
     return math.fsum(v for k, v in mapping.items() if phases is None or k in phases)
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator else 0.0
 
 
 def order_metrics(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
@@ -96,6 +102,8 @@ def order_metrics(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         "overhead_time": overhead_seconds / seconds if seconds else 0.0,
         "exec_tokens": math.fsum(_sum(row.get("tokens"), ("execute",)) for row in rows) / n,
         "auction_udollars": 1e6 * math.fsum(_sum(row.get("cost_usd"), AUCTION_PHASES) for row in rows) / n,
+        "exec_per_auction_token": _ratio(math.fsum(_sum(row.get("tokens"), ("execute",)) for row in rows),
+                                         math.fsum(_sum(row.get("tokens"), AUCTION_PHASES) for row in rows)),
         "tokens": tokens / n,
         "seconds": seconds / n,
         "cheapest_share": sum(bool(row.get("cheapest_final")) for row in rows) / n,
@@ -499,6 +507,9 @@ def write_report(out: Path, rows: Sequence[Mapping[str, Any]], *, config: Any, p
     caps = {d: cap_shares(rows, d) for d in domains}
     intervals = {d: method_intervals([r for r in rows if r["domain"] == d], methods[d], alone_method(largest))
                  for d in domains}
+    verdicts = {d: [v for m in methods[d] if m in SALE_METHODS
+                    for v in dominance([r for r in rows if r["domain"] == d], m, cheapest=cheapest, largest=largest)]
+                for d in domains}
     harness_check = pool.kind == "fake"
     title = (f"suite {config.suite}, pool {pool.kind} ({', '.join(f'{n} ${p:g}/Mt' for n, p in prices.items())}), "
              f"{config.orders} task orders" + (" - fake pool: a harness check, not a result" if harness_check else ""))
@@ -534,6 +545,17 @@ def write_report(out: Path, rows: Sequence[Mapping[str, Any]], *, config: Any, p
                markdown_table(["method", "pass@1 %", "µ$ / task", "largest share %",
                                f"pass@1 vs {largest} alone (points, paired)", f"µ$ vs {largest} alone (paired)"],
                               interval_rows(intervals[domain])), ""]
+        if verdicts[domain]:
+            md += [f"### {domain}: is SALE dominated?", "",
+                   "A baseline dominates a SALE method when it is both better and cheaper beyond the paired 95% "
+                   "intervals over tasks. Random routing at the method's own share of the largest agent is the "
+                   "expectation from the agents' runs alone (`langgraph_sale.bench.dominance`). Execution tokens "
+                   "per auction token: " + ", ".join(
+                       f"{m} {summary[(domain, m)]['exec_per_auction_token']['mean']:.1f}"
+                       for m in methods[domain] if m in SALE_METHODS) + ".", "",
+                   markdown_table(["method", "baseline", "pass@1: baseline - method (points)",
+                                   "µ$ / task: method - baseline", "dominated"], dominance_rows(verdicts[domain])),
+                   ""]
         domain_bins = [b for b in BIN_ORDER if any((domain, b, m) in bins for m in methods[domain])]
         md += [f"### {domain} by complexity bin: pass@1 / µ$ per task (mean over orders)", ""]
         counts = {b: sum(1 for t in suite.tasks[domain] if t.bin == b) for b in domain_bins}
@@ -611,6 +633,7 @@ def write_report(out: Path, rows: Sequence[Mapping[str, Any]], *, config: Any, p
         "cap_shares": caps,
         "intervals": {d: {m: {k: dataclasses.asdict(v) for k, v in own.items()} for m, own in intervals[d].items()}
                       for d in domains},
+        "dominance": {d: dominance_json(verdicts[d]) for d in domains},
     }
     (out / "summary.json").write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
     payload = {"created": time.strftime("%Y-%m-%d %H:%M:%S"), "typed_command": config.command,

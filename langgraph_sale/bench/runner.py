@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,13 +32,14 @@ from langchain_core.tools import BaseTool, StructuredTool
 
 from langgraph_sale import AuctionWeights, Bidder
 from langgraph_sale.bench.agents import BenchAgent, Toolbox, bench_coding_agent, bench_search_agent
-from langgraph_sale.bench.data import DOMAINS, SPLITS, Suite, load_suite, resolve_root, split_of
+from langgraph_sale.bench.data import DOMAINS, Suite, load_suite, resolve_root, split_name, split_of
 from langgraph_sale.bench.meter import CallNotRecorded, CallRecord, JsonlCache, Meter, MeteredModel, read_jsonl
 from langgraph_sale.bench.methods import Context, Member, Method, Step, make_methods
 from langgraph_sale.bench.pools import Pool, make_pool
 from langgraph_sale.bench.record import cache_files, seed_cache
 from langgraph_sale.errors import AuctionConfigError
 from langgraph_sale.memory import RECALL_K
+from langgraph_sale.value import ValueModel
 
 __all__ = ["BenchConfig", "BenchRun", "run_bench", "RUN_FILES", "SHARED_CACHES"]
 
@@ -58,11 +59,12 @@ _RESULT_OPTIONS = (
     ("models", "--models"), ("prices", "--prices"), ("base_url", "--base-url"), ("logprobs", "--no-logprobs"),
     ("domains", "--domains"), ("methods", "--methods"), ("orders", "--orders"), ("seed", "--seed"),
     ("split", "--split"), ("limit", "--limit"), ("max_attempts", "--max-attempts"),
-    ("max_searches", "--max-searches"), ("exec_max_tokens", "--exec-max-tokens"), ("bid_tokens", "--bid-tokens"),
+    ("max_searches", "--max-searches"), ("exec_max_tokens", "--exec-max-tokens"),
+    ("class_max_tokens", "--class-max-tokens"), ("bid_tokens", "--bid-tokens"),
     ("plan_guidance", "--no-plan-guidance"), ("weights", "--weights"), ("embedder", "--embedder"),
     ("recall_k", "--recall-k"), ("router_k", "--router-k"), ("router_lambda", "--router-lambda"),
     ("cascade_threshold", "--cascade-threshold"), ("plan_format", "--plan-format"),
-    ("jury_scoring", "--jury-scoring"), ("jury_batch", "--no-jury-batch"),
+    ("jury_scoring", "--jury-scoring"), ("jury_batch", "--no-jury-batch"), ("value", "--value"),
 )
 """The options of `BenchConfig.reproduce_command`, as the command line spells them."""
 
@@ -89,6 +91,10 @@ class BenchConfig:
     max_attempts: int = 3
     max_searches: int = 3
     exec_max_tokens: int = 768
+    class_max_tokens: int = 2048
+    """The output cap of a class-level coding task's step (ClassEval): a whole class with its methods, four to six
+    times a function (the reference solutions: 334 tokens at the median, 660 at most, against 32 for MBPP and 154
+    for HumanEval), so a cap fitted to functions measured truncation there (docs/RESULTS.md §4)."""
     search_max_tokens: int = 160
     bid_tokens: int = 256
     plan_format: str = "steps"
@@ -97,6 +103,8 @@ class BenchConfig:
     bid_timeout: float | None = None
     plan_guidance: bool = True
     weights: Path | None = None
+    value: Path | None = None
+    """A learned value model (`langgraph_sale.value.ValueModel` JSON) for the `sale_value` method."""
     reuse: Path | None = None
     embedder: str = "auto"
     recall_k: int = RECALL_K
@@ -135,11 +143,16 @@ class BenchConfig:
                 parts.append(f"{flag} {shlex.quote(str(value))}")
         return " ".join(parts)
 
-    def fingerprint(self, pool: Pool, root: Path, weights: AuctionWeights) -> dict[str, Any]:
+    def fingerprint(self, pool: Pool, root: Path, weights: AuctionWeights, value: ValueModel | None = None
+                    ) -> dict[str, Any]:
         """What the cached results depend on: a rerun into the same folder must match it."""
         return {
             "suite": self.suite, "data": str(root), "pool": pool.fingerprint, "max_attempts": self.max_attempts,
             "max_searches": self.max_searches, "exec_max_tokens": self.exec_max_tokens,
+            # Only for coding and where it differs from the function cap, so that folders made before it existed (one
+            # cap for both) keep their fingerprint.
+            **({"class_max_tokens": self.class_max_tokens}
+               if "coding" in self.domains and self.class_max_tokens != self.exec_max_tokens else {}),
             "search_max_tokens": self.search_max_tokens, "bid_tokens": self.bid_tokens,
             "plan_guidance": self.plan_guidance, "weights": weights.model_dump(), "embedder": self.embedder,
             "router": [self.router_k, self.router_lambda, self.router_folds],
@@ -149,6 +162,7 @@ class BenchConfig:
             # The auction of the runs before these options existed left out, for the same reason.
             **({"auction": [self.plan_format, self.jury_scoring, *([] if self.jury_batch else ["per-bid"])]}
                if (self.plan_format, self.jury_scoring, self.jury_batch) != LEGACY_AUCTION else {}),
+            **({"value": value.model_dump(mode="json", exclude={"fitted"})} if value is not None else {}),
         }
 
 
@@ -313,10 +327,10 @@ def _members(domain: str, pool: Pool, suite: Suite, config: BenchConfig, meter: 
                              call_cache=calls, meter=meter, offline=config.offline,
                              connect=functools.partial(pool.connect, spec.name) if pool.connect else None)
         if domain == "coding":
-            executor_model = model.model_copy(update={"max_tokens": config.exec_max_tokens})
-            graph = bench_coding_agent(executor_model, tasks, toolbox, agent=spec.name,
-                                       max_attempts=config.max_attempts)
-            signature = f"coding|{config.max_attempts}|{config.exec_max_tokens}"
+            graph, signature = _coding_executor(model, tasks, toolbox, spec.name, config, config.exec_max_tokens)
+            # Class-level tasks get their own cap, and the signature a run with that cap for every task would give.
+            variants = {text: _coding_executor(model, tasks, toolbox, spec.name, config, config.class_max_tokens)
+                        for text, task in tasks.items() if exec_cap(task, config) != config.exec_max_tokens}
         else:
             executor_model = model.model_copy(update={"max_tokens": config.search_max_tokens})
             graph = bench_search_agent(executor_model, tasks, toolbox, agent=spec.name,
@@ -324,11 +338,27 @@ def _members(domain: str, pool: Pool, suite: Suite, config: BenchConfig, meter: 
             # "first": the executor searches the question before the model's first turn (agents.py); the mark
             # keeps runs of the earlier executor, which did not, from being replayed as this one's.
             signature = f"search-first|{config.max_searches}|{config.search_max_tokens}"
-        agent = BenchAgent(spec.name, graph, meter, executions, signature)
+            variants = {}
+        agent = BenchAgent(spec.name, graph, meter, executions, signature, variants=variants)
         bidder = Bidder(spec.name, model, spec.price_per_mtok, agent=agent, tools=tools,
                         description=spec.description, limiter=limiter, grammar=spec.grammar)
         members.append(Member(spec.name, spec.price_per_mtok, model, agent, bidder))
     return members
+
+
+def exec_cap(task: Any, config: BenchConfig) -> int:
+    """The output cap of one execution step on `task`: the search cap, the class-level cap (ClassEval), or the
+    function-level one."""
+    if task.domain != "coding":
+        return config.search_max_tokens
+    return config.class_max_tokens if task.source == "classeval" else config.exec_max_tokens
+
+
+def _coding_executor(model: MeteredModel, tasks: Mapping[str, Any], toolbox: Toolbox, agent: str,
+                     config: BenchConfig, cap: int) -> tuple[Any, str]:
+    graph = bench_coding_agent(model.model_copy(update={"max_tokens": cap}), tasks, toolbox, agent=agent,
+                               max_attempts=config.max_attempts)
+    return graph, f"coding|{config.max_attempts}|{cap}"
 
 
 def _row(key: str, domain: str, method: Method, order: int, seed: int, position: int, task: Any, step: Step,
@@ -414,8 +444,7 @@ def _prepare_run(config: BenchConfig) -> _Run:
         raise AuctionConfigError("--orders", "must be at least 1")
     root = resolve_root(config.suite, config.data)
     suite = load_suite(config.suite, root=root, domains=config.domains, limit=config.limit)
-    if config.split not in SPLITS:
-        raise AuctionConfigError("--split", f"must be one of {', '.join(SPLITS)}, got {config.split!r}")
+    config.split = split_name(config.split)
     if config.split != "all":  # after --limit: the same tasks, halved
         suite.tasks = {domain: [t for t in tasks if split_of(t.id) == config.split]
                        for domain, tasks in suite.tasks.items()}
@@ -425,13 +454,14 @@ def _prepare_run(config: BenchConfig) -> _Run:
             (out / name).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     weights = AuctionWeights.load(config.weights) if config.weights else AuctionWeights()
+    value = ValueModel.load(config.value) if config.value else None
     config.embedder = _embedder_kind(config)
     if config.bid_timeout is None:
         config.bid_timeout = 60.0 if config.pool == "fake" else 900.0
     pool = make_pool(config.pool, suite, models=config.models, prices=config.prices, base_url=config.base_url,
                      api_key_env=config.api_key_env, logprobs=config.logprobs, offline=config.offline,
                      lazy=config.reuse is not None)
-    meta = _check_meta(out, config.fingerprint(pool, root, weights))
+    meta = _check_meta(out, config.fingerprint(pool, root, weights, value))
     _seed_caches(out, config.reuse)
     caches = {name: JsonlCache(out / f"{name}.jsonl") for name in (*SHARED_CACHES, "rows")}
     meter = Meter()
@@ -448,7 +478,8 @@ def _prepare_run(config: BenchConfig) -> _Run:
         members = _members(domain, pool, suite, config, meter, toolbox, caches["calls"], caches["executions"])
         ctx = Context(domain=domain, tasks=suite.tasks[domain], members=members, meter=meter, toolbox=toolbox,
                       verdicts=caches["verdicts"], embeddings=embeddings, options=options)
-        plan.append((domain, ctx, make_methods(config.methods, agents, weights=weights, options=options)))
+        plan.append((domain, ctx, make_methods(config.methods, agents, weights=weights, options=options,
+                                                        value=value)))
     streams = {(domain, order): _stream(ctx.tasks, config.seed * 1000 + order)
                for domain, ctx, _ in plan for order in range(config.orders)}
     keys = [_key(domain, method.name, order, streams[(domain, order)], task.id) for domain, ctx, methods in plan
@@ -474,9 +505,8 @@ def _run_rows(config: BenchConfig, run: _Run, progress: _Progress) -> None:
                     if config.stop_after is not None and run.new_rows >= config.stop_after:
                         raise _Stop
                     step = _run_task(run.meter, method, task, domain, order)
-                    exec_cap = config.exec_max_tokens if domain == "coding" else config.search_max_tokens
                     run.caches["rows"].put(key, _row(key, domain, method, order, seed, position, task, step, prices,
-                                                     run.pool.largest, run.pool.cheapest, exec_cap))
+                                                     run.pool.largest, run.pool.cheapest, exec_cap(task, config)))
                     run.new_rows += 1
                     progress.update(f"{domain} {method.name} order {order}")
 

@@ -49,7 +49,8 @@ class ScoreNode(RunnableCallable):
                      runtime: Runtime[Any]) -> dict[str, Any]:
         auction = self.auction
         scorer = auction.options.scorer
-        table = scorer.score(bids, jury_records, prices=auction.prices, max_bid_tokens=auction.options.max_bid_tokens)
+        table = scorer.score(bids, jury_records, prices=auction.prices, max_bid_tokens=auction.options.max_bid_tokens,
+                             task=state["auction_task"] or "")
         winner = scorer.winner(self._affordable(state, table, spent), prices=auction.prices, order=auction.names)
         plan, notes = "", {"reason": "lowest score (cost - value)"}
         if winner is None:
@@ -93,7 +94,8 @@ class ScoreNode(RunnableCallable):
         leader_bid = next(b for b in bids if b.id == leader_bid_id)
         rewritten = [b for b in bids if b.round == latest and b.ok]
         table = scorer.score([leader_bid, *rewritten], jury_records, prices=auction.prices,
-                             max_bid_tokens=auction.options.max_bid_tokens, entropy_bids=[b for b in bids if b.ok])
+                             max_bid_tokens=auction.options.max_bid_tokens, entropy_bids=[b for b in bids if b.ok],
+                             task=state["auction_task"] or "")
         challengers = {name: breakdown for name, breakdown in self._affordable(state, table, spent).items()
                        if name != leader}
         best = scorer.winner(challengers, prices=auction.prices, order=auction.names)

@@ -1,0 +1,193 @@
+"""Fitting the learned value (`langgraph_sale.value`) on bidders' outcomes, with scikit-learn (the `fit` extra).
+
+From training tasks on which every bidder bid and executed once (`langgraph_sale.fit.FitExample`, as
+`langgraph_sale.bench.fitdata` makes them from a bench run), `fit_value_model`:
+
+1. fits one L2-regularised logistic regression per bidder on its standardised features (`VALUE_FEATURES`; a
+   feature missing for a bid is read at the training mean);
+2. **cross-fits**: over `folds` folds of the tasks, each task's probabilities come from models fitted without it,
+   and every figure it reports (the AUCs, the calibration, the routing) is measured on those out-of-fold
+   probabilities, never on the tasks a model saw;
+3. chooses `w_value`, the scorer's exchange rate between success probability and price, as the value on a grid
+   whose routing of the out-of-fold probabilities has the lowest mean loss `lam * cost_usd - success` (the loss of
+   `langgraph_sale.fit`; ties go to the smaller weight, which sends fewer tasks to dearer bidders);
+4. refits each bidder's model on every task and returns it with `w_value` and what was measured.
+
+The AUC that matters is the **gain**'s: the tasks where the largest bidder succeeds and the cheapest fails are the
+only ones where paying more helps, and `P(largest) - P(cheapest)` is what the scorer compares with the price gap.
+docs/method.md §6.3 describes the method; the bench reports put its routing beside the baselines'.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel
+
+from langgraph_sale.errors import AuctionConfigError
+from langgraph_sale.fit import FitExample, RoutingSummary, routing_summary
+from langgraph_sale.value import VALUE_FEATURES, BidderValue, ValueModel, value_features
+
+__all__ = ["ValueFit", "fit_value_model", "W_VALUE_GRID"]
+
+W_VALUE_GRID = (0.0, *(round(0.05 * 1.1**k, 6) for k in range(80)))
+"""The exchange rates tried, from 0 (price alone decides: the cheapest bidder always wins) to about 95 (the predicted
+success decides almost always)."""
+
+
+class ValueFit(BaseModel):
+    """A fitted model and what was measured on the out-of-fold probabilities."""
+
+    model: ValueModel
+    lam: float
+    auc_success: dict[str, float | None]
+    """Per bidder: the AUC of its predicted probability against its own success (None: one class only)."""
+    auc_gain: float | None
+    """The AUC of `P(largest) - P(cheapest)` against "the largest succeeds where the cheapest fails"."""
+    brier: dict[str, float]
+    """Per bidder: the mean squared error of the probability (a calibration check; the base rate's is p(1-p))."""
+    routing: dict[str, RoutingSummary]
+    """"value" (the scorer with the chosen w_value), "always_largest", "always_cheapest", "oracle"."""
+
+
+def _sklearn() -> Any:
+    try:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import roc_auc_score
+    except ImportError as err:  # pragma: no cover - the extra is part of the test install
+        raise AuctionConfigError("fit", "the learned value needs scikit-learn: pip install "
+                                 "'langgraph-sale[fit]'") from err
+    return LogisticRegression, roc_auc_score
+
+
+def _rows(examples: Sequence[FitExample], bidder: str, features: Sequence[str]) -> list[list[float | None]]:
+    rows = []
+    for example in examples:
+        candidate = next(c for c in example.candidates if c.bidder == bidder)
+        known = value_features(entropy_feature=candidate.entropy_feature, plan_tokens=candidate.plan_tokens,
+                               task=example.task_chars)
+        rows.append([known[name] for name in features])
+    return rows
+
+
+def _fit_one(rows: Sequence[Sequence[float | None]], labels: Sequence[bool], features: Sequence[str], c: float
+             ) -> BidderValue:
+    logistic, _ = _sklearn()
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(features)
+    means, scales = {}, {}
+    for name, column in zip(features, columns, strict=True):
+        known = [x for x in column if x is not None and math.isfinite(x)]
+        mean = sum(known) / len(known) if known else 0.0
+        spread = math.sqrt(sum((x - mean) ** 2 for x in known) / len(known)) if known else 0.0
+        means[name], scales[name] = mean, spread if spread > 1e-12 else 1.0
+    matrix = [[(x - means[n]) / scales[n] if x is not None and math.isfinite(x) else 0.0
+               for n, x in zip(features, row, strict=True)] for row in rows]
+    if len(set(labels)) < 2:  # one class only: the base rate, as a constant
+        rate = (sum(labels) + 0.5) / (len(labels) + 1.0)
+        return BidderValue(intercept=math.log(rate / (1 - rate)), coef={}, mean=means, scale=scales)
+    model = logistic(C=c).fit(matrix, [int(label) for label in labels])
+    return BidderValue(intercept=float(model.intercept_[0]), mean=means, scale=scales,
+                       coef={n: float(w) for n, w in zip(features, model.coef_[0], strict=True)})
+
+
+def _fold(example: FitExample, index: int, folds: int) -> int:
+    import hashlib
+
+    key = example.task_id or str(index)
+    return int(hashlib.sha256(key.encode()).hexdigest(), 16) % folds
+
+
+def _picks(examples: Sequence[FitExample], probabilities: Sequence[dict[str, float]], w_value: float) -> list[int]:
+    picks = []
+    for example, chances in zip(examples, probabilities, strict=True):
+        top = max(c.price_per_mtok or 0.0 for c in example.candidates) or 1.0
+        scores = [(c.price_per_mtok or 0.0) / top - w_value * chances[c.bidder] for c in example.candidates]
+        rank = {index: position for position, index in enumerate(example.tie_order())}  # the scorer's tie rule
+        picks.append(min(range(len(scores)), key=lambda i: (round(scores[i], 12), rank[i])))
+    return picks
+
+
+def _oracle(example: FitExample, lam: float) -> int:
+    losses = example.losses(lam)
+    return min(example.tie_order(), key=lambda i: losses[i])
+
+
+def fit_value_model(examples: Sequence[FitExample], *, lam: float | None = None,
+                    features: Sequence[str] = VALUE_FEATURES, folds: int = 5, c: float = 1.0) -> ValueFit:
+    """Fit the learned value on `examples` (see the module docstring).
+
+    Args:
+        examples: Training tasks; every task has the same bidders, with prices.
+        lam: Successes per dollar in the loss; None: `0.5 / (largest cost_usd)`, as `fit_weights`.
+        features: Which of `VALUE_FEATURES` to use.
+        folds: Cross-fitting folds (tasks hashed on their id).
+        c: The inverse L2 strength of each logistic regression (scikit-learn's `C`).
+
+    Raises:
+        AuctionConfigError: On too few tasks, tasks with different bidders, or a bidder without a price.
+
+    Example:
+        >>> from langgraph_sale.fit import FitCandidate
+        >>> def task(i, small_ok, large_ok):
+        ...     return FitExample(task_id=f"t{i}", task_chars=50 + 40 * i, candidates=[
+        ...         FitCandidate(bidder="small", cost_feature=0.1, entropy_feature=0.2, plan_tokens=30,
+        ...                      success=small_ok, cost_usd=1e-5, price_per_mtok=0.1),
+        ...         FitCandidate(bidder="large", cost_feature=0.3, entropy_feature=0.2, plan_tokens=30,
+        ...                      success=large_ok, cost_usd=3e-5, price_per_mtok=0.3)])
+        >>> fitted = fit_value_model([task(i, i < 10, i < 16) for i in range(20)], folds=4)
+        >>> fitted.model.bidders["small"].coef["task_chars"] < 0  # longer tasks: the small model fails
+        True
+    """
+    if len(examples) < max(4, folds):
+        raise AuctionConfigError("examples", f"{len(examples)} tasks: the learned value needs at least "
+                                 f"{max(4, folds)} (one per fold)")
+    bidders = [c.bidder for c in examples[0].candidates]
+    for index, example in enumerate(examples):
+        if [c.bidder for c in example.candidates] != bidders:
+            raise AuctionConfigError(f"examples[{index}]", f"bidders {[c.bidder for c in example.candidates]} "
+                                     f"differ from the first task's {bidders}")
+        if any(c.price_per_mtok is None for c in example.candidates):
+            raise AuctionConfigError(f"examples[{index}]", "every candidate needs price_per_mtok")
+    features = tuple(features)
+    max_cost = max(c.cost_usd for e in examples for c in e.candidates)
+    lam_used = float(lam) if lam is not None else (0.5 / max_cost if max_cost > 0 else 0.0)
+    rows = {b: _rows(examples, b, features) for b in bidders}
+    labels = {b: [next(c for c in e.candidates if c.bidder == b).success for e in examples] for b in bidders}
+    fold_of = [_fold(e, i, folds) for i, e in enumerate(examples)]
+    out_of_fold: list[dict[str, float]] = [{} for _ in examples]
+    for fold in set(fold_of):
+        train = [i for i, f in enumerate(fold_of) if f != fold]
+        for bidder in bidders:
+            model = _fit_one([rows[bidder][i] for i in train], [labels[bidder][i] for i in train], features, c)
+            for i, f in enumerate(fold_of):
+                if f == fold:
+                    out_of_fold[i][bidder] = model.probability(dict(zip(features, rows[bidder][i], strict=True)))
+    losses = {w: routing_summary(examples, _picks(examples, out_of_fold, w), lam_used).mean_loss
+              for w in W_VALUE_GRID}
+    w_value = min(W_VALUE_GRID, key=lambda w: (round(losses[w], 12), w))
+    final = ValueModel(features=features, w_value=w_value, bidders={
+        b: _fit_one(rows[b], labels[b], features, c) for b in bidders})
+    _, auc = _sklearn()
+
+    def area(truth: Sequence[bool], score: Sequence[float]) -> float | None:
+        return float(auc([int(t) for t in truth], list(score))) if len(set(truth)) == 2 else None
+
+    cheapest = min(bidders, key=lambda b: examples[0].candidates[bidders.index(b)].price_per_mtok or 0.0)
+    largest = max(bidders, key=lambda b: examples[0].candidates[bidders.index(b)].price_per_mtok or 0.0)
+    gain = [labels[largest][i] and not labels[cheapest][i] for i in range(len(examples))]
+    fit = ValueFit(
+        model=final, lam=lam_used,
+        auc_success={b: area(labels[b], [p[b] for p in out_of_fold]) for b in bidders},
+        auc_gain=area(gain, [p[largest] - p[cheapest] for p in out_of_fold]),
+        brier={b: sum((p[b] - labels[b][i]) ** 2 for i, p in enumerate(out_of_fold)) / len(examples)
+               for b in bidders},
+        routing={
+            "value": routing_summary(examples, _picks(examples, out_of_fold, w_value), lam_used),
+            "always_largest": routing_summary(examples, [bidders.index(largest)] * len(examples), lam_used),
+            "always_cheapest": routing_summary(examples, [bidders.index(cheapest)] * len(examples), lam_used),
+            "oracle": routing_summary(examples, [_oracle(e, lam_used) for e in examples], lam_used)})
+    final.fitted = {"tasks": len(examples), "folds": folds, "c": c, "lam": lam_used,
+                    "auc_success": fit.auc_success, "auc_gain": fit.auc_gain}
+    return fit
