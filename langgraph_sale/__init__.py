@@ -22,6 +22,7 @@ from langgraph_sale.scoring import AuctionWeights, CostValueScorer
 from langgraph_sale.skipping import SkipAuction
 from langgraph_sale.state import AuctionState
 from langgraph_sale.types import AuctionOutcome
+from langgraph_sale.value import ValueModel, ValueScorer
 
 # What a user builds an auction with. The records in state are in `langgraph_sale.types` (Bid, JuryScore,
 # ScoreBreakdown, CallUsage), memory's in `langgraph_sale.memory` (AuctionRecord), the errors in
@@ -39,6 +40,8 @@ __all__ = [
     "SkipAuction",
     "AuctionWeights",
     "CostValueScorer",
+    "ValueModel",
+    "ValueScorer",
     "AuctionConfigError",
     "AuctionInputError",
 ]
