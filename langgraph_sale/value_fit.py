@@ -20,6 +20,7 @@ docs/method.md §6.3 describes the method; the bench reports put its routing bes
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -93,8 +94,6 @@ def _fit_one(rows: Sequence[Sequence[float | None]], labels: Sequence[bool], fea
 
 
 def _fold(example: FitExample, index: int, folds: int) -> int:
-    import hashlib
-
     key = example.task_id or str(index)
     return int(hashlib.sha256(key.encode()).hexdigest(), 16) % folds
 

@@ -505,11 +505,10 @@ def write_report(out: Path, rows: Sequence[Mapping[str, Any]], *, config: Any, p
     forecasts = {d: plan_forecast(rows, prices, d, bid_cap=config.bid_tokens) for d in domains}
     juries = {d: jury_spread(rows, d) for d in domains}
     caps = {d: cap_shares(rows, d) for d in domains}
-    intervals = {d: method_intervals([r for r in rows if r["domain"] == d], methods[d], alone_method(largest))
-                 for d in domains}
+    by_domain = {d: [r for r in rows if r["domain"] == d] for d in domains}
+    intervals = {d: method_intervals(by_domain[d], methods[d], alone_method(largest)) for d in domains}
     verdicts = {d: [v for m in methods[d] if m in SALE_METHODS
-                    for v in dominance([r for r in rows if r["domain"] == d], m, cheapest=cheapest, largest=largest)]
-                for d in domains}
+                    for v in dominance(by_domain[d], m, cheapest=cheapest, largest=largest)] for d in domains}
     harness_check = pool.kind == "fake"
     title = (f"suite {config.suite}, pool {pool.kind} ({', '.join(f'{n} ${p:g}/Mt' for n, p in prices.items())}), "
              f"{config.orders} task orders" + (" - fake pool: a harness check, not a result" if harness_check else ""))
