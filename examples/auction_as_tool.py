@@ -14,7 +14,6 @@ the orchestrator stays scripted, since those small models cannot emit native too
 from __future__ import annotations
 
 import argparse
-import contextlib
 from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
@@ -22,8 +21,8 @@ from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 
 from langgraph_sale import AuctionNode, Bidder
-from langgraph_sale.local import local_pool
-from langgraph_sale.testing import ScriptedChatModel, fake_pool
+from langgraph_sale.poolfile import chosen_pool
+from langgraph_sale.testing import ScriptedChatModel
 
 REQUEST = "I need a Python function that deduplicates and sorts a list of integers, please."
 TASK = "Write a Python function that removes duplicates from a list of integers and returns it sorted."
@@ -51,8 +50,9 @@ def build_agent(pool: list[Bidder], max_bid_tokens: int = 256) -> Any:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--local", action="store_true", help="run the auction on the real local pool")
+    parser.add_argument("--pool-file", help="run on the pool a pool file describes (default: $LANGGRAPH_SALE_POOL)")
     args = parser.parse_args()
-    with local_pool() if args.local else contextlib.nullcontext(fake_pool()) as pool:
+    with chosen_pool(args.pool_file, local=args.local) as pool:
         app = build_agent(pool, max_bid_tokens=150) if args.local else build_agent(pool)
         messages: list[Any] = []
         # subgraphs=True: the auction inside the tool is a subgraph, and its custom events come from there.

@@ -12,15 +12,13 @@ bid's score terms, cost by phase). The auction's events reach the host's stream 
 from __future__ import annotations
 
 import argparse
-import contextlib
 from typing import Any
 
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
 
 from langgraph_sale import AuctionNode, Bidder
-from langgraph_sale.local import local_pool
-from langgraph_sale.testing import fake_pool
+from langgraph_sale.poolfile import chosen_pool
 
 QUESTION = "Write a Python function that deduplicates and sorts a list of integers."
 
@@ -39,8 +37,9 @@ def build_chat(pool: list[Bidder], max_bid_tokens: int = 256) -> Any:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--local", action="store_true", help="run on the real local pool")
+    parser.add_argument("--pool-file", help="run on the pool a pool file describes (default: $LANGGRAPH_SALE_POOL)")
     args = parser.parse_args()
-    with local_pool() if args.local else contextlib.nullcontext(fake_pool()) as pool:
+    with chosen_pool(args.pool_file, local=args.local) as pool:
         chat = build_chat(pool, max_bid_tokens=150) if args.local else build_chat(pool)
         config = {"configurable": {"thread_id": "chat-1"}}
         for _, event in chat.stream({"messages": [("user", QUESTION)]}, config, stream_mode="custom",

@@ -12,7 +12,6 @@ host nodes call the winner's model with the winning plan; they could be any agen
 from __future__ import annotations
 
 import argparse
-import contextlib
 from collections.abc import Hashable
 from typing import Any
 
@@ -20,9 +19,8 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langgraph.graph import END, START, StateGraph
 
 from langgraph_sale import AuctionNode, AuctionState, Bidder, route_to_winner
-from langgraph_sale.local import local_pool
+from langgraph_sale.poolfile import chosen_pool
 from langgraph_sale.report import format_auction
-from langgraph_sale.testing import fake_pool
 
 
 class HostState(AuctionState, total=False):
@@ -62,8 +60,9 @@ def build_host(pool: list[Bidder], max_bid_tokens: int = 256) -> Any:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--local", action="store_true", help="run on the real local pool")
+    parser.add_argument("--pool-file", help="run on the pool a pool file describes (default: $LANGGRAPH_SALE_POOL)")
     args = parser.parse_args()
-    with local_pool() if args.local else contextlib.nullcontext(fake_pool()) as pool:
+    with chosen_pool(args.pool_file, local=args.local) as pool:
         app = build_host(pool, max_bid_tokens=150) if args.local else build_host(pool)
         state = app.invoke({"auction_task": TASK})
     print(format_auction(state))  # no Answer line: the auction decided, the host executed

@@ -11,15 +11,13 @@ host's answer from the winner's message and the auction's cost. The auction neve
 from __future__ import annotations
 
 import argparse
-import contextlib
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
 from langgraph_sale import AuctionNode, AuctionState, Bidder
-from langgraph_sale.local import local_pool
+from langgraph_sale.poolfile import chosen_pool
 from langgraph_sale.report import format_auction
-from langgraph_sale.testing import fake_pool
 
 TICKET = "Customer #4521: our export script crashes on duplicate ids. Need a function that deduplicates and sorts."
 
@@ -55,8 +53,9 @@ def build_host(pool: list[Bidder], max_bid_tokens: int = 256) -> Any:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--local", action="store_true", help="run on the real local pool")
+    parser.add_argument("--pool-file", help="run on the pool a pool file describes (default: $LANGGRAPH_SALE_POOL)")
     args = parser.parse_args()
-    with local_pool() if args.local else contextlib.nullcontext(fake_pool()) as pool:
+    with chosen_pool(args.pool_file, local=args.local) as pool:
         app = build_host(pool, max_bid_tokens=150) if args.local else build_host(pool)
         print("Host graph:", " -> ".join(app.get_graph().nodes))
         state = app.invoke({"ticket": TICKET})

@@ -13,6 +13,7 @@ Example:
 
 from langgraph_sale.bidder import Bidder
 from langgraph_sale.errors import AuctionConfigError, AuctionInputError
+from langgraph_sale.escalation import Escalate
 from langgraph_sale.graph import create_auction, route_to_winner
 from langgraph_sale.memory import AuctionMemory
 from langgraph_sale.node import AuctionNode
@@ -38,6 +39,7 @@ __all__ = [
     "AuctionOutcome",
     "AuctionMemory",
     "SkipAuction",
+    "Escalate",
     "AuctionWeights",
     "CostValueScorer",
     "ValueModel",

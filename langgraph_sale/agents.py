@@ -41,8 +41,8 @@ from typing_extensions import TypedDict
 from langgraph_sale.errors import AuctionConfigError, require_int, require_seconds
 from langgraph_sale.metrics import message_text
 
-__all__ = ["coding_agent", "search_agent", "examples_check", "extract_code", "parse_search_step", "CheckRun",
-           "CodeCheck", "CODE_SYSTEM", "SEARCH_SYSTEM", "ANSWER_SYSTEM", "SEARCH_OR_ANSWER", "ANSWER_NOW"]
+__all__ = ["coding_agent", "search_agent", "examples_check", "passes_examples", "extract_code", "parse_search_step",
+           "CheckRun", "CodeCheck", "CODE_SYSTEM", "SEARCH_SYSTEM", "ANSWER_SYSTEM", "SEARCH_OR_ANSWER", "ANSWER_NOW"]
 
 CODE_SYSTEM = (
     "You are a careful Python programmer. Write the code the task asks for. Respond with the complete code (with "
@@ -135,6 +135,26 @@ def examples_check(*, timeout_s: float = 10.0) -> CodeCheck:
         else:
             return None
         return run_python(f"\n{code}\n{tail}\n", timeout_s=timeout_s, max_output_chars=3000)
+
+    return check
+
+
+def passes_examples(*, timeout_s: float = 10.0) -> Callable[[str, str], bool]:
+    """An `Escalate` check for coding tasks: the answer's code passes the examples the task shows (`examples_check`);
+    a task that shows none keeps its answer (there is nothing to check it against).
+
+    Example:
+        >>> check = passes_examples()
+        >>> check("Write add.\\nassert add(1, 2) == 3", "```python\\ndef add(a, b):\\n    return a - b\\n```")
+        False
+        >>> check("Write add.", "def add(a, b): return a - b")
+        True
+    """
+    run_examples = examples_check(timeout_s=timeout_s)
+
+    def check(task: str, answer: str) -> bool:
+        outcome = run_examples(task, extract_code(answer))
+        return outcome is None or outcome.ok
 
     return check
 

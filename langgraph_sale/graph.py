@@ -5,6 +5,7 @@ START -> open_auction -(Send x |A|)-> bid -> collect_bids -(Send x jurors)-> jud
 score -> recall -(Send x cheaper bidders)-> bid (phase refine) -> collect_bids -> judge -> score   (outbid round)
 score -> approve (interrupt: a person accepts, overrides or rejects) -> ...                       (approve=True)
 score -> execute_<winner> -> record_outcome -> END          (route="internal")
+execute_<winner> -> check_execution -> execute_<dearer bidder> -> check_execution -> ...          (escalate=...)
 score -> record_outcome -> END                              (route="decide": the host routes with route_to_winner)
 score -> record_outcome -> Command.PARENT goto <winner>     (route="parent")
 ```
@@ -28,6 +29,7 @@ from langgraph_sale.errors import AuctionConfigError
 from langgraph_sale.options import DEFAULT_MAX_BID_TOKENS, Auction, AuctionOptions, Evaluator, Route
 from langgraph_sale.phases.approve import ApproveNode
 from langgraph_sale.phases.bid import BidNode, collect_bids
+from langgraph_sale.phases.check import CheckExecution
 from langgraph_sale.phases.decide import ScoreNode
 from langgraph_sale.phases.execute import ExecuteNode
 from langgraph_sale.phases.judge import JudgeNode
@@ -129,10 +131,15 @@ def create_auction(
         graph.add_conditional_edges("approve", routes.carried_out, [*executors, "record_outcome"])
     # Phase 5: the winner executes, guided by its plan. (With route="parent" the run ends in a Command.PARENT to
     # the host's node for the winner, which the host declares.)
+    executed = "check_execution" if options.escalate else "record_outcome"
     for name in auction.names if options.route == "internal" else []:
         execute = ExecuteNode(auction, auction.pool[name])
         graph.add_node(f"execute_{name}", execute, error_handler=execute.failed)
-        graph.add_edge(f"execute_{name}", "record_outcome")
+        graph.add_edge(f"execute_{name}", executed)
+    # Phase 5b (escalate=Escalate(check), off by default as in the paper): a rejected answer goes up the price ladder.
+    if options.escalate:
+        graph.add_node("check_execution", CheckExecution(auction))
+        graph.add_conditional_edges("check_execution", routes.after_check, [*executors, "record_outcome"])
     # Phase 6: feedback into state and memory.
     graph.add_node("record_outcome", RecordOutcome(auction))
     graph.add_edge("record_outcome", END)

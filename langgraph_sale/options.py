@@ -9,7 +9,7 @@ jurors and their structured-output runnables, the number of outbid rounds.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -18,6 +18,7 @@ from langgraph.types import RetryPolicy
 from langgraph_sale.bidder import Bidder, validate_pool
 from langgraph_sale.budget import DEFAULT_EXPECTED_EXECUTION_TOKENS
 from langgraph_sale.errors import AuctionConfigError, require_choice, require_int, require_seconds
+from langgraph_sale.escalation import Escalate
 from langgraph_sale.executor import DEFAULT_MAX_STEPS
 from langgraph_sale.guard import PlanScreening
 from langgraph_sale.jury import JURY_SCORINGS, JuryScoring, structured_juror
@@ -25,12 +26,12 @@ from langgraph_sale.memory import AuctionMemory
 from langgraph_sale.prompts import PLAN_FORMATS, PlanFormat
 from langgraph_sale.scoring import CostValueScorer
 from langgraph_sale.skipping import SkipAuction
+from langgraph_sale.types import Evaluator
 
 __all__ = ["AuctionOptions", "Auction", "Route", "Evaluator", "DEFAULT_MAX_BID_TOKENS", "DEFAULT_BID_TIMEOUT",
            "DEFAULT_EXECUTE_TIMEOUT", "DEFAULT_BID_RETRY"]
 
 Route = Literal["internal", "decide", "parent"]
-Evaluator = Callable[[str, str], bool | Awaitable[bool]]
 
 DEFAULT_MAX_BID_TOKENS = 256
 """Bid cap: plans are "a few hundred tokens" in the paper; local models ignore word budgets and run to the cap."""
@@ -84,6 +85,9 @@ class AuctionOptions:
             that one; False, nobody (the outcome says `no_bids`).
         plan_guidance: Give the winner its plan as guidance (set False to run it on the bare task).
         evaluate: Optional `evaluate(task, answer) -> bool` (or async), recorded as the outcome's `success`.
+        escalate: Optional `Escalate(check)`: when `check` rejects the answer (or the execution fails), the next
+            bidder up the price ladder runs the task (`langgraph_sale.escalation`; route="internal" only). Off by
+            default, as in the paper, which has no fallback after a failed run.
         max_steps: Model calls of a default executor at most.
         approve: Pause for a person after the decision (`interrupt()`, outside the parallel branches; needs a
             checkpointer). Resume with `Command(resume=True)` to accept, `{"winner": "<name>"}` to override, or
@@ -124,6 +128,7 @@ class AuctionOptions:
     fallback: str | bool | None = None
     plan_guidance: bool = True
     evaluate: Evaluator | None = None
+    escalate: Escalate | None = None
     max_steps: int = DEFAULT_MAX_STEPS
     approve: bool = False
     budget_key: str = "budget_usd"
@@ -157,6 +162,11 @@ class AuctionOptions:
             raise AuctionConfigError("fallback", f"must be None, False or a bidder's name, got {self.fallback!r}")
         if self.evaluate is not None and not callable(self.evaluate):
             raise AuctionConfigError("evaluate", "must be a callable evaluate(task, answer) -> bool")
+        if self.escalate is not None and not isinstance(self.escalate, Escalate):
+            raise AuctionConfigError("escalate", f"must be an Escalate(check) or None, got {self.escalate!r}")
+        if self.escalate is not None and self.route != "internal":
+            raise AuctionConfigError("escalate", f"needs route='internal' (the auction runs its executors), got "
+                                     f"route={self.route!r}")
         require_int("max_steps", self.max_steps)
         if not isinstance(self.approve, bool):
             raise AuctionConfigError("approve", f"must be True or False, got {self.approve!r}")

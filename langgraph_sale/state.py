@@ -114,7 +114,9 @@ class AuctionState(TypedDict, total=False):
     auction_cost_usd: dict[str, float]
     """Per phase, dollars; plus `total`."""
     auction_execution: dict[str, Any]
-    """The winner's run: answer, usage, wall time, error (internal routing only)."""
+    """The winner's run: answer, usage, wall time, error (internal routing only). With `escalate`, the run whose
+    answer stands (of the bidder the task was last handed to), the runs a check rejected before it (`rejected`),
+    and the check's verdict (`checked`)."""
     auction_clock: dict[str, float]
     """Wall-clock marks of the phases (epoch seconds), for the overhead share of time."""
     auction_outcome: dict[str, Any]

@@ -3,6 +3,9 @@
 - `auction` and `decide_auction` run on the scripted fake pool, whose calls take a little time so the phases can be
   watched in Studio. They build at import with no checkpointer and no store (the server brings its own persistence
   and refuses graphs that carry either), and no API key or network.
+- `pool_auction` runs on the pool a pool file describes (`langgraph_sale.poolfile`): the file the environment
+  variable `LANGGRAPH_SALE_POOL` names, else the local pool's (`langgraph_sale/pools/local.toml`). A graph factory
+  like `local_auction`: only a run starts the local server, and only where a bidder of the file needs it.
 - `local_auction` runs on the three real local models (`langgraph_sale.local`). It is a graph factory: importing
   this module starts nothing; the server calls the factory per request, and only a run (not a schema or drawing
   request) starts or reuses the `llama-server` router, in a worker thread. A router it started is stopped by a
@@ -48,7 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = ["auction", "decide_auction", "user_auction", "USER_NAMESPACE",
            "local_auction", "build_local_auction", "embeddings", "EMBED_DIMS",
-           "LOCAL_NAMESPACE"]
+           "LOCAL_NAMESPACE", "pool_auction", "build_pool_auction", "POOL_NAMESPACE"]
 
 _LATENCY_S = 0.05
 
@@ -209,6 +212,59 @@ def _options(config: RunnableConfig | None) -> dict[str, Any]:
         if configurable.get(name) is not None:
             options[name] = configurable[name]
     return options
+
+
+POOL_NAMESPACE: tuple[str, ...] = ("langgraph_sale", "pool_auctions")
+"""Where `pool_auction` remembers its auctions."""
+
+
+def build_pool_auction(path: str | os.PathLike[str] | None = None, *, local_url: str | None = None
+                       ) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """The auction on the pool a pool file describes (default: the file `LANGGRAPH_SALE_POOL` names, else the local
+    pool's), its auctions remembered under `POOL_NAMESPACE`. Building connects to nothing.
+
+    Args:
+        path: The pool file.
+        local_url: The local server's OpenAI URL for the file's `local` bidders (None: a placeholder for drawing).
+
+    Raises:
+        AuctionConfigError: On an error in the file, naming the file, the bidder and the field.
+
+    Example:
+        >>> graph = build_pool_auction()
+        >>> sorted(n for n in graph.get_graph().nodes if n.startswith("execute_"))
+        ['execute_qwen_coder_0_5b', 'execute_qwen_coder_1_5b', 'execute_smollm2_135m']
+    """
+    from langgraph_sale.poolfile import load_pool
+
+    bidders = load_pool(_pool_file(path), local_url=local_url)
+    return create_auction(bidders, memory=AuctionMemory(namespace=POOL_NAMESPACE)).compile(name="pool_auction")
+
+
+def _pool_file(path: str | os.PathLike[str] | None) -> str:
+    from langgraph_sale.poolfile import LOCAL_POOL_FILE, POOL_ENV
+
+    return str(path or os.environ.get(POOL_ENV) or LOCAL_POOL_FILE)
+
+
+def _pool_graph(execution: bool) -> CompiledStateGraph[Any, Any, Any, Any]:
+    from langgraph_sale.poolfile import load_pool_spec
+
+    path = _pool_file(None)
+    local_url = _local_server_url() if execution and load_pool_spec(path).needs_local_server else None
+    return build_pool_auction(path, local_url=local_url)
+
+
+async def pool_auction(config: RunnableConfig, runtime: ServerRuntime) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """The graph factory of `pool_auction` in `langgraph.json`: the auction on the pool file `LANGGRAPH_SALE_POOL`
+    names (else the local pool's). A run starts or reuses the local server where a bidder of the file needs it;
+    schema and drawing requests start nothing.
+
+    Raises:
+        AuctionConfigError: On an error in the pool file (naming the file, the bidder and the field).
+        PoolNotInstalledError: On a run that needs the local pool, when it is not installed.
+    """
+    return await asyncio.to_thread(_pool_graph, runtime.execution_runtime is not None)
 
 
 def _local_graph(execution: bool, options: dict[str, Any]) -> CompiledStateGraph[Any, Any, Any, Any]:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
+    "Evaluator",
     "Phase",
     "AuctionStatus",
     "CallUsage",
@@ -23,6 +25,9 @@ __all__ = [
     "AuctionOutcome",
     "new_record_id",
 ]
+
+Evaluator = Callable[[str, str], bool | Awaitable[bool]]
+"""`evaluate(task, answer) -> bool` (or async): an auction's `evaluate` hook and an `Escalate` check."""
 
 Phase = Literal["bid", "jury", "refine", "execute"]
 """The phases whose tokens and dollars are accounted separately."""
@@ -235,6 +240,15 @@ class AuctionOutcome(_Record):
     """What the `evaluate` callback said; None when no evaluator was given or it failed."""
     evaluation_error: str | None = None
     execution_error: str | None = None
+    executed_by: str | None = None
+    """The bidder whose answer this is: the winner, or with `escalate` the bidder the task was last handed to."""
+    escalated_from: list[str] = Field(default_factory=list)
+    """With `escalate`, the bidders whose runs were rejected (the check said no, or the run failed), in order; their
+    runs are paid for in the execute phase."""
+    checked: bool | None = None
+    """With `escalate`, the check's verdict on this answer; None where it was not asked (nobody left to hand to)."""
+    check_error: str | None = None
+    """With `escalate`, why the check could not say (the answer was kept)."""
     delivery: str | None = None
     """How the answer was delivered when the executor's first final answer was not what the task asked for (code
     asked for, none given after code ran): "asked_again" (asked once more) or "last_code" (the last code that ran)."""

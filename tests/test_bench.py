@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
@@ -21,7 +22,7 @@ from langgraph_sale.bench.data import SEARCH_TEXT, Task, load_suite
 from langgraph_sale.bench.fake import FAKE_AGENTS, FakeWorld
 from langgraph_sale.bench.judge import best_match, extract_answer, extract_code, f1_score
 from langgraph_sale.bench.meter import JsonlCache, Meter, MeteredModel, messages_key, phase_of
-from langgraph_sale.bench.methods import SALE_METHODS
+from langgraph_sale.bench.methods import OPT_IN, SALE_METHODS
 from langgraph_sale.errors import AuctionConfigError
 from langgraph_sale.metrics import message_text
 from langgraph_sale.testing import ScriptedChatModel
@@ -29,7 +30,7 @@ from langgraph_sale.tools import run_python
 
 ROOT = Path(__file__).resolve().parent.parent
 METHODS = [f"alone_{a.name}" for a in FAKE_AGENTS] + ["random", "oracle", "router_knn", "cascade",
-                                                   *(m for m in SALE_METHODS if m != "sale_value")]
+                                                   *(m for m in SALE_METHODS if m != "sale_value" and m not in OPT_IN)]
 
 
 def _bench(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -585,3 +586,50 @@ def test_class_level_tasks_get_their_own_output_cap(tmp_path: Path) -> None:
     fingerprint = json.loads((tmp_path / "class-cap" / "meta.json").read_text())["fingerprint"]
     assert fingerprint["class_max_tokens"] == 4096
     assert "class_max_tokens" not in json.loads((tmp_path / "one-cap" / "meta.json").read_text())["fingerprint"]
+
+
+def test_searches_read_as_many_passages_as_asked(tmp_path: Path) -> None:
+    from langgraph_sale.bench.agents import Toolbox
+    from langgraph_sale.bench.meter import Meter
+    from langgraph_sale.bench.runner import BenchConfig, run_bench
+
+    corpus = [{"title": f"Doc {i}", "text": f"river {i} " + "word " * 200} for i in range(8)]
+    wide = Toolbox(Meter(), {"c": corpus}, search_k=6, passage_chars=50).search("c", "river", agent="a")
+    assert wide.count("Doc ") == 6 and max(len(part) for part in wide.split("\n\n")) < 120
+
+    def execute_tokens(folder: str, **options: Any) -> int:
+        config = BenchConfig(out=tmp_path / folder, domains=("search",), methods=("alone_small",), orders=1,
+                             progress=False, **options)
+        run_bench(config, echo=lambda text: None)
+        return sum(row["tokens"]["execute"] for row in _lines(tmp_path / folder / "rows.jsonl"))
+
+    assert execute_tokens("long", search_k=6, passage_chars=1200) > execute_tokens("default")
+    fingerprint = json.loads((tmp_path / "long" / "meta.json").read_text())["fingerprint"]
+    assert fingerprint["search"] == [6, 1200]
+    assert "search" not in json.loads((tmp_path / "default" / "meta.json").read_text())["fingerprint"]
+
+
+def test_sale_escalate_hands_a_rejected_answer_up_the_ladder_and_pays_for_every_run(tmp_path: Path) -> None:
+    from langgraph_sale.bench.runner import BenchConfig, run_bench
+
+    config = BenchConfig(out=tmp_path / "run", methods=("alone", "sale_nomem", "sale_escalate"), orders=1,
+                         plan_guidance=False, progress=False)
+    assert run_bench(config, echo=lambda text: None).status == "complete"
+    rows = {(row["domain"], row["method"], row["task_id"]): row for row in _lines(tmp_path / "run" / "rows.jsonl")}
+    prices = {agent.name: agent.price_per_mtok for agent in FAKE_AGENTS}
+    escalated = 0
+    for (domain, method, task), row in rows.items():
+        if method != "sale_escalate":
+            continue
+        plain = rows[(domain, "sale_nomem", task)]
+        # The same auction decides the first run; the last run's answer is the one judged.
+        assert row["executed"][0] == plain["final"] and row["final"] == row["executed"][-1]
+        assert [prices[name] for name in row["executed"]] == sorted(prices[name] for name in row["executed"])
+        if len(row["executed"]) == 1:
+            assert (row["answer"], row["passed"]) == (plain["answer"], plain["passed"])
+            continue
+        escalated += 1
+        assert row["extra"]["escalated_from"] == row["executed"][:-1]
+        assert row["answer"] == rows[(domain, f"alone_{row['final']}", task)]["answer"]  # the bare task, as alone
+        assert sum(row["cost_usd"].values()) > sum(plain["cost_usd"].values())
+    assert escalated >= 1

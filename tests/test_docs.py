@@ -44,16 +44,16 @@ def test_langgraph_json_graphs_load_without_checkpointer_or_keys(monkeypatch: py
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     config = json.loads((ROOT / "langgraph.json").read_text(encoding="utf-8"))
     assert config["dependencies"] == ["."]
-    assert set(config["graphs"]) == {"auction", "decide_auction", "user_auction", "local_auction"}
+    assert set(config["graphs"]) == {"auction", "decide_auction", "user_auction", "local_auction", "pool_auction"}
     for graph_id, entry in config["graphs"].items():
         spec = entry["path"] if isinstance(entry, dict) else entry
         module_name, attribute = spec.split(":")
         module = importlib.reload(importlib.import_module(module_name))
         value = getattr(module, attribute)
-        if graph_id == "local_auction":
+        if graph_id in ("local_auction", "pool_auction"):
             # A graph factory: the server calls it per request; only a run starts the local model server.
             assert inspect.iscoroutinefunction(value)
-            value = module.build_local_auction()
+            value = module.build_local_auction() if graph_id == "local_auction" else module.build_pool_auction()
         assert value.checkpointer is None and value.store is None  # the server brings its own
         assert {"open_auction", "bid", "judge", "score", "recall", "record_outcome"} <= set(value.get_graph().nodes)
 

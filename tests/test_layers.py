@@ -1,9 +1,10 @@
 """The import contract: the auction's core imports none of the extras.
 
-The extras (the local model pool, the sandbox and search tools, the weight fit, the PostgreSQL stores, the Studio
-graphs, the scripted fakes, the embedders, the benchmark and the command line) build on the core and are pulled in
-by their own install extras; the core must run with none of them. Every `import` of every core module is read from
-its source (module level and inside functions alike; docstrings are not code) and checked against that list.
+The extras (the local model pool, pool files, the sandbox and search tools, the weight fit, the PostgreSQL stores,
+the Studio graphs, the scripted fakes, the embedders, the benchmark and the command line) build on the core and are
+pulled in by their own install extras; the core must run with none of them. Every `import` of every core module is
+read from its source (module level and inside functions alike; docstrings are not code) and checked against that
+list.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "langgraph_sale"
 EXTRAS = ("local", "tools", "sandbox_bootstrap", "agents", "fit", "value_fit", "stores", "studio", "testing",
-          "embeddings", "bench", "cli")
+          "embeddings", "bench", "cli", "poolfile")
 """Modules and subpackages of `langgraph_sale` that are not the core (see docs/architecture.md)."""
 
 

@@ -76,6 +76,9 @@ class FakeUpstream:
                 if body["model"] == MISSING:
                     self._json(404, {"error": {"code": 404, "message": f"model '{MISSING}' not found"}})
                     return
+                if not body.get("stream"):  # a client that does not stream (ChatOpenAI.invoke) gets it whole
+                    self._json(200, fake.completion(body))
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.end_headers()
@@ -98,6 +101,21 @@ class FakeUpstream:
         self.server.daemon_threads = True
         self.openai_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def completion(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The streamed answer folded into one `chat.completion` (text answers only)."""
+        content, logprobs, finish, usage = "", [], None, None
+        for event in self.events({**body, "stream": True, "stream_options": {"include_usage": True}}):
+            for choice in event.get("choices", []):
+                content += choice["delta"].get("content") or ""
+                logprobs += (choice.get("logprobs") or {}).get("content") or []
+                finish = choice.get("finish_reason") or finish
+            usage = event.get("usage") or usage
+        message = {"role": "assistant", "content": content}
+        choice = {"index": 0, "message": message, "finish_reason": finish,
+                  **({"logprobs": {"content": logprobs}} if body.get("logprobs") else {})}
+        return {"id": "chatcmpl-1", "object": "chat.completion", "model": body["model"], "choices": [choice],
+                "usage": usage}
 
     def events(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
         assert body["stream"] is True and body["stream_options"] == {"include_usage": True}

@@ -36,7 +36,8 @@ from langgraph_sale.bench.meter import (
 )
 from langgraph_sale.metrics import message_text
 
-__all__ = ["Toolbox", "PyOutcome", "bench_coding_agent", "bench_search_agent", "BenchAgent", "final_answer"]
+__all__ = ["SEARCH_K", "PASSAGE_CHARS", "Toolbox", "PyOutcome", "bench_coding_agent", "bench_search_agent",
+           "BenchAgent", "final_answer"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,12 @@ class PyOutcome:
     output: str
     seconds: float
     cached: bool
+
+
+SEARCH_K = 3
+"""Passages a bench search returns, unless `--search-k` says otherwise."""
+PASSAGE_CHARS = 600
+"""Characters of each passage a bench search returns, unless `--passage-chars` says otherwise."""
 
 
 class Toolbox:
@@ -62,7 +69,7 @@ class Toolbox:
     SIMULATED_SEARCH_S = 0.02
 
     def __init__(self, meter: Meter, corpora: Mapping[str, Sequence[Mapping[str, str]]],
-                 runs: JsonlCache | None = None, *, search_k: int = 3, passage_chars: int = 600,
+                 runs: JsonlCache | None = None, *, search_k: int = SEARCH_K, passage_chars: int = PASSAGE_CHARS,
                  simulated: bool = False, offline: bool = False) -> None:
         self.simulated, self.offline = simulated, offline
         self.meter = meter

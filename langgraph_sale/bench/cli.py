@@ -40,15 +40,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--suite", default="smoke", choices=list(SUITES),
                         help="smoke: 6 coding tasks + 6 questions (bundled); bench: 80 + 200 (bundled); holdout: "
                              "150 + 500 held-out tasks (../shared/data/manifests/holdout.json): choose nothing on it")
-    parser.add_argument("--pool", default="fake", choices=["fake", "local", "openai"],
-                        help="fake: scripted agents (a harness check); local: the package's llama-server pool; "
-                             "openai: any OpenAI-compatible endpoint (--base-url, --models, --prices)")
+    parser.add_argument("--pool", default=None, choices=["fake", "local", "openai", "file"],
+                        help="fake: scripted agents (a harness check, the default); local: the package's llama-server "
+                             "pool; openai: any OpenAI-compatible endpoint (--base-url, --models, --prices); file: the "
+                             "pool --pool-file describes")
     parser.add_argument("--out", default=None, help="run folder (default bench-results/<suite>-<pool>)")
     parser.add_argument("--domains", default="coding,search", help="coding, search or both (default both)")
     parser.add_argument("--methods", default="all",
                         help="comma list of: alone (every agent), alone_<agent>, random, oracle, router_knn, cascade, "
                              "sale_nomem, sale, sale_skip, sale_no_price, sale_no_length, sale_no_entropy, "
-                             "sale_no_jury; or all")
+                             "sale_no_jury, sale_value (with --value), sale_escalate; or all (every one but "
+                             "sale_escalate, and sale_value only with --value)")
     parser.add_argument("--orders", type=int, default=3, help="task orders (mean ± std over them; default 3)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the task orders (default 0)")
     parser.add_argument("--split", default="all", choices=[*SPLITS, *SPLIT_ALIASES],
@@ -59,10 +61,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", default=None, help="comma list of model ids (local: a subset of the pool)")
     parser.add_argument("--prices", default=None, help="comma list of $ per million tokens, one per model")
     parser.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint for --pool openai")
+    parser.add_argument("--tasks", default=None, metavar="FILE",
+                        help="your own tasks: a JSON Lines file, each task with its judge (tests, an answer, or a "
+                             "module:function; langgraph_sale.bench.taskfile); replaces --suite")
+    parser.add_argument("--pool-file", default=None, metavar="FILE",
+                        help="a pool file (TOML: each bidder's provider, model, endpoint, prices, tools, limits; "
+                             "langgraph_sale.poolfile); implies --pool file")
     parser.add_argument("--api-key-env", default="OPENAI_API_KEY", help="variable holding the endpoint's key")
     parser.add_argument("--no-logprobs", action="store_true", help="do not ask the endpoint for logprobs")
     parser.add_argument("--max-attempts", type=int, default=3, help="coding loop: code attempts at most (default 3)")
     parser.add_argument("--max-searches", type=int, default=3, help="search loop: searches at most (default 3)")
+    parser.add_argument("--search-k", type=int, default=3, help="search loop: passages a search returns (default 3)")
+    parser.add_argument("--passage-chars", type=int, default=600,
+                        help="search loop: characters of each passage a search returns (default 600)")
     parser.add_argument("--exec-max-tokens", type=int, default=768, help="output cap of a coding step")
     parser.add_argument("--class-max-tokens", type=int, default=2048,
                         help="output cap of a class-level coding task's step (ClassEval; default 2048)")
@@ -134,16 +145,22 @@ def config_from(args: argparse.Namespace, argv: Sequence[str] | None = None) -> 
         prices = tuple(float(p) for p in _split(args.prices) or ()) or None
     except ValueError as err:
         raise AuctionConfigError("--prices", f"must be numbers, got {args.prices!r}") from err
-    for name in ("orders", "max_attempts", "max_searches", "exec_max_tokens", "class_max_tokens", "bid_tokens",
-                 "recall_k", "router_k"):
+    pool = args.pool or ("file" if args.pool_file else "fake")
+    suite = "file" if args.tasks else args.suite
+    if args.pool_file and pool != "file":
+        raise AuctionConfigError("--pool-file", f"describes the pool itself: drop --pool {pool}")
+    for name in ("orders", "max_attempts", "max_searches", "search_k", "passage_chars", "exec_max_tokens",
+                 "class_max_tokens", "bid_tokens", "recall_k", "router_k"):
         if getattr(args, name) < 1:
             raise AuctionConfigError(f"--{name.replace('_', '-')}", "must be at least 1")
     return BenchConfig(
-        suite=args.suite, pool=args.pool, out=Path(args.out or f"bench-results/{args.suite}-{args.pool}"),
+        suite=suite, pool=pool, out=Path(args.out or f"bench-results/{suite}-{pool}"),
+        pool_file=Path(args.pool_file) if args.pool_file else None, tasks=Path(args.tasks) if args.tasks else None,
         domains=domains, methods=methods, orders=args.orders, seed=args.seed, split=args.split,
         data=Path(args.data) if args.data else None, limit=args.limit, models=_split(args.models), prices=prices,
         base_url=args.base_url, api_key_env=args.api_key_env, logprobs=not args.no_logprobs,
-        max_attempts=args.max_attempts, max_searches=args.max_searches, exec_max_tokens=args.exec_max_tokens,
+        max_attempts=args.max_attempts, max_searches=args.max_searches, search_k=args.search_k,
+        passage_chars=args.passage_chars, exec_max_tokens=args.exec_max_tokens,
         class_max_tokens=args.class_max_tokens,
         bid_tokens=args.bid_tokens, plan_format=args.plan_format, jury_scoring=args.jury_scoring,
         jury_batch=not args.no_jury_batch,

@@ -69,6 +69,8 @@ class Task:
     answers: tuple[str, ...] = ()
     corpus: str = ""
     gold_titles: tuple[str, ...] = ()
+    judge_fn: str = ""
+    """`module:function` that judges an answer (a task file's `judge.callable`; `bench.taskfile.call_judge`)."""
 
     @property
     def question(self) -> str:

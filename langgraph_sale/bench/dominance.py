@@ -18,7 +18,7 @@ from typing import Any
 
 from langgraph_sale.bench.intervals import Interval, paired_interval, per_task
 
-__all__ = ["Dominance", "RANDOM_AT_SHARE", "random_at_share", "dominance", "dominance_rows", "as_json"]
+__all__ = ["Dominance", "RANDOM_AT_SHARE", "random_at_share", "dominance", "dominance_rows", "as_json", "from_json"]
 
 RANDOM_AT_SHARE = "random at the same share"
 BASELINES = ("router_knn", "cascade")
@@ -112,3 +112,15 @@ def as_json(verdicts: Sequence[Dominance]) -> list[dict[str, Any]]:
     """The verdicts for summary.json."""
     return [{"method": d.method, "baseline": d.baseline, "dominated": d.dominated,
              "pass_gain": vars(d.pass_gain), "cost_saving_udollars": vars(d.cost_saving)} for d in verdicts]
+
+
+def from_json(entries: Sequence[Mapping[str, Any]]) -> list[Dominance]:
+    """The verdicts `as_json` wrote (a summary.json's `dominance`), for the docs' tables.
+
+    Example:
+        >>> d = Dominance("sale", "cascade", Interval(0.1, 0.02, 0.2, 40), Interval(5.0, 1.0, 9.0, 40))
+        >>> from_json(as_json([d])) == [d]
+        True
+    """
+    return [Dominance(e["method"], e["baseline"], pass_gain=Interval(**e["pass_gain"]),
+                      cost_saving=Interval(**e["cost_saving_udollars"])) for e in entries]

@@ -277,7 +277,7 @@ class MeteredModel(BaseChatModel):
 
     inner: Any
     agent: str
-    price_per_mtok: float
+    price_per_mtok: float | Pricing
     call_cache: Any = None
     meter: Any = None
     max_tokens: int | None = None

@@ -21,6 +21,8 @@ task, which agents executed, whose answer counts, and every call it paid for.
   (equal prices in the cost term; equal plan lengths; `w_entropy = 0`; no jury).
 - `sale_value`: `sale_nomem` decided by the learned value (`langgraph_sale.value.ValueScorer`, the model given
   with `--value`): each bidder's predicted success against its price; no juror is asked.
+- `sale_escalate`: `sale_nomem` with `Escalate`: where the cascade's verifier (`verify_answer`) rejects the winner's
+  answer, the next bidder up the price ladder runs the task; every run and every verification is charged.
 
 The benchmark imports the package as any user does: only public modules and names.
 """
@@ -44,6 +46,7 @@ from langgraph_sale import (
     AuctionWeights,
     Bidder,
     CostValueScorer,
+    Escalate,
     SkipAuction,
     create_auction,
 )
@@ -62,10 +65,13 @@ __all__ = ["InfrastructureError", "Member", "Context", "Exec", "Step", "Method",
            "SALE_METHODS"]
 
 SALE_METHODS = ("sale_nomem", "sale", "sale_skip", "sale_no_price", "sale_no_length", "sale_no_entropy", "sale_no_jury",
-                "sale_value")
+                "sale_value", "sale_escalate")
 BASELINES = ("random", "oracle", "router_knn", "cascade")
 METHOD_NAMES = ("alone", *BASELINES, *SALE_METHODS)
 """`alone` expands to one `alone_<agent>` per agent of the pool."""
+OPT_IN = ("sale_escalate",)
+"""Methods run only when named: beyond the paper (it has no fallback after a failed run), and left out of `all` so
+that a run recorded before them replays to its report."""
 
 
 def alone_method(agent: str) -> str:
@@ -160,14 +166,19 @@ class Context:
         return self.members[-1].name
 
     def judge(self, task: Task, answer: str) -> tuple[bool, float]:
-        """(passed, F1) of an answer: the task's own tests (coding) or exact match / F1 (search); memoised."""
+        """(passed, F1) of an answer: the task's own tests (coding), exact match / F1 (search), or a task file's
+        callable; memoised."""
         if not answer.strip():
             return False, 0.0
         key = hashlib.sha256(f"{task.id}\x00{answer}".encode()).hexdigest()
         cached = self.verdicts.get(key) if self.verdicts is not None else None
         if cached is not None:
             return bool(cached["passed"]), float(cached["f1"])
-        if task.domain == "coding":
+        if task.judge_fn:  # a task file's own judge
+            from langgraph_sale.bench.taskfile import call_judge
+
+            passed, f1 = call_judge(task, answer)
+        elif task.domain == "coding":
             run = self.toolbox.run(task.hidden_program(extract_code(answer)), timeout_s=task.timeout_s, phase=None)
             passed, f1 = run.ok, float(run.ok)
         else:
@@ -283,6 +294,25 @@ class KnnRouter(Method):
                     extra={"train_tasks": len(train), "p_pass": {n: round(p, 3) for n, (p, _) in estimates.items()}})
 
 
+def verify_answer(ctx: Context, task: Task, answer: str, *, threshold: float, agent: str = "") -> bool:
+    """The cascade's verifier, which `sale_escalate` checks answers with: for coding the task's visible examples
+    (never the judge's tests), for search the pool as a jury scoring the answer 0-5 (accepted at a mean of at least
+    `threshold`). Its calls go to the meter like any other."""
+    if task.domain == "coding":
+        return ctx.toolbox.run(task.visible_program(extract_code(answer)), timeout_s=task.timeout_s, phase="verify",
+                               agent=agent).ok
+    prompt = [SystemMessage(VERIFY_SYSTEM),
+              HumanMessage(f"Question task:\n{task.text}\n\nProposed answer: {extract_answer(answer)}\n\n"
+                           'Score the answer. Reply only with JSON {"score": N}.')]
+    scores = []
+    for member in ctx.members:
+        reply = member.model.model_copy(update={"max_tokens": 16}).invoke(prompt)
+        score = parse_jury_answer(str(reply.content))
+        if score is not None:
+            scores.append(score)
+    return bool(scores) and sum(scores) / len(scores) >= threshold
+
+
 class Cascade(Method):
     name = "cascade"
 
@@ -290,23 +320,8 @@ class Cascade(Method):
         self.threshold = threshold
 
     def _verify(self, agent: str, task: Task, answer: str) -> tuple[bool, list[CallRecord]]:
-        ctx = self.ctx
-        with ctx.meter.capture() as records:
-            if task.domain == "coding":
-                run = ctx.toolbox.run(task.visible_program(extract_code(answer)), timeout_s=task.timeout_s,
-                                      phase="verify", agent=agent)
-                accepted = run.ok
-            else:
-                prompt = [SystemMessage(VERIFY_SYSTEM),
-                          HumanMessage(f"Question task:\n{task.text}\n\nProposed answer: {extract_answer(answer)}\n\n"
-                                       'Score the answer. Reply only with JSON {"score": N}.')]
-                scores = []
-                for member in ctx.members:
-                    reply = member.model.model_copy(update={"max_tokens": 16}).invoke(prompt)
-                    score = parse_jury_answer(str(reply.content))
-                    if score is not None:
-                        scores.append(score)
-                accepted = bool(scores) and sum(scores) / len(scores) >= self.threshold
+        with self.ctx.meter.capture() as records:
+            accepted = verify_answer(self.ctx, task, answer, threshold=self.threshold, agent=agent)
         return accepted, list(records)
 
     def run(self, task: Task) -> Step:
@@ -355,7 +370,7 @@ class Sale(Method):
 
     def __init__(self, name: str, *, weights: AuctionWeights, value: ValueModel | None = None) -> None:
         self.name = name
-        self.stateful = name not in ("sale_nomem", "sale_value")
+        self.stateful = name not in ("sale_nomem", "sale_value", "sale_escalate")
         self.weights = weights
         self.value = value
 
@@ -390,12 +405,18 @@ class Sale(Method):
         skip = SkipAuction(min_recalled=min(SkipAuction().min_recalled, recall_k)) if self.name == "sale_skip" else None
         self.namespace = AuctionMemory().namespace_for(None)
         self.saved: set[str] = set()
+        escalate = None
+        if self.name == "sale_escalate":
+            tasks = {task.text: task for task in ctx.tasks}
+            threshold = float(ctx.options["cascade_threshold"])
+            escalate = Escalate(lambda text, answer: verify_answer(ctx, tasks[text], answer, threshold=threshold))
         self.app = create_auction(
             [member.bidder for member in ctx.members], scorer=scorer, jury=self.name != "sale_no_jury",
             memory=self.memory, skip=skip, max_bid_tokens=int(ctx.options["bid_tokens"]),
             plan_format=ctx.options.get("plan_format", "steps"), jury_scoring=ctx.options.get("jury_scoring", "digit"),
             jury_batch=bool(ctx.options.get("jury_batch", True)),
             bid_timeout=float(ctx.options["bid_timeout"]), plan_guidance=bool(ctx.options["plan_guidance"]),
+            escalate=escalate,
         ).compile(store=self.store, name=self.name)
 
     def restore(self, row: Mapping[str, Any]) -> None:
@@ -425,6 +446,9 @@ class Sale(Method):
         winner = outcome.get("winner")
         answer = outcome.get("answer") or ""
         passed, f1 = ctx.judge(task, answer) if winner and answer else (False, 0.0)
+        # Who ran: the winner, or with escalation every bidder the task went to, the last one's answer counting.
+        final = outcome.get("executed_by") or winner
+        executed = [*outcome.get("escalated_from", []), final] if final else []
         memory: list[dict[str, Any]] = []
         if self.store is not None:
             for item in self.store.search(self.namespace, limit=100_000):
@@ -438,6 +462,7 @@ class Sale(Method):
             "package_tokens": outcome.get("total_tokens"), "package_cost_usd": outcome.get("total_cost_usd"),
             "guided": bool(outcome.get("plan")), "wall_s": time.perf_counter() - started,
             "skipped": bool(outcome.get("skipped")), "task_chars": len(task.text),
+            **({"escalated_from": outcome["escalated_from"]} if outcome.get("escalated_from") else {}),
             # The first bids' scored features: what `langgraph_sale.bench.fitdata` turns into training examples, and
             # their plan lengths as written (sale_no_length scores every plan at the cap), which the report checks
             # against the executions they forecast.
@@ -449,8 +474,7 @@ class Sale(Method):
                      for b in outcome.get("bids", []) if b.get("phase", "bid") == "bid"
                      and (s := b.get("breakdown"))],
         }
-        return Step([winner] if winner else [], winner, answer, passed, f1, list(records), extra=extra,
-                     memory=memory)
+        return Step(executed, final, answer, passed, f1, list(records), extra=extra, memory=memory)
 
 
 def make_methods(names: Sequence[str] | None, agents: Sequence[str], *, weights: AuctionWeights,
@@ -461,7 +485,8 @@ def make_methods(names: Sequence[str] | None, agents: Sequence[str], *, weights:
     """
     from langgraph_sale.errors import AuctionConfigError
 
-    wanted = list(names) if names else [m for m in METHOD_NAMES if m != "sale_value" or value is not None]
+    wanted = list(names) if names else [m for m in METHOD_NAMES
+                                        if m not in OPT_IN and (m != "sale_value" or value is not None)]
     known = {alone_method(agent) for agent in agents} | set(METHOD_NAMES)
     unknown = [name for name in wanted if name not in known]
     if unknown:

@@ -1,6 +1,7 @@
-"""The pools a benchmark can run: the fake pool, the local pool (llama-server on this machine), or any
-OpenAI-compatible endpoint. A pool is a list of (name, price, chat model), cheapest first; the harness wraps each
-model in its meter and cache and builds the bidders itself.
+"""The pools a benchmark can run: the fake pool, the local pool (llama-server on this machine), any
+OpenAI-compatible endpoint, or the pool a pool file describes (`langgraph_sale.poolfile`: providers mixed, full
+prices, each endpoint's concurrency limit). A pool is a list of (name, price, chat model), cheapest first; the
+harness wraps each model in its meter and cache and builds the bidders itself.
 
 The local pool's server starts on the first call the run's cache cannot answer (`Pool.connect`), so a replay of a
 committed record starts nothing; with `offline=True` nothing is ever started or called, and the pool need not be
@@ -17,10 +18,12 @@ from typing import Any
 
 from langgraph_sale.bench.data import Suite
 from langgraph_sale.errors import AuctionConfigError
+from langgraph_sale.limits import CallLimiter
+from langgraph_sale.pricing import Pricing
 
 __all__ = ["PoolMember", "Pool", "make_pool", "POOLS"]
 
-POOLS = ("fake", "local", "openai")
+POOLS = ("fake", "local", "openai", "file")
 
 
 @dataclass
@@ -31,6 +34,11 @@ class PoolMember:
     description: str = ""
     grammar: bool = False
     """The model's server takes GBNF grammars (`Bidder.grammar`)."""
+    pricing: Pricing | None = None
+    """Input, cached-input and output prices where the pool gives them (a pool file); None: `price_per_mtok` on
+    every token."""
+    limiter: CallLimiter | None = None
+    """The member's endpoint's concurrency limit (a pool file); None: the run's own."""
 
 
 @dataclass
@@ -77,7 +85,7 @@ def _ordered(members: list[PoolMember]) -> list[PoolMember]:
 def make_pool(kind: str, suite: Suite, *, models: Sequence[str] | None = None,
               prices: Sequence[float] | None = None, base_url: str | None = None,
               api_key_env: str = "OPENAI_API_KEY", logprobs: bool = True, timeout: float = 600.0,
-              offline: bool = False, lazy: bool = False) -> Pool:
+              offline: bool = False, lazy: bool = False, pool_file: str | None = None) -> Pool:
     """Build a pool (see the module docstring).
 
     Args:
@@ -93,6 +101,7 @@ def make_pool(kind: str, suite: Suite, *, models: Sequence[str] | None = None,
         offline: The run answers every call from its cache (a replay): the local pool need not be installed.
         lazy: The local pool may be missing until a call needs it (a run seeded from a record): its install is
             checked on the first call the cache cannot answer, not before.
+        pool_file: The pool file of a "file" pool.
     """
     if kind == "fake":
         from langgraph_sale.bench.fake import FAKE_AGENTS, FakeBenchModel, FakeWorld
@@ -122,13 +131,40 @@ def make_pool(kind: str, suite: Suite, *, models: Sequence[str] | None = None,
             raise AuctionConfigError("--models", "two model ids map to the same bidder name")
         fingerprint = {"pool": "openai", "models": list(models), "prices": price_list, "logprobs": logprobs}
         return Pool("openai", _ordered(members), fingerprint)
+    if kind == "file":
+        if not pool_file:
+            raise AuctionConfigError("--pool-file", "a file pool needs --pool-file FILE")
+        if models or prices or base_url:
+            raise AuctionConfigError("--pool-file", "the pool file names the models, prices and endpoints: drop "
+                                     "--models, --prices and --base-url")
+        return _file_pool(pool_file, installed_now=not (offline or lazy))
     raise AuctionConfigError("--pool", f"must be one of {', '.join(POOLS)}, got {kind!r}")
+
+
+def _file_pool(path: str, *, installed_now: bool) -> Pool:
+    """The pool a pool file describes; a `local` bidder's server started on the first call that needs it."""
+    from langgraph_sale.local import pool_installed
+    from langgraph_sale.poolfile import load_pool_spec
+
+    spec = load_pool_spec(path)
+
+    def require_installed() -> None:
+        if spec.needs_local_server and not pool_installed():
+            raise AuctionConfigError("--pool-file", f"{path} has local bidders and the local pool is not installed: "
+                                     "run `python -m langgraph_sale.local install` first (or replay with --offline)")
+
+    if installed_now:
+        require_installed()
+    return _started_on_first_miss("file", lambda url: spec.bidders(local_url=url, where=path),
+                                  {"pool": "file", "bidders": spec.fingerprint()},
+                                  needs_server=spec.needs_local_server, require_installed=require_installed,
+                                  own_limits=True)
 
 
 def _local_pool(models: Sequence[str] | None, prices: Sequence[float] | None, *, timeout: float,
                 installed_now: bool) -> Pool:
     """The local pool, its server started on the first call that needs it (see the module docstring)."""
-    from langgraph_sale.local import MODELS, LocalServer, local_bidders, pool_installed
+    from langgraph_sale.local import MODELS, local_bidders, pool_installed
 
     def require_installed() -> None:
         if not pool_installed():
@@ -140,9 +176,22 @@ def _local_pool(models: Sequence[str] | None, prices: Sequence[float] | None, *,
     wanted = list(models) if models else [m.id for m in MODELS]
     price_list = _prices(wanted, prices, {m.id: m.price_per_mtok for m in MODELS})
     price_of = dict(zip(wanted, price_list, strict=True))
-    # Calls are keyed by the model's options, never its URL: the models built before the server has a port look
-    # calls up exactly as the live ones will make them.
-    bidders = local_bidders("http://127.0.0.1:9/v1", models=wanted, prices=price_of, timeout=timeout)
+    return _started_on_first_miss(
+        "local", lambda url: local_bidders(url or "http://127.0.0.1:9/v1", models=wanted, prices=price_of,
+                                           timeout=timeout),
+        {"pool": "local", "models": wanted, "prices": price_list}, needs_server=True,
+        require_installed=require_installed)
+
+
+def _started_on_first_miss(kind: str, build: Callable[[str | None], list[Any]], fingerprint: dict[str, Any], *,
+                           needs_server: bool, require_installed: Callable[[], None], own_limits: bool = False
+                           ) -> Pool:
+    """A pool whose bidders are built first at no server (`build(None)`) and again, live, on the first call the cache
+    cannot answer (`build(url)`, the local server started first where `needs_server`). Calls are keyed by the
+    models' options, never their URL: the models built before the server has a port look calls up exactly as the
+    live ones will make them. `own_limits`: each member keeps its bidder's limiter (a pool file's endpoints)."""
+    from langgraph_sale.local import LocalServer
+
     server = LocalServer()
     live: dict[str, Any] = {}
     lock = threading.Lock()
@@ -150,12 +199,14 @@ def _local_pool(models: Sequence[str] | None, prices: Sequence[float] | None, *,
     def connect(name: str) -> Any:
         with lock:
             if not live:
-                require_installed()
-                server.start()
-                live.update((b.name, b.model) for b in local_bidders(server.openai_url, models=wanted,
-                                                                      prices=price_of, timeout=timeout))
+                url = None
+                if needs_server:
+                    require_installed()
+                    url = server.start().openai_url
+                live.update((b.name, b.model) for b in build(url))
         return live[name]
 
-    members = [PoolMember(b.name, b.price_per_mtok, b.model, b.description, b.grammar) for b in bidders]
-    fingerprint: dict[str, Any] = {"pool": "local", "models": wanted, "prices": price_list}
-    return Pool("local", _ordered(members), fingerprint, close=server.stop, connect=connect)
+    members = [PoolMember(b.name, b.price_per_mtok, b.model, b.description, b.grammar,
+                          pricing=None if b.pricing.flat else b.pricing, limiter=b.limiter if own_limits else None)
+               for b in build(None)]
+    return Pool(kind, _ordered(members), fingerprint, close=server.stop, connect=connect)

@@ -352,6 +352,21 @@ def block_forecast(summaries: Summaries, run: str, domain: str | None = None) ->
     return "\n".join(_forecast_section(dom, forecast)[4:]).strip()
 
 
+def block_dominance(summaries: Summaries, run: str, methods: str | None = None, domain: str | None = None) -> str:
+    """Is each SALE method of a run (or those in `methods`, a comma list) dominated by a baseline? (the report's
+    dominance table, from its summary)."""
+    from langgraph_sale.bench.dominance import dominance_rows, from_json
+
+    summary = summaries(run)
+    dom = _domain(summary, domain)
+    wanted = [name.strip() for name in (methods or "").split(",") if name.strip()]
+    verdicts = [d for d in from_json(summary["dominance"][dom]) if not wanted or d.method in wanted]
+    if not verdicts:
+        raise AuctionConfigError("report", f"run {run} has no dominance verdict in {dom} for {methods or 'any method'}")
+    return markdown_table(["method", "baseline", "pass@1: baseline - method (points)", "µ$ / task: method - baseline",
+                           "dominated"], dominance_rows(verdicts))
+
+
 def block_jury(summaries: Summaries, run: str, domain: str | None = None) -> str:
     """How each juror scored the plans of a run (the share of each score)."""
     from langgraph_sale.bench.report import jury_table
@@ -417,7 +432,7 @@ def block_commands(summaries: Summaries, runs: str) -> str:
 BLOCKS: dict[str, Callable[..., str]] = {
     "table": block_table, "bins": block_bins, "goals": block_goals, "skip": block_skip, "phases": block_phases,
     "forecast": block_forecast, "weights": block_weights, "commands": block_commands, "jury": block_jury,
-    "break-even": block_break_even, "sessions": block_sessions,
+    "break-even": block_break_even, "sessions": block_sessions, "dominance": block_dominance,
 }
 
 

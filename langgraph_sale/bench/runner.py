@@ -31,12 +31,20 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.tools import BaseTool, StructuredTool
 
 from langgraph_sale import AuctionWeights, Bidder
-from langgraph_sale.bench.agents import BenchAgent, Toolbox, bench_coding_agent, bench_search_agent
+from langgraph_sale.bench.agents import (
+    PASSAGE_CHARS,
+    SEARCH_K,
+    BenchAgent,
+    Toolbox,
+    bench_coding_agent,
+    bench_search_agent,
+)
 from langgraph_sale.bench.data import DOMAINS, Suite, load_suite, resolve_root, split_name, split_of
 from langgraph_sale.bench.meter import CallNotRecorded, CallRecord, JsonlCache, Meter, MeteredModel, read_jsonl
 from langgraph_sale.bench.methods import Context, Member, Method, Step, make_methods
 from langgraph_sale.bench.pools import Pool, make_pool
 from langgraph_sale.bench.record import cache_files, seed_cache
+from langgraph_sale.bench.taskfile import FILE_SUITE, load_task_file, task_file_digest
 from langgraph_sale.errors import AuctionConfigError
 from langgraph_sale.memory import RECALL_K
 from langgraph_sale.value import ValueModel
@@ -56,10 +64,13 @@ LEGACY_AUCTION = ("free", "integer", False)
 and batched jurors."""
 
 _RESULT_OPTIONS = (
-    ("models", "--models"), ("prices", "--prices"), ("base_url", "--base-url"), ("logprobs", "--no-logprobs"),
+    ("tasks", "--tasks"), ("models", "--models"), ("prices", "--prices"), ("base_url", "--base-url"),
+    ("pool_file", "--pool-file"),
+    ("logprobs", "--no-logprobs"),
     ("domains", "--domains"), ("methods", "--methods"), ("orders", "--orders"), ("seed", "--seed"),
     ("split", "--split"), ("limit", "--limit"), ("max_attempts", "--max-attempts"),
-    ("max_searches", "--max-searches"), ("exec_max_tokens", "--exec-max-tokens"),
+    ("max_searches", "--max-searches"), ("search_k", "--search-k"), ("passage_chars", "--passage-chars"),
+    ("exec_max_tokens", "--exec-max-tokens"),
     ("class_max_tokens", "--class-max-tokens"), ("bid_tokens", "--bid-tokens"),
     ("plan_guidance", "--no-plan-guidance"), ("weights", "--weights"), ("embedder", "--embedder"),
     ("recall_k", "--recall-k"), ("router_k", "--router-k"), ("router_lambda", "--router-lambda"),
@@ -86,6 +97,10 @@ class BenchConfig:
     models: tuple[str, ...] | None = None
     prices: tuple[float, ...] | None = None
     base_url: str | None = None
+    pool_file: Path | None = None
+    """The pool file of `pool="file"` (`langgraph_sale.poolfile`)."""
+    tasks: Path | None = None
+    """A task file (`bench.taskfile`): the suite is its tasks (`suite="file"`)."""
     api_key_env: str = "OPENAI_API_KEY"
     logprobs: bool = True
     max_attempts: int = 3
@@ -96,6 +111,10 @@ class BenchConfig:
     times a function (the reference solutions: 334 tokens at the median, 660 at most, against 32 for MBPP and 154
     for HumanEval), so a cap fitted to functions measured truncation there (docs/RESULTS.md §4)."""
     search_max_tokens: int = 160
+    search_k: int = SEARCH_K
+    """Passages a search returns."""
+    passage_chars: int = PASSAGE_CHARS
+    """Characters of each passage a search returns (a HotpotQA or MuSiQue paragraph is ~600 at the median)."""
     bid_tokens: int = 256
     plan_format: str = "steps"
     jury_scoring: str = "digit"
@@ -120,6 +139,11 @@ class BenchConfig:
     progress: bool = True
     command: str = ""
 
+    @property
+    def search_reading(self) -> tuple[int, int]:
+        """What a search returns: (passages, characters a passage)."""
+        return self.search_k, self.passage_chars
+
     def reproduce_command(self) -> str:
         """The `langgraph-sale bench` command that makes this run's figures: every option that changes a result
         and differs from its default, and none that only says where or how (`--out`, `--reuse`, `--offline`,
@@ -130,7 +154,9 @@ class BenchConfig:
             'langgraph-sale bench --suite bench --pool fake --domains coding --orders 1 --no-plan-guidance'
         """
         default = BenchConfig()
-        parts = ["langgraph-sale bench", f"--suite {self.suite}", f"--pool {self.pool}"]
+        # A task file is the suite (`--tasks` among the options below).
+        parts = ["langgraph-sale bench", *([] if self.tasks is not None else [f"--suite {self.suite}"]),
+                 f"--pool {self.pool}"]
         for name, flag in _RESULT_OPTIONS:
             value = getattr(self, name)
             if value is None or value == getattr(default, name):
@@ -147,13 +173,18 @@ class BenchConfig:
                     ) -> dict[str, Any]:
         """What the cached results depend on: a rerun into the same folder must match it."""
         return {
-            "suite": self.suite, "data": str(root), "pool": pool.fingerprint, "max_attempts": self.max_attempts,
+            "suite": self.suite, "data": str(root), "pool": pool.fingerprint,
+            **({"tasks": task_file_digest(self.tasks)} if self.tasks is not None else {}),
+            "max_attempts": self.max_attempts,
             "max_searches": self.max_searches, "exec_max_tokens": self.exec_max_tokens,
             # Only for coding and where it differs from the function cap, so that folders made before it existed (one
             # cap for both) keep their fingerprint.
             **({"class_max_tokens": self.class_max_tokens}
                if "coding" in self.domains and self.class_max_tokens != self.exec_max_tokens else {}),
             "search_max_tokens": self.search_max_tokens, "bid_tokens": self.bid_tokens,
+            # Only for search and where changed, so that folders made before they existed keep their fingerprint.
+            **({"search": list(self.search_reading)} if "search" in self.domains
+               and self.search_reading != (SEARCH_K, PASSAGE_CHARS) else {}),
             "plan_guidance": self.plan_guidance, "weights": weights.model_dump(), "embedder": self.embedder,
             "router": [self.router_k, self.router_lambda, self.router_folds],
             "cascade_threshold": self.cascade_threshold, "seed": self.seed,
@@ -318,12 +349,14 @@ def _members(domain: str, pool: Pool, suite: Suite, config: BenchConfig, meter: 
              calls: JsonlCache, executions: JsonlCache) -> list[Member]:
     from langgraph_sale.limits import CallLimiter
 
-    limiter = CallLimiter(1) if pool.kind != "fake" else None
+    shared = CallLimiter(1) if pool.kind != "fake" else None
     tasks = suite.by_text()
     tools = _prompt_tools(domain)
     members = []
     for spec in pool.members:
-        model = MeteredModel(inner=spec.model, agent=spec.name, price_per_mtok=spec.price_per_mtok,
+        price = spec.pricing or spec.price_per_mtok
+        limiter = spec.limiter or shared
+        model = MeteredModel(inner=spec.model, agent=spec.name, price_per_mtok=price,
                              call_cache=calls, meter=meter, offline=config.offline,
                              connect=functools.partial(pool.connect, spec.name) if pool.connect else None)
         if domain == "coding":
@@ -337,10 +370,11 @@ def _members(domain: str, pool: Pool, suite: Suite, config: BenchConfig, meter: 
                                        max_searches=config.max_searches)
             # "first": the executor searches the question before the model's first turn (agents.py); the mark
             # keeps runs of the earlier executor, which did not, from being replayed as this one's.
-            signature = f"search-first|{config.max_searches}|{config.search_max_tokens}"
+            signature = f"search-first|{config.max_searches}|{config.search_max_tokens}" + (
+                "|k{}c{}".format(*config.search_reading) if config.search_reading != (SEARCH_K, PASSAGE_CHARS) else "")
             variants = {}
         agent = BenchAgent(spec.name, graph, meter, executions, signature, variants=variants)
-        bidder = Bidder(spec.name, model, spec.price_per_mtok, agent=agent, tools=tools,
+        bidder = Bidder(spec.name, model, price, agent=agent, tools=tools,
                         description=spec.description, limiter=limiter, grammar=spec.grammar)
         members.append(Member(spec.name, spec.price_per_mtok, model, agent, bidder))
     return members
@@ -442,8 +476,14 @@ class _Run:
 def _prepare_run(config: BenchConfig) -> _Run:
     if config.orders < 1:
         raise AuctionConfigError("--orders", "must be at least 1")
-    root = resolve_root(config.suite, config.data)
-    suite = load_suite(config.suite, root=root, domains=config.domains, limit=config.limit)
+    if config.tasks is not None:  # your own tasks: the domains are those the file has
+        config.suite = FILE_SUITE
+        suite = load_task_file(config.tasks, domains=config.domains, limit=config.limit)
+        root = suite.root
+        config.domains = tuple(domain for domain in config.domains if suite.tasks.get(domain))
+    else:
+        root = resolve_root(config.suite, config.data)
+        suite = load_suite(config.suite, root=root, domains=config.domains, limit=config.limit)
     config.split = split_name(config.split)
     if config.split != "all":  # after --limit: the same tasks, halved
         suite.tasks = {domain: [t for t in tasks if split_of(t.id) == config.split]
@@ -460,12 +500,13 @@ def _prepare_run(config: BenchConfig) -> _Run:
         config.bid_timeout = 60.0 if config.pool == "fake" else 900.0
     pool = make_pool(config.pool, suite, models=config.models, prices=config.prices, base_url=config.base_url,
                      api_key_env=config.api_key_env, logprobs=config.logprobs, offline=config.offline,
-                     lazy=config.reuse is not None)
+                     lazy=config.reuse is not None, pool_file=str(config.pool_file) if config.pool_file else None)
     meta = _check_meta(out, config.fingerprint(pool, root, weights, value))
     _seed_caches(out, config.reuse)
     caches = {name: JsonlCache(out / f"{name}.jsonl") for name in (*SHARED_CACHES, "rows")}
     meter = Meter()
-    toolbox = Toolbox(meter, suite.corpora, caches["pyruns"], simulated=pool.kind == "fake", offline=config.offline)
+    toolbox = Toolbox(meter, suite.corpora, caches["pyruns"], simulated=pool.kind == "fake", offline=config.offline,
+                      search_k=config.search_k, passage_chars=config.passage_chars)
     embeddings = make_embeddings(config.embedder)
     options = {"bid_tokens": config.bid_tokens, "bid_timeout": config.bid_timeout,
                "plan_format": config.plan_format, "jury_scoring": config.jury_scoring, "jury_batch": config.jury_batch,

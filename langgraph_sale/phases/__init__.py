@@ -9,6 +9,7 @@
 | `refine` | `RecallNode`, `send_refines` | the outbid round: bidders cheaper than the leader rewrite from memory |
 | `approve` | `ApproveNode` | optional: a person accepts, overrides or rejects the winner |
 | `execute` | `ExecuteNode` | the winner runs the task in its own subgraph, guided by its plan |
+| `check` | `CheckExecution` | optional (`escalate`): a rejected answer goes to the next bidder up the price ladder |
 | `outcome` | `RecordOutcome` | the outcome into state and memory |
 
 Every node holds the `Auction` (the pool and its options, `langgraph_sale.options`) and has one body for `invoke`

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langgraph.runtime import Runtime
 
-from langgraph_sale.types import Bid, CallUsage, JuryScore
+from langgraph_sale.types import Bid, CallUsage, Evaluator, JuryScore
 
-__all__ = ["EVENT", "emit", "usage_by_phase", "ledger", "bids_of", "jury_of", "latest_bids"]
+__all__ = ["EVENT", "emit", "usage_by_phase", "ledger", "bids_of", "jury_of", "latest_bids", "verdict", "averdict"]
 
 EVENT = "auction_event"
 """The key of the auction's custom stream events (`stream_mode="custom"`): `{EVENT: "<event>", ...data}`."""
@@ -49,8 +52,10 @@ def usage_by_phase(bids: Sequence[Bid], jury: Sequence[JuryScore], execution: Ma
     for judgment in jury:
         phase = "refine" if judgment.phase == "refine" else "jury"
         phases[phase] = phases.get(phase, CallUsage()) + judgment.usage
-    if execution and execution.get("usage"):
-        phases["execute"] = CallUsage.model_validate(execution["usage"])
+    # Every execution is paid for: the one whose answer stands and those a check rejected (`Escalate`).
+    for run in [*(execution or {}).get("rejected", []), execution or {}]:
+        if run.get("usage"):
+            phases["execute"] = phases.get("execute", CallUsage()) + CallUsage.model_validate(run["usage"])
     return phases
 
 
@@ -59,3 +64,19 @@ def ledger(phases: Mapping[str, CallUsage]) -> dict[str, Any]:
     costs = {phase: usage.cost_usd for phase, usage in phases.items()}
     costs["total"] = sum(costs.values())
     return {"auction_usage": {phase: usage.to_state() for phase, usage in phases.items()}, "auction_cost_usd": costs}
+
+
+async def averdict(evaluate: Evaluator, task: str, answer: str) -> bool | Exception:
+    """What `evaluate(task, answer)` says (awaited if it is async), or the exception it raised: a hook's failure is
+    recorded, never fatal."""
+    try:
+        said = evaluate(task, answer)
+        return bool(await said) if inspect.isawaitable(said) else bool(said)
+    except Exception as err:  # noqa: BLE001 - an evaluator failure is recorded, never fatal
+        return err
+
+
+def verdict(evaluate: Evaluator, task: str, answer: str) -> bool | Exception:
+    """`averdict` from the sync path, in a fresh thread: this thread may run beside an event loop."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, averdict(evaluate, task, answer)).result()

@@ -4,9 +4,6 @@ the decision to the host's node for the winner."""
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,8 +13,8 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 
 from langgraph_sale.memory import AuctionRecord
-from langgraph_sale.options import Auction, Evaluator
-from langgraph_sale.phases.common import bids_of, emit, jury_of, ledger, usage_by_phase
+from langgraph_sale.options import Auction
+from langgraph_sale.phases.common import averdict, bids_of, emit, jury_of, ledger, usage_by_phase, verdict
 from langgraph_sale.state import OUTPUT_KEYS, AuctionState
 from langgraph_sale.types import AuctionOutcome, AuctionStatus, Bid, CallUsage, ScoreBreakdown
 
@@ -46,7 +43,7 @@ class RecordOutcome(RunnableCallable):
         options = self.auction.options
         bids, phases, outcome = self._outcome(state)
         if options.evaluate is not None and outcome.answer is not None:
-            outcome = _judged_by(outcome, _evaluate(options.evaluate, outcome.task, outcome.answer))
+            outcome = _judged_by(outcome, verdict(options.evaluate, outcome.task, outcome.answer))
         if options.memory is not None and outcome.winner:
             try:
                 options.memory.bind(runtime.store, runtime.context, config).write(self._memory_record(bids, outcome))
@@ -60,7 +57,7 @@ class RecordOutcome(RunnableCallable):
         options = self.auction.options
         bids, phases, outcome = self._outcome(state)
         if options.evaluate is not None and outcome.answer is not None:
-            outcome = _judged_by(outcome, await _aevaluate(options.evaluate, outcome.task, outcome.answer))
+            outcome = _judged_by(outcome, await averdict(options.evaluate, outcome.task, outcome.answer))
         if options.memory is not None and outcome.winner:
             try:
                 await options.memory.bind(runtime.store, runtime.context, config).awrite(
@@ -79,7 +76,7 @@ class RecordOutcome(RunnableCallable):
         execution = state.get("auction_execution") or {}
         clock = state.get("auction_clock", {})
         auction_wall = max(0.0, clock.get("decided", 0.0) - clock.get("opened", 0.0))
-        execute_wall = float(execution.get("wall_s") or 0.0)
+        execute_wall = sum(float(run.get("wall_s") or 0.0) for run in [*execution.get("rejected", []), execution])
         total_tokens = sum(u.total_tokens for u in phases.values())
         total_cost = sum(u.cost_usd for u in phases.values())
         overhead = [u for phase, u in phases.items() if phase != "execute"]
@@ -99,6 +96,10 @@ class RecordOutcome(RunnableCallable):
             fallback_used=bool(notes.get("fallback")),
             answer=execution.get("answer"),
             execution_error=execution.get("error"),
+            executed_by=execution.get("bidder"),
+            escalated_from=[run["bidder"] for run in execution.get("rejected", [])],
+            checked=execution.get("checked"),
+            check_error=execution.get("check_error"),
             delivery=execution.get("delivery"),
             tokens_by_phase={phase: u.total_tokens for phase, u in phases.items()},
             cost_usd_by_phase={phase: u.cost_usd for phase, u in phases.items()},
@@ -153,21 +154,6 @@ class RecordOutcome(RunnableCallable):
 
 def _memory_failed(outcome: AuctionOutcome, error: Exception) -> AuctionOutcome:
     return outcome.model_copy(update={"memory_error": f"{type(error).__name__}: {error}"[:500]})
-
-
-async def _aevaluate(evaluate: Evaluator, task: str, answer: str) -> bool | Exception:
-    """The evaluator's verdict, awaited if it is async; its exception, if it raised (recorded, never fatal)."""
-    try:
-        verdict = evaluate(task, answer)
-        return bool(await verdict) if inspect.isawaitable(verdict) else bool(verdict)
-    except Exception as err:  # noqa: BLE001 - an evaluator failure is recorded, never fatal
-        return err
-
-
-def _evaluate(evaluate: Evaluator, task: str, answer: str) -> bool | Exception:
-    """`_aevaluate` from the sync path, in a fresh thread: this thread may run beside an event loop."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, _aevaluate(evaluate, task, answer)).result()
 
 
 def _judged_by(outcome: AuctionOutcome, verdict: bool | Exception) -> AuctionOutcome:

@@ -2,7 +2,8 @@
 
 The fan-outs return `Send`s (one per bidder, one per (juror, bid), one per challenger); with nothing to send they
 route on. After a decision the run goes to `approve` (with `approve=True`), to the winner's `execute_<name>` node
-(`route="internal"`), or to `record_outcome`.
+(`route="internal"`), or to `record_outcome`; with `escalate`, after `check_execution` to the bidder the task was
+handed to, or to `record_outcome`.
 """
 
 from __future__ import annotations
@@ -91,3 +92,8 @@ class Routes:
         """The winner executes here (`route="internal"`), or the outcome is recorded (decided, or nobody runs)."""
         winner = state.get("auction_winner")
         return f"execute_{winner}" if self.auction.options.route == "internal" and winner else "record_outcome"
+
+    def after_check(self, state: AuctionState) -> str:
+        """After `check_execution` (`escalate`): the bidder the task was handed to, else the outcome."""
+        handoff = (state.get("auction_execution") or {}).get("handoff")
+        return f"execute_{handoff}" if handoff else "record_outcome"
