@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test pool lint typecheck unit bench clean
+.PHONY: demo test pool lint typecheck site docs unit bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 demo: $(STAMP)
 	$(BIN)/python examples/quickstart.py
 
-test: lint typecheck pool unit
+test: lint typecheck site pool unit
 
 # The local model pool for the real-model tests: a cached build and cached models make this take seconds. Where it
 # cannot be installed (no registry), those tests are skipped with the reason and the rest still run; under CI=true
@@ -42,6 +42,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The documentation site (MkDocs, Material, mkdocstrings), built in strict mode: a broken link, a missing page or a
+# docstring the API reference cannot read fails the build. `make docs` serves it at http://127.0.0.1:8000.
+site: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
+
 unit: $(STAMP)
 	$(BIN)/python -m pytest
 
@@ -49,4 +57,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_overhead.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .langgraph_api
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .langgraph_api site

@@ -3,7 +3,7 @@
 Every agent of a pool bids a short plan; a jury of the agents scores the bids; each bid's score is cost minus value;
 the winner executes the task in its own subgraph, guided by its plan.
 
-Example:
+Examples:
     >>> from langgraph_sale import create_auction
     >>> from langgraph_sale.testing import fake_pool
     >>> app = create_auction(fake_pool()).compile(name="auction")

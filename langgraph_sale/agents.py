@@ -17,7 +17,7 @@ executors with them).
 Both take and return `{"messages": [...]}` (the task is the first human message; an auction's guidance, the
 winner's plan, arrives as the system message before it), so they run alone or as a bidder's executor.
 
-Example:
+Examples:
     >>> from langgraph_sale.testing import ScriptedChatModel
     >>> model = ScriptedChatModel(answers=["```python\\ndef add(a, b):\\n    return a + b\\n```"])
     >>> agent = coding_agent(model)
@@ -93,7 +93,7 @@ class _AgentState(TypedDict, total=False):
 def extract_code(text: str) -> str:
     """The code of an answer: the first fenced block that defines something, else the first block, else the text.
 
-    Example:
+    Examples:
         >>> extract_code("Here:\\n```python\\ndef f():\\n    return 1\\n```\\nDone.")
         'def f():\\n    return 1\\n'
         >>> extract_code("def g(): pass")
@@ -111,7 +111,7 @@ def examples_check(*, timeout_s: float = 10.0) -> CodeCheck:
     (as HumanEval's docstrings do), run after the code in the sandbox (`langgraph_sale.tools.run_python`); None for
     a task that shows neither.
 
-    Example:
+    Examples:
         >>> check = examples_check()
         >>> check("Write add.\\nassert add(1, 2) == 3", "def add(a, b):\\n    return a + b").ok
         True
@@ -143,7 +143,7 @@ def passes_examples(*, timeout_s: float = 10.0) -> Callable[[str, str], bool]:
     """An `Escalate` check for coding tasks: the answer's code passes the examples the task shows (`examples_check`);
     a task that shows none keeps its answer (there is nothing to check it against).
 
-    Example:
+    Examples:
         >>> check = passes_examples()
         >>> check("Write add.\\nassert add(1, 2) == 3", "```python\\ndef add(a, b):\\n    return a - b\\n```")
         False
@@ -214,7 +214,7 @@ def coding_agent(model: Any, *, check: CodeCheck | None = None, max_attempts: in
 def parse_search_step(text: str) -> tuple[str, str]:
     """("search", keywords), ("answer", text) or ("other", text) for one turn of the search agent.
 
-    Example:
+    Examples:
         >>> parse_search_step("SEARCH: Eiffel Tower architect")
         ('search', 'Eiffel Tower architect')
         >>> parse_search_step("Thinking...\\nANSWER: Gustave Eiffel")
@@ -258,7 +258,7 @@ def search_agent(model: Any, *, search: Search | BaseTool, first_query: Callable
     Raises:
         AuctionConfigError: On a bad option, naming it.
 
-    Example:
+    Examples:
         >>> from langgraph_sale.testing import ScriptedChatModel
         >>> model = ScriptedChatModel(answers=["ANSWER: Paris"])
         >>> agent = search_agent(model, search=lambda task, query: "1. France. Its capital is Paris.")

@@ -45,7 +45,7 @@ class Bidder:
         AuctionConfigError: On a name that is not snake_case, a negative or non-finite price, or a model that is
             not a chat model.
 
-    Example:
+    Examples:
         >>> from langgraph_sale.testing import ScriptedChatModel
         >>> small = Bidder("small", ScriptedChatModel(plans=["1. Do it."]), price_per_mtok=0.05)
         >>> small.name, small.price_per_mtok
@@ -118,7 +118,7 @@ def validate_pool(bidders: Sequence[Bidder]) -> dict[str, Bidder]:
     Raises:
         AuctionConfigError: On an empty pool, a member that is not a `Bidder`, or duplicate names.
 
-    Example:
+    Examples:
         >>> from langgraph_sale.testing import ScriptedChatModel
         >>> pool = [Bidder("a", ScriptedChatModel(), 1.0), Bidder("b", ScriptedChatModel(), 2.0)]
         >>> list(validate_pool(pool))

@@ -165,7 +165,7 @@ def make_bid(request: dict[str, Any], bidder: Bidder, *, max_tokens: int, timeou
     `screening` says what happens to passages that address the jury (`langgraph_sale.guard.screen_plan`): "strip"
     removes them (listed in `Bid.flags`), "reject" fails the bid, "off" keeps them.
 
-    Example:
+    Examples:
         >>> from langgraph_sale.testing import ScriptedChatModel
         >>> bidder = Bidder("small", ScriptedChatModel(plans=["1. Parse. 2. Test."]), price_per_mtok=0.1)
         >>> make_bid({"auction_id": "a", "bidder": "small", "task": "t"}, bidder, max_tokens=64, timeout=5).plan

@@ -36,7 +36,7 @@ DEFAULT_EXPECTED_EXECUTION_TOKENS = 2_000
 class Budget:
     """One task's budget and the expected execution cost of each bidder.
 
-    Example:
+    Examples:
         >>> budget = Budget(1e-4, {"small": 2e-5, "large": 2e-4})
         >>> budget.fits("small", spent=5e-5), budget.fits("large", spent=0.0)
         (True, False)
@@ -65,7 +65,7 @@ def budget_of(context: Any, config: RunnableConfig | None, key: str) -> float | 
     Raises:
         AuctionInputError: When the budget is not a finite number >= 0, naming the key.
 
-    Example:
+    Examples:
         >>> budget_of({"budget_usd": 0.01}, None, "budget_usd"), budget_of(None, None, "budget_usd")
         (0.01, None)
     """
@@ -84,7 +84,7 @@ def expected_execution_usd(
     its input, cached-input and output prices, as they were), else its price (the output price, the dearest token
     a provider bills) times the execution tokens of the similar auctions.
 
-    Example:
+    Examples:
         >>> record = AuctionRecord(auction_id="a", task="t", winner="small", execute_tokens=1000)
         >>> expected_execution_usd({"small": 1.0, "large": 10.0}, [record], default_tokens=5000)
         {'small': 0.001, 'large': 0.01}

@@ -38,7 +38,7 @@ def with_token_cap(model: BaseChatModel, max_tokens: int) -> BaseChatModel:
     `ChatOpenAI` has `max_tokens`, `ChatOllama` `num_predict`; a model with neither is returned unchanged and
     bounded only by the prompt's word budget. A smaller cap already set on the model is kept.
 
-    Example:
+    Examples:
         >>> from langchain_openai import ChatOpenAI
         >>> capped = with_token_cap(ChatOpenAI(model="m", api_key="x", base_url="http://127.0.0.1:9/v1"), 64)
         >>> capped.max_tokens
@@ -64,7 +64,7 @@ def auction_call(model: BaseChatModel, max_tokens: int, *, stop: Sequence[str] =
     Bids and jury answers are bookkeeping, not chat output: LangGraph's messages stream (what Studio and chat UIs
     show) leaves out model calls tagged `nostream`; only the winner's execution streams.
 
-    Example:
+    Examples:
         >>> from langgraph_sale.testing import ScriptedChatModel
         >>> auction_call(ScriptedChatModel(), 64).config["tags"]
         ['nostream']
@@ -97,7 +97,7 @@ def invoke_bounded(
     tracing) still see it. A call that times out is abandoned, not killed (Python cannot stop a thread): it keeps
     its limiter slot until it really ends, so a server is never handed more calls than the cap.
 
-    Example:
+    Examples:
         >>> from langchain_core.runnables import Runnable, RunnableLambda
         >>> invoke_bounded(RunnableLambda(lambda x: x + 1), 1, timeout=5, who="adder")[0]
         2
@@ -203,7 +203,7 @@ async def ainvoke_bounded(
     Returns:
         The result and the seconds the call took once it held its limiter slot (queueing excluded).
 
-    Example:
+    Examples:
         >>> import asyncio
         >>> from langchain_core.runnables import Runnable, RunnableLambda
         >>> asyncio.run(ainvoke_bounded(RunnableLambda(lambda x: x * 2), 3, timeout=5, who="doubler"))[0]

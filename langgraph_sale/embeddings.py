@@ -80,7 +80,7 @@ class MiniLMEmbeddings(Embeddings):
 def minilm_index(**options: Any) -> dict[str, Any]:
     """A store `index` config recalling auctions by MiniLM similarity of their tasks.
 
-    Example:
+    Examples:
         >>> index = minilm_index(threads=1)
         >>> index["dims"], index["fields"]
         (384, ['task'])

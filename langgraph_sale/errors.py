@@ -22,7 +22,7 @@ __all__ = ["AuctionConfigError", "AuctionInputError", "BidTimeoutError", "load_m
 class AuctionConfigError(ValueError):
     """The pool or an auction option is invalid; raised when the graph is built.
 
-    Example:
+    Examples:
         >>> from langgraph_sale.errors import AuctionConfigError
         >>> try:
         ...     raise AuctionConfigError("bidders", "the pool is empty")
@@ -40,7 +40,7 @@ class AuctionConfigError(ValueError):
 class AuctionInputError(AuctionConfigError):
     """The run's input is invalid (for example an empty task); raised when the run starts.
 
-    Example:
+    Examples:
         >>> from langgraph_sale.errors import AuctionInputError
         >>> str(AuctionInputError("auction_task", "must be non-empty text"))
         'auction_task: must be non-empty text'
@@ -53,7 +53,7 @@ class BidTimeoutError(Exception):
     Not a subclass of `TimeoutError` on purpose: LangGraph's default `RetryPolicy` does not retry `OSError`
     (and so not `TimeoutError`), while a slow model server is exactly what a retry should cover.
 
-    Example:
+    Examples:
         >>> from langgraph_sale.errors import BidTimeoutError
         >>> str(BidTimeoutError("small", 5.0))
         'small did not answer within 5.0 s'
@@ -68,7 +68,7 @@ class BidTimeoutError(Exception):
 def require_int(field: str, value: Any, *, minimum: int = 1) -> int:
     """`value` as an int of at least `minimum` (a bool is not an int here), else `AuctionConfigError` naming `field`.
 
-    Example:
+    Examples:
         >>> require_int("k", 3)
         3
         >>> require_int("k", True)
@@ -84,7 +84,7 @@ def require_int(field: str, value: Any, *, minimum: int = 1) -> int:
 def require_seconds(field: str, value: Any, *, optional: bool = True) -> float | None:
     """`value` as a positive, finite number of seconds (or None where `optional`), else `AuctionConfigError`.
 
-    Example:
+    Examples:
         >>> require_seconds("timeout", 2), require_seconds("timeout", None)
         (2.0, None)
     """
@@ -99,7 +99,7 @@ def require_seconds(field: str, value: Any, *, optional: bool = True) -> float |
 def require_choice(field: str, value: Any, choices: Collection[Any]) -> Any:
     """`value` if it is one of `choices`, else `AuctionConfigError` naming them.
 
-    Example:
+    Examples:
         >>> require_choice("route", "decide", ("internal", "decide"))
         'decide'
     """

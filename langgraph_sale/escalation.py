@@ -39,7 +39,7 @@ class Escalate:
     Raises:
         AuctionConfigError: On a check that is not callable or a bad `max_handoffs`, naming it.
 
-    Example:
+    Examples:
         >>> Escalate(lambda task, answer: "def " in answer).max_handoffs is None
         True
         >>> Escalate("tests")  # doctest: +ELLIPSIS
@@ -66,7 +66,7 @@ def next_bidder(ran: Sequence[str], prices: Mapping[str, float], order: Sequence
     yet run, those with a scored bid by score (lowest first), then those without by price; the first that `fits`
     (a predicate on the name; None: every one fits). None when nobody is left.
 
-    Example:
+    Examples:
         >>> prices = {"tiny": 0.1, "small": 0.2, "large": 0.9, "huge": 2.0}
         >>> scores = {"tiny": {"score": 0.1}, "large": {"score": 0.5}, "huge": {"score": 0.2}}
         >>> next_bidder(["tiny"], prices, list(prices), scores)

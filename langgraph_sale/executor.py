@@ -88,7 +88,7 @@ def default_executor(bidder: Bidder, *, max_steps: int = DEFAULT_MAX_STEPS) -> A
     The tool loop stops when the model answers without choosing a tool or after `max_steps` model calls; in the
     JSON protocol the last allowed step may only answer. It takes and returns `{"messages": [...]}`, like an agent.
 
-    Example:
+    Examples:
         >>> from langgraph_sale.testing import ScriptedChatModel
         >>> from langchain_core.messages import HumanMessage
         >>> agent = default_executor(Bidder("small", ScriptedChatModel(answers=["4"]), 0.1))
@@ -212,7 +212,7 @@ def _delivered(again: AIMessage, last_code: str) -> list[AIMessage]:
 def decision_schema(tools: Sequence[BaseTool], *, allow_tools: bool = True) -> dict[str, Any]:
     """The JSON schema of one executor step: call one of `tools` with its arguments, or give the final answer.
 
-    Example:
+    Examples:
         >>> from langchain_core.tools import tool
         >>> @tool
         ... def add(a: int, b: int) -> int:
@@ -256,7 +256,7 @@ def parse_decision(decision: Any) -> tuple[str, dict[str, Any]] | str:
     Accepts the parsed JSON object or raw text; text that holds no decision object is taken as the final answer,
     so a model that ignores the protocol still ends the loop with what it said.
 
-    Example:
+    Examples:
         >>> parse_decision('{"tool": "search", "args": {"query": "LangGraph"}}')
         ('search', {'query': 'LangGraph'})
         >>> parse_decision('```json\\n{"final_answer": "42"}\\n```')
@@ -378,7 +378,7 @@ def _decided(raw: Any, parsed: Any) -> AIMessage:
 def execution_input(task: str, plan: str, *, guided: bool) -> dict[str, list[BaseMessage]]:
     """The executor's input: the plan as guidance (when `guided` and there is a plan), then the task.
 
-    Example:
+    Examples:
         >>> [m.type for m in execution_input("2 + 2?", "1. Add.", guided=True)["messages"]]
         ['system', 'human']
     """

@@ -66,7 +66,7 @@ Candidates are listed in pool order (the scorer's last tie-break). `price_per_mt
 pool order only); `entropy_feature` is null when the bid had none; a juror's score is null or left out when it was
 dropped or not asked. Jurors are bidders of the same task (the jury is the pool).
 
-Example:
+Examples:
     >>> examples = [FitExample(task_id=str(t), candidates=[
     ...     FitCandidate(bidder="small", cost_feature=0.2, jury={"large": 5 * ok}, success=bool(ok), cost_usd=1.0),
     ...     FitCandidate(bidder="large", cost_feature=1.0, jury={"large": 4}, success=True, cost_usd=5.0)])
@@ -114,7 +114,7 @@ JuryValue = Annotated[float, Field(ge=0.0, le=5.0, allow_inf_nan=False)]
 class FitCandidate(BaseModel):
     """One bidder of one training task: the scorer's features of its bid and the outcome of its execution.
 
-    Args:
+    Attributes:
         bidder: The bidder's name (a pool member).
         cost_feature: `price * plan_tokens / (max pool price * max_bid_tokens)`, as in `ScoreBreakdown`.
         entropy_feature: Entropy over ln(k), or None when the bid had no entropy.
@@ -310,7 +310,7 @@ def example_from_scores(
     Raises:
         AuctionInputError: On a bidder without an outcome, an outcome for no bidder, or an invalid field.
 
-    Example:
+    Examples:
         >>> from langgraph_sale.types import ScoreBreakdown
         >>> b = ScoreBreakdown(bidder="small", bid_id="b1", price_per_mtok=0.1, plan_tokens=50, cost_feature=0.1,
         ...                    C=0.1, V=0.5, score=-0.4, jury={"small": 4.0})

@@ -45,7 +45,7 @@ __all__ = ["create_auction", "route_to_winner", "Route", "Evaluator", "DEFAULT_M
 def route_to_winner(state: Mapping[str, Any]) -> str:
     """For a host graph's conditional edge after a `route="decide"` auction: the winner's name, or `END`.
 
-    Example:
+    Examples:
         >>> route_to_winner({"auction_winner": "small"}), route_to_winner({"auction_winner": None})
         ('small', '__end__')
     """
@@ -81,7 +81,7 @@ def create_auction(
     Raises:
         AuctionConfigError: On an invalid pool or option, naming the field.
 
-    Example:
+    Examples:
         >>> from langgraph_sale import create_auction
         >>> from langgraph_sale.testing import fake_pool
         >>> app = create_auction(fake_pool()).compile(name="auction")

@@ -75,7 +75,7 @@ def structured_juror(model: BaseChatModel) -> Runnable[Any, Any] | None:
     Models without `bind_tools` raise when `with_structured_output` is *built* (docs/langgraph-notes.md §2 #3):
     that is caught here, and the text fallback is used instead.
 
-    Example:
+    Examples:
         >>> from langgraph_sale.testing import ScriptedChatModel
         >>> structured_juror(ScriptedChatModel(structured=False)) is None
         True
@@ -124,7 +124,7 @@ def parse_jury_answer(text: str) -> int | None:
 
     Out-of-range numbers are clamped to 0-5; an answer with no number gives None.
 
-    Example:
+    Examples:
         >>> parse_jury_answer('{"score": 4}'), parse_jury_answer("I'd say 7/5"), parse_jury_answer("great plan")
         (4, 5, None)
     """
@@ -239,7 +239,7 @@ def judge(
 ) -> JuryScore:
     """Score one bid with one juror (sync). Never raises for a model failure: a dropped juror is a record.
 
-    Example:
+    Examples:
         >>> from langgraph_sale.testing import ScriptedChatModel
         >>> from langgraph_sale.types import Bid
         >>> juror = Bidder("large", ScriptedChatModel(jury=[4], confidence=0.75, top_k=2), price_per_mtok=1.0)

@@ -41,7 +41,7 @@ def batch_order(juror: str, task: str, plans: Sequence[str]) -> list[int]:
     """The order in which a juror reads the plans of a batch: drawn from the task, the juror and the plans, so no
     position favours an author, and the same inputs give the same prompt (a replayed run calls the same).
 
-    Example:
+    Examples:
         >>> sorted(batch_order("large", "t", ["a", "b", "c"]))
         [0, 1, 2]
     """
@@ -59,7 +59,7 @@ def batch_scores(message: BaseMessage, count: int) -> list[tuple[int, float | No
     logprobs renormalised over the digits. An answer whose tokens do not split into single digits (a tokenizer that
     joins "45") is read from its text, digits only.
 
-    Example:
+    Examples:
         >>> from langgraph_sale.testing import ScriptedChatModel
         >>> from langchain_core.messages import AIMessage
         >>> batch_scores(AIMessage("4 5"), 2), batch_scores(AIMessage("Plan 1: 4"), 2)
@@ -143,7 +143,7 @@ def judge_all(
     """Score every bid with one juror in one request (sync); a single bid, or an answer that is not one digit a
     plan, is judged one request a bid (`judge`). Never raises for a model failure.
 
-    Example:
+    Examples:
         >>> from langgraph_sale.testing import ScriptedChatModel
         >>> juror = Bidder("large", ScriptedChatModel(), price_per_mtok=1.0)
         >>> bids = [Bid(auction_id="a", bidder=name, plan=f"1. {name}.") for name in ("small", "large")]

@@ -41,7 +41,7 @@ class CallLimiter:
     Args:
         max_concurrent: How many calls may be in flight (>= 1).
 
-    Example:
+    Examples:
         >>> limiter = CallLimiter(1)
         >>> with limiter.slot():
         ...     limiter.in_flight

@@ -9,7 +9,7 @@ and a running server, and returns in well under a second.
     python -m langgraph_sale.local install     # build the server (about 6 minutes once) and fetch the models
     python -m langgraph_sale.local status
 
-Example:
+Examples:
     >>> from langgraph_sale.local import MODELS, default_prices
     >>> [m.id for m in MODELS]
     ['smollm2-135m-instruct', 'qwen2.5-coder-0.5b-instruct', 'qwen2.5-coder-1.5b-instruct']
@@ -198,7 +198,7 @@ def build_for(flags: frozenset[str]) -> str:
     """The llama-server build for a CPU with `flags`: "avx512-vnni" where it has every flag that build uses,
     else "portable". `LANGGRAPH_SALE_LLAMA_BUILD` overrides the choice.
 
-    Example:
+    Examples:
         >>> build_for(AVX512_VNNI_FLAGS | {"amx_int8"}), build_for(frozenset({"avx2", "fma"}))
         ('avx512-vnni', 'portable')
     """
@@ -421,7 +421,7 @@ class LocalServer:
         startup_timeout: Seconds to wait for `/health`.
         keep: Leave the server running on exit (for the next process to reuse).
 
-    Example:
+    Examples:
         >>> server = LocalServer()
         >>> server.base_url is None
         True
@@ -550,7 +550,7 @@ def local_bidders(
         max_tokens: Output cap of every call, the executor's included (a small model can otherwise run to the
             context limit); the auction's smaller caps for bids and jury answers apply on top. None: no cap.
 
-    Example:
+    Examples:
         >>> pool = local_bidders("http://127.0.0.1:9/v1", models=["qwen2.5-coder-0.5b-instruct"])
         >>> pool[0].name, pool[0].model.logprobs
         ('qwen_coder_0_5b', True)
@@ -609,7 +609,7 @@ def ollama_bidders(
         max_concurrency: Model calls in flight at once across the whole pool (see `local_bidders`). None: no cap.
         tools: Tools for every bidder's default executor.
 
-    Example:
+    Examples:
         >>> pool = ollama_bidders("http://127.0.0.1:9", models=["qwen2.5-coder-0.5b-instruct"])
         >>> pool[0].name, pool[0].model.logprobs, pool[0].model.top_logprobs
         ('qwen_coder_0_5b', True, 5)
@@ -667,7 +667,7 @@ def local_pool(*, say: Callable[[str], None] | None = print, **bidder_options: A
         say: Where progress lines go (None: nowhere).
         **bidder_options: Passed to `local_bidders` (`models=`, `tools=`, `max_tokens=`, ...).
 
-    Example:
+    Examples:
         >>> with local_pool(models=["qwen2.5-coder-0.5b-instruct"]) as pool:  # doctest: +SKIP
         ...     app = create_auction(pool).compile()
     """
@@ -704,7 +704,7 @@ def local_weights(domain: str = "coding") -> AuctionWeights:
     Args:
         domain: The kind of task the weights were fitted on: "coding" or "search".
 
-    Example:
+    Examples:
         >>> weights = local_weights()
         >>> weights.w_entropy < 0, sum(weights.w_jury.values()), weights.jury_default
         (True, 0.0, 0.0)

@@ -124,7 +124,7 @@ class AuctionRecord(BaseModel):
         """The contrast this auction offers `bidder` (docs/method.md §6.2 #13): its own losing bid against the
         winning bid, or, when it won, the best-scored losing bid against its own; None when it took no part.
 
-        Example:
+        Examples:
             >>> record = AuctionRecord(auction_id="a", task="t", winner="large", bids=[
             ...     MemoryBid(bidder="small", plan="vague", score=0.9),
             ...     MemoryBid(bidder="large", plan="tested", score=0.2)])
@@ -159,7 +159,7 @@ class AuctionMemory:
     Raises:
         AuctionConfigError: On an invalid option, naming it.
 
-    Example:
+    Examples:
         >>> from langgraph.store.memory import InMemoryStore
         >>> memory = AuctionMemory(k=2)
         >>> store = InMemoryStore()
@@ -299,7 +299,7 @@ class AuctionMemory:
 class BoundMemory:
     """An `AuctionMemory` with one run's store and namespace (`AuctionMemory.bind`).
 
-    Example:
+    Examples:
         >>> from langgraph.store.memory import InMemoryStore
         >>> bound = AuctionMemory(k=1).bind(InMemoryStore(), None)
         >>> bound.write(AuctionRecord(auction_id="a1", task="sort a list", winner="small"))

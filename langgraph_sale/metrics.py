@@ -53,7 +53,7 @@ def token_logprobs(message: BaseMessage) -> list[TokenLogprobs] | None:
         One `(token, [(alternative, logprob), ...])` per generated token, or None when the model returned no
         logprobs.
 
-    Example:
+    Examples:
         >>> from langchain_core.messages import AIMessage
         >>> msg = AIMessage("hi", response_metadata={"logprobs": {"content": [
         ...     {"token": "hi", "logprob": -0.1, "top_logprobs": [{"token": "hi", "logprob": -0.1}]}]}})
@@ -106,7 +106,7 @@ def mean_token_entropy(tokens: Sequence[TokenLogprobs] | None) -> tuple[float | 
     Returns:
         `(mean entropy, k)`, or `(None, None)` when there are no usable logprobs (absent, never zero).
 
-    Example:
+    Examples:
         >>> h, k = mean_token_entropy([("a", [("a", math.log(0.5)), ("b", math.log(0.5))])])
         >>> round(h, 4), k
         (0.6931, 2)
@@ -134,7 +134,7 @@ def expected_digit_score(tokens: Sequence[TokenLogprobs] | None, *, low: int = 0
     the position is the first token whatever was sampled there, as long as its alternatives hold a digit (a
     one-token answer that came out as a word still carries the digits' distribution).
 
-    Example:
+    Examples:
         >>> toks = [("{", [("{", 0.0)]), ("4", [("4", math.log(0.75)), ("5", math.log(0.25))])]
         >>> expected_digit_score(toks)
         4.25
@@ -163,7 +163,7 @@ def expected_digit_score(tokens: Sequence[TokenLogprobs] | None, *, low: int = 0
 def message_text(message: BaseMessage) -> str:
     """The text of a message, joining text blocks when the content is a list.
 
-    Example:
+    Examples:
         >>> message_text(AIMessage(content=[{"type": "text", "text": "a"}, "b"]))
         'ab'
     """
@@ -182,7 +182,7 @@ def message_text(message: BaseMessage) -> str:
 def estimate_tokens(text: str) -> int:
     """Estimate a token count from text length (used only where a model returns no usage).
 
-    Example:
+    Examples:
         >>> estimate_tokens("12345678")
         2
     """
@@ -208,7 +208,7 @@ def call_usage(
         counted_output_tokens: The output tokens where they are known without usage (one logprob entry per
             generated token); used instead of the text estimate.
 
-    Example:
+    Examples:
         >>> msg = AIMessage("ok", usage_metadata={"input_tokens": 10, "output_tokens": 2, "total_tokens": 12})
         >>> call_usage(msg, price_per_mtok=1.0).cost_usd
         1.2e-05

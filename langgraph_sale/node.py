@@ -54,7 +54,7 @@ class AuctionNode(RunnableCallable):
     Raises:
         AuctionConfigError: On an invalid pool or option, naming the field.
 
-    Example:
+    Examples:
         >>> from langgraph.graph import START, MessagesState, StateGraph
         >>> from langgraph_sale import AuctionNode
         >>> from langgraph_sale.testing import fake_pool
@@ -121,7 +121,7 @@ class AuctionNode(RunnableCallable):
         Raises:
             AuctionConfigError: When the auction was built with another route, or `args_schema` has no `task`.
 
-        Example:
+        Examples:
             >>> from langgraph_sale.testing import fake_pool
             >>> tool = AuctionNode(fake_pool()).as_tool()
             >>> tool.invoke({"task": "Deduplicate and sort a list of integers."}).startswith("def solve")

@@ -101,7 +101,7 @@ class AuctionOptions:
     Raises:
         AuctionConfigError: Naming the first option that is wrong.
 
-    Example:
+    Examples:
         >>> AuctionOptions(jury=2, route="decide").refine_rounds
         0
         >>> AuctionOptions(max_bid_tokens=0)
@@ -201,7 +201,7 @@ class Auction:
     Raises:
         AuctionConfigError: On an invalid pool, or an option that names bidders the pool does not have.
 
-    Example:
+    Examples:
         >>> from langgraph_sale.testing import fake_pool
         >>> auction = Auction(fake_pool(), AuctionOptions(jury=2))
         >>> auction.names, auction.largest

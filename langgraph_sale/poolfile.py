@@ -219,7 +219,7 @@ def load_pool_spec(path: str | Path) -> PoolSpec:
         AuctionConfigError: Naming the file, and where it can the bidder and the field: a missing file, TOML that
             does not parse, an unknown or missing field, a bad value.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as handle:
         ...     _ = handle.write('[[bidder]]\\nname = "small"\\nprovider = "local"\\nmodel = "m"\\nprice = "cheap"\\n')
@@ -310,7 +310,7 @@ def open_pool(path: str | Path, *, say: Callable[[str], None] | None = print) ->
     """The pool a file describes, with the package's local server installed and started (or reused) where a
     `local` bidder needs it, and stopped afterwards if this call started it.
 
-    Example:
+    Examples:
         >>> with open_pool("pool.toml") as pool:  # doctest: +SKIP
         ...     app = create_auction(pool).compile()
     """
@@ -333,7 +333,7 @@ def chosen_pool(pool_file: str | Path | None = None, *, local: bool = False,
     """The pool a script runs on (the examples' `--pool-file` and `--local`): the pool file given, or the one
     `LANGGRAPH_SALE_POOL` names; else the package's local pool with `local=True`; else the scripted fake pool.
 
-    Example:
+    Examples:
         >>> with chosen_pool(None) as pool:  # no file named, not local: the fake pool
         ...     [bidder.name for bidder in pool]
         ['tiny', 'small', 'large']

@@ -6,7 +6,7 @@ its uncached input, its cached input (the part of the prompt the provider served
 reports it) and its output, each at its own price. The scorer's cost term (price x plan length) and the pool's
 order read the output price: a plan is output, and the output price is what ranks providers' models.
 
-Example:
+Examples:
     >>> Pricing.of(0.18).cost(input_tokens=900, output_tokens=100)
     0.00018
     >>> provider = Pricing(input=0.10, cached_input=0.025, output=0.40)

@@ -33,7 +33,7 @@ def format_auction(state: Mapping[str, Any], *, baseline_cost_usd: float | None 
         baseline_cost_usd: Optional cost of a baseline run (e.g. the largest model alone) to compare with.
         baseline_name: How to name that baseline.
 
-    Example:
+    Examples:
         >>> from langgraph_sale import create_auction
         >>> from langgraph_sale.testing import fake_pool
         >>> state = create_auction(fake_pool()).compile().invoke({"auction_task": "Sort a list."})

@@ -41,7 +41,7 @@ _MIN_JUROR_WEIGHT = 1e-9
 class AuctionWeights(BaseModel):
     """The 2 + |A| weights of the score: cost, entropy, and one per juror.
 
-    Args:
+    Attributes:
         w_cost: Weight of the cost feature.
         w_entropy: Weight of the entropy feature. Positive is the paper's reading (higher entropy is more value);
             a fitted negative weight reads low entropy (a confident plan) as value, as measured on small local
@@ -50,7 +50,7 @@ class AuctionWeights(BaseModel):
         jury_default: Weight of a juror not listed in `w_jury`; None means `1 / pool size`, so the jury's
             weights sum to 1.
 
-    Example:
+    Examples:
         >>> w = AuctionWeights(w_entropy=-0.5, w_jury={"tiny": 0.0, "large": 1.0})
         >>> w.juror_weights(["tiny", "small", "large"])
         {'tiny': 0.0, 'small': 0.3333333333333333, 'large': 1.0}
@@ -108,7 +108,7 @@ class CostValueScorer:
     Args:
         weights: The weights; None uses the defaults (`AuctionWeights()`).
 
-    Example:
+    Examples:
         >>> from langgraph_sale.types import Bid
         >>> scorer = CostValueScorer()
         >>> bids = [Bid(auction_id="a", bidder="small", plan="1. x", plan_tokens=100),

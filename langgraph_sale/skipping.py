@@ -30,13 +30,13 @@ __all__ = ["SkipAuction", "SkipChoice", "skip_choice"]
 class SkipAuction(BaseModel):
     """When an auction with memory is skipped (`create_auction(skip=SkipAuction())`).
 
-    Args:
+    Attributes:
         overhead_ratio: Skip when the recalled auctions' own calls (bids, jury, outbid rounds) cost at least this
             many times their executions, on average. 1.0: skip where an auction costs more than the execution it
             chooses, so it could not pay for itself even if it always picked a free agent.
         min_recalled: Held auctions that must be recalled before any skip; fewer, and the auction runs.
 
-    Example:
+    Examples:
         >>> SkipAuction().overhead_ratio, SkipAuction(min_recalled=5).min_recalled
         (1.0, 5)
     """
@@ -59,7 +59,7 @@ def skip_choice(records: Sequence[AuctionRecord], prices: Mapping[str, float], o
                 rule: SkipAuction) -> SkipChoice | None:
     """The bidder to run without an auction, or None when the auction should be held.
 
-    Example:
+    Examples:
         >>> from langgraph_sale.memory import MemoryBid
         >>> held = [AuctionRecord(auction_id=str(i), task="t", winner="small", bids=[MemoryBid(bidder="small",
         ...         plan="1. Do it.")], cost_usd=1.0, execute_cost_usd=0.25) for i in range(3)]

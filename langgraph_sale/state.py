@@ -28,7 +28,7 @@ def check_task_text(value: Any) -> None:
     Raises:
         AuctionInputError: Naming `auction_task` and the position of the offending character.
 
-    Example:
+    Examples:
         >>> check_task_text("Sort a list.")
         >>> check_task_text("Sort\x00 a list.")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
@@ -63,7 +63,7 @@ def merge_records(
 ) -> list[dict[str, Any]]:
     """Reducer for record lists: merge by `id` (a re-sent record replaces itself), keep only the newest auction.
 
-    Example:
+    Examples:
         >>> a = [{"id": "1", "auction_id": "x"}]
         >>> merge_records(a, [{"id": "1", "auction_id": "x"}, {"id": "2", "auction_id": "x"}])
         [{'id': '1', 'auction_id': 'x'}, {'id': '2', 'auction_id': 'x'}]
@@ -86,7 +86,7 @@ def merge_records(
 class AuctionState(TypedDict, total=False):
     """The state of an auction graph (and the keys a host graph declares to see the auction's results).
 
-    Example:
+    Examples:
         >>> from langgraph_sale.state import AuctionState
         >>> class HostState(AuctionState):
         ...     task: str  # a host key of its own; the auction never touches it
@@ -139,7 +139,7 @@ AUCTION_KEYS: tuple[str, ...] = tuple(AuctionState.__annotations__)
 class AuctionInput(TypedDict, total=False):
     """What an auction reads from its caller: the task, as `auction_task` or as the last human message.
 
-    Example:
+    Examples:
         >>> sorted(AuctionInput.__annotations__)
         ['auction_task', 'messages']
     """
@@ -152,7 +152,7 @@ class AuctionOutput(TypedDict, total=False):
     """What an auction hands back: the winner's answer in `messages`, the winner, its plan, and the outcome with
     the audit (every bid's score terms, the jury, the ledger). Bids, jury, scores and the run's notes stay inside.
 
-    Example:
+    Examples:
         >>> sorted(AuctionOutput.__annotations__)
         ['auction_outcome', 'auction_plan', 'auction_winner', 'messages']
     """
@@ -171,7 +171,7 @@ def run_setting(context: Any, config: Mapping[str, Any] | None, key: str) -> Any
     """A per-run setting: the run context's field `key` (a mapping key or an attribute), else
     `config["configurable"][key]`; None when neither has it.
 
-    Example:
+    Examples:
         >>> run_setting({"user_id": "ada"}, None, "user_id"), run_setting(None, {"configurable": {"k": 1}}, "k")
         ('ada', 1)
     """

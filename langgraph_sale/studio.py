@@ -17,7 +17,7 @@ Every graph writes each auction to the server's store through `AuctionMemory` (t
 the two pools never recall each other's auctions), and the outbid round recalls from it. `embeddings` is the store
 index's embedder in `langgraph.json` (`HashingEmbeddings`: no model, no network).
 
-Example:
+Examples:
     >>> from langgraph_sale import studio
     >>> {"bid", "judge", "score", "recall", "execute_small"} <= set(studio.auction.get_graph().nodes)
     True
@@ -114,7 +114,7 @@ def build_local_auction(
         AuctionConfigError: On an invalid option.
         PoolNotInstalledError: When `langchain-openai` (the `openai` extra) is missing.
 
-    Example:
+    Examples:
         >>> graph = build_local_auction()
         >>> sorted(n for n in graph.get_graph().nodes if n.startswith("execute_"))
         ['execute_qwen_coder_0_5b', 'execute_qwen_coder_1_5b', 'execute_smollm2_135m']
@@ -230,7 +230,7 @@ def build_pool_auction(path: str | os.PathLike[str] | None = None, *, local_url:
     Raises:
         AuctionConfigError: On an error in the file, naming the file, the bidder and the field.
 
-    Example:
+    Examples:
         >>> graph = build_pool_auction()
         >>> sorted(n for n in graph.get_graph().nodes if n.startswith("execute_"))
         ['execute_qwen_coder_0_5b', 'execute_qwen_coder_1_5b', 'execute_smollm2_135m']

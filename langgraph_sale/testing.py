@@ -47,7 +47,7 @@ class ScriptedFailure(ConnectionError):
 def call_kind(messages: Sequence[BaseMessage]) -> CallKind:
     """Which auction phase a prompt belongs to, from the markers that open the bid and jury prompts.
 
-    Example:
+    Examples:
         >>> from langchain_core.messages import HumanMessage
         >>> call_kind([HumanMessage("What is 2 + 2?")])
         'execute'
@@ -61,7 +61,7 @@ _FENCED_PLAN = re.compile(r"<(plan\d*-[0-9a-f]+)>\n(.*?)\n</\1>", re.S)
 class ScriptedChatModel(BaseChatModel):
     """A chat model that answers from scripts: plans to bid prompts, scores to jury prompts, answers otherwise.
 
-    Args:
+    Attributes:
         plans: Bid answers, used in turn (cycling).
         refinements: Answers to outbid-round prompts: a list used in turn, or a function of the whole prompt
             text (so a fake can "learn" from the recalled plans); None answers them like bids, from `plans`.
@@ -83,7 +83,7 @@ class ScriptedChatModel(BaseChatModel):
         max_tokens: Output cap in words-as-tokens, as a real model's cap field (the auction sets it for bids).
         name_hint: Only for `repr`.
 
-    Example:
+    Examples:
         >>> model = ScriptedChatModel(plans=["1. Split. 2. Test."], jury={"Test": 5}, answers=["42"])
         >>> from langchain_core.messages import HumanMessage
         >>> model.invoke([HumanMessage("What is 6 * 7?")]).content
@@ -290,7 +290,7 @@ class HashingEmbeddings(Embeddings):
     Texts that share words are close (cosine), with no model and no numpy: made for tests and for the store index
     of the Studio graph.
 
-    Example:
+    Examples:
         >>> emb = HashingEmbeddings(dims=64)
         >>> a, b, c = emb.embed_documents(["sort a list", "sort the list", "capital of France"])
         >>> sum(x * y for x, y in zip(a, b)) > sum(x * y for x, y in zip(a, c))
@@ -325,7 +325,7 @@ def fake_pool(*, latency_s: float = 0.0) -> list[Bidder]:
     likes; the large one a longer, equally good plan at 9x the small one's price. With the default weights the
     small bidder wins: cheap where cheap suffices.
 
-    Example:
+    Examples:
         >>> [b.name for b in fake_pool()]
         ['tiny', 'small', 'large']
     """

@@ -30,7 +30,7 @@ processes or threads (`RLIMIT_NPROC` counts every process of the user account, s
 work; spawning is refused by the hook instead), and without a network namespace an attacker who bypasses the hook
 reaches the network. Run untrusted code in a container or a VM.
 
-Example:
+Examples:
     >>> from langgraph_sale.tools import run_python
     >>> run = run_python("print(6 * 7)")
     >>> run.ok, run.output
@@ -84,7 +84,7 @@ class PythonRun:
     signal number that killed it (-9 after a timeout). `output` is stdout and stderr interleaved, truncated to the
     run's `max_output_chars` (the start and the end are kept; a marker says how much was cut).
 
-    Example:
+    Examples:
         >>> from langgraph_sale.tools import PythonRun
         >>> PythonRun(ok=False, exit_code=-9, timed_out=True, output="", seconds=2.0, timeout_s=2.0).status
         'timed out after 2 s'
@@ -124,7 +124,7 @@ def run_python(code: str, *, timeout_s: float = 10.0, memory_mb: int = 512, max_
 
     Never raises for anything the code does (an exception, a timeout, too much memory): that is in the result.
 
-    Example:
+    Examples:
         >>> from langgraph_sale.tools import run_python
         >>> run = run_python("raise ValueError('boom')")
         >>> run.status, run.output.strip().splitlines()[-1]
@@ -202,7 +202,7 @@ def python_tool(
 
     Sync and async (`ainvoke` runs the blocking child on a worker thread; a cancelled call still ends at the timeout).
 
-    Example:
+    Examples:
         >>> from langgraph_sale.tools import python_tool
         >>> print(python_tool(timeout_s=5).invoke({"code": "print(1 + 1)"}))
         status: ok
@@ -355,7 +355,7 @@ class SearchCorpus:
     A document is a string, or a mapping with `text` and optionally `title` and `id` (default: its position).
     The title is indexed with the text, since multi-hop questions often name the entity a paragraph is about.
 
-    Example:
+    Examples:
         >>> from langgraph_sale.tools import SearchCorpus
         >>> corpus = SearchCorpus([
         ...     {"title": "Paris", "text": "Paris is the capital of France."},
@@ -437,7 +437,7 @@ def bm25_tool(
 ) -> BaseTool:
     """A tool that searches `corpus` by keywords and returns the `k` best passages, numbered and titled.
 
-    Example:
+    Examples:
         >>> from langgraph_sale.tools import bm25_tool
         >>> search = bm25_tool(["Rome is the capital of Italy.", "Paris is the capital of France."], k=2)
         >>> print(search.invoke({"query": "capital of France"}))

@@ -36,7 +36,7 @@ Phase = Literal["bid", "jury", "refine", "execute"]
 def new_record_id() -> str:
     """Return a fresh id for a record, so reducers can merge re-sent records idempotently.
 
-    Example:
+    Examples:
         >>> len(new_record_id())
         32
     """
@@ -57,7 +57,7 @@ class CallUsage(_Record):
     `estimated` is True when the model returned no `usage_metadata` and the counts were estimated from the text
     (about four characters a token).
 
-    Example:
+    Examples:
         >>> CallUsage(input_tokens=100, output_tokens=20, cost_usd=2.4e-6).total_tokens
         120
     """
@@ -90,7 +90,7 @@ class CallUsage(_Record):
 class Bid(_Record):
     """One bid: a bidder's strategy plan for the task, or the reason it has none.
 
-    Example:
+    Examples:
         >>> bid = Bid(auction_id="a1", bidder="small", plan="1. Read the task.", plan_tokens=6, entropy=0.4)
         >>> bid.ok
         True
@@ -138,7 +138,7 @@ class JuryScore(_Record):
 
     `score` is None when the juror was dropped for this bid after a failed retry.
 
-    Example:
+    Examples:
         >>> JuryScore(auction_id="a1", juror="large", bidder="small", bid_id="b1", score=4.0).score
         4.0
     """
@@ -172,7 +172,7 @@ class ScoreBreakdown(_Record):
 
     Raw features are kept beside the scaled ones so a decision can be audited and weights refitted.
 
-    Example:
+    Examples:
         >>> b = ScoreBreakdown(bidder="small", bid_id="b1", price_per_mtok=0.1, plan_tokens=50, cost_feature=0.1,
         ...                    C=0.1, V=0.5, score=-0.4)
         >>> b.score
@@ -220,7 +220,7 @@ fallback ran; the winner's execution failed; no bidder fit the budget; a person 
 class AuctionOutcome(_Record):
     """The feedback of one auction, written to `auction_outcome` at the end.
 
-    Example:
+    Examples:
         >>> AuctionOutcome(auction_id="a1", status="executed", reason="lowest score", winner="small").winner
         'small'
     """

@@ -46,7 +46,7 @@ def value_features(*, entropy_feature: float | None, plan_tokens: int | None, ta
                    ) -> dict[str, float | None]:
     """The features of one bid as `ValueModel` reads them (None: not known for this bid).
 
-    Example:
+    Examples:
         >>> value_features(entropy_feature=0.25, plan_tokens=40, task="Add two numbers.")
         {'entropy': 0.25, 'plan_tokens': 40.0, 'task_chars': 2.833213344056216}
     """
@@ -85,7 +85,7 @@ class BidderValue(BaseModel):
 class ValueModel(BaseModel):
     """Per-bidder success models and what a unit of success probability is worth against price.
 
-    Example:
+    Examples:
         >>> flat = {"coef": {}, "mean": {}, "scale": {}}
         >>> model = ValueModel(bidders={"small": BidderValue(intercept=0.0, **flat),
         ...                             "large": BidderValue(intercept=2.0, **flat)}, w_value=2.0)
@@ -141,7 +141,7 @@ class ValueScorer(CostValueScorer):
     The breakdown keeps every raw feature of the linear score (for audits and refits) and says what decided:
     `C` is the price term, `V` the value term, `success_probability` the model's prediction.
 
-    Example:
+    Examples:
         >>> flat = {"coef": {}, "mean": {}, "scale": {}}
         >>> model = ValueModel(bidders={"small": BidderValue(intercept=-1.0, **flat),
         ...                             "large": BidderValue(intercept=2.0, **flat)}, w_value=2.0)

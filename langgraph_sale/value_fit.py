@@ -127,7 +127,7 @@ def fit_value_model(examples: Sequence[FitExample], *, lam: float | None = None,
     Raises:
         AuctionConfigError: On too few tasks, tasks with different bidders, or a bidder without a price.
 
-    Example:
+    Examples:
         >>> from langgraph_sale.fit import FitCandidate
         >>> def task(i, small_ok, large_ok):
         ...     return FitExample(task_id=f"t{i}", task_chars=50 + 40 * i, candidates=[

@@ -366,7 +366,7 @@ def split_of(task_id: str) -> str:
     "dev" (configurations are compared there). Stable across runs, limits and task orders. Nothing is chosen on the
     `holdout` suite, which is apart from both.
 
-    Example:
+    Examples:
         >>> split_of("HumanEval/0") in ("train", "dev")
         True
     """
@@ -379,7 +379,7 @@ def split_name(value: str) -> str:
     Raises:
         AuctionConfigError: Naming `--split`, when it names none.
 
-    Example:
+    Examples:
         >>> split_name("test"), split_name("train")
         ('dev', 'train')
     """
@@ -399,7 +399,7 @@ def load_suite(name: str, *, root: Path | None = None, domains: tuple[str, ...] 
         domains: Which of "coding" and "search" to load.
         limit: At most this many tasks per domain, taken across bins in turn (so a short run still spans them).
 
-    Example:
+    Examples:
         >>> suite = load_suite("smoke")
         >>> [len(suite.tasks[d]) for d in ("coding", "search")]
         [6, 6]

@@ -44,7 +44,7 @@ def random_at_share(rows: Sequence[Mapping[str, Any]], share: float, cheapest: s
                     ) -> dict[str, dict[str, float]]:
     """Per metric ("pass", "cost_udollars"), each task's expectation under random routing at `share`.
 
-    Example:
+    Examples:
         >>> rows = [{"task_id": "t", "method": f"alone_{a}", "passed": a == "big", "cost_usd": {"execute": c}}
         ...         for a, c in (("small", 1e-6), ("big", 3e-6))]
         >>> random_at_share(rows, 0.25, "small", "big")
@@ -80,7 +80,7 @@ def dominance(rows: Sequence[Mapping[str, Any]], method: str, *, cheapest: str, 
 def dominance_rows(verdicts: Sequence[Dominance]) -> list[list[str]]:
     """Rows of the report's table: method, baseline, pass@1 points the baseline gains, µ$ it saves, verdict.
 
-    Example:
+    Examples:
         >>> from langgraph_sale.bench.intervals import Interval
         >>> d = Dominance("sale", "cascade", Interval(0.1, 0.02, 0.2, 40), Interval(5.0, -1.0, 9.0, 40))
         >>> dominance_rows([d])[0][-1]
@@ -117,7 +117,7 @@ def as_json(verdicts: Sequence[Dominance]) -> list[dict[str, Any]]:
 def from_json(entries: Sequence[Mapping[str, Any]]) -> list[Dominance]:
     """The verdicts `as_json` wrote (a summary.json's `dominance`), for the docs' tables.
 
-    Example:
+    Examples:
         >>> d = Dominance("sale", "cascade", Interval(0.1, 0.02, 0.2, 40), Interval(5.0, 1.0, 9.0, 40))
         >>> from_json(as_json([d])) == [d]
         True

@@ -50,7 +50,7 @@ def fit_examples(run: str | Path, *, split: str = "train", method: str = "sale_n
     Raises:
         AuctionConfigError: When the folder is not a run, or holds no usable task (naming what is missing).
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> from langgraph_sale.bench.runner import BenchConfig, run_bench
         >>> out = pathlib.Path(tempfile.mkdtemp())

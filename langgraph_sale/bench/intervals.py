@@ -56,7 +56,7 @@ class Interval:
 def per_task(rows: Sequence[Mapping[str, Any]], metric: str) -> dict[str, float]:
     """Each task's value of `metric`, the mean over the orders it ran in.
 
-    Example:
+    Examples:
         >>> rows = [{"task_id": "t", "passed": True}, {"task_id": "t", "passed": False}]
         >>> per_task(rows, "pass")
         {'t': 0.5}
@@ -70,7 +70,7 @@ def per_task(rows: Sequence[Mapping[str, Any]], metric: str) -> dict[str, float]
 def interval(values: Sequence[float]) -> Interval:
     """The mean of `values` and its 95% percentile bootstrap interval (a constant sample: the value itself).
 
-    Example:
+    Examples:
         >>> result = interval([0.0, 1.0] * 20)
         >>> result.mean, 0.3 < result.low < 0.5 < result.high < 0.7
         (0.5, True)
@@ -90,7 +90,7 @@ def interval(values: Sequence[float]) -> Interval:
 def paired_interval(method: Mapping[str, float], reference: Mapping[str, float]) -> Interval:
     """The mean of `method - reference` over the tasks both have, and its 95% bootstrap interval.
 
-    Example:
+    Examples:
         >>> paired_interval({"a": 1.0, "b": 1.0, "c": 0.0}, {"a": 0.0, "b": 1.0, "c": 0.0}).mean
         0.3333333333333333
     """
@@ -128,7 +128,7 @@ def interval_rows(intervals: Mapping[str, Mapping[str, Interval]]) -> list[list[
     """The rows of a report's interval table: method, pass@1 %, µ$ a task, largest share %, and the paired
     differences against the largest agent alone (points of pass@1, µ$), each as `mean [low, high]`.
 
-    Example:
+    Examples:
         >>> rows = [{"task_id": t, "method": m, "passed": p, "cost_usd": {"execute": c}, "largest_ran": m == "big"}
         ...         for t in "abcd" for m, p, c in (("big", True, 2e-6), ("small", t != "a", 1e-6))]
         >>> interval_rows(method_intervals(rows, ["small", "big"], "big"))[0][:2]

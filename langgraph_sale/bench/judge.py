@@ -22,7 +22,7 @@ _ANSWER = re.compile(r"ANSWER\s*:\s*(.*)", re.I)
 def extract_answer(text: str) -> str:
     """The short answer of a search agent: what follows the last `ANSWER:`, else the first non-empty line.
 
-    Example:
+    Examples:
         >>> extract_answer("SEARCH: x\\nANSWER: Paris.")
         'Paris.'
     """
@@ -38,7 +38,7 @@ def extract_answer(text: str) -> str:
 def normalize_answer(text: str) -> str:
     """SQuAD normalisation: lower case, no punctuation, no articles, single spaces.
 
-    Example:
+    Examples:
         >>> normalize_answer("The  Eiffel Tower!")
         'eiffel tower'
     """
@@ -56,7 +56,7 @@ def exact_match(prediction: str, gold: str) -> bool:
 def f1_score(prediction: str, gold: str) -> float:
     """Token F1 after normalisation (SQuAD).
 
-    Example:
+    Examples:
         >>> round(f1_score("Eiffel Tower in Paris", "the Eiffel Tower"), 3)
         0.667
     """

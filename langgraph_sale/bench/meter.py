@@ -190,7 +190,7 @@ class JsonlCache:
 def phase_of(messages: Sequence[BaseMessage]) -> str:
     """The phase of a call, from the marker that opens its first message.
 
-    Example:
+    Examples:
         >>> from langchain_core.messages import HumanMessage
         >>> phase_of([HumanMessage("Write a function.")])
         'execute'
@@ -211,7 +211,7 @@ def _plain(message: BaseMessage) -> dict[str, Any]:
 def messages_key(*parts: Any, messages: Sequence[BaseMessage]) -> str:
     """A stable key for a call: the parts and the messages without their ids (which are fresh on every run).
 
-    Example:
+    Examples:
         >>> from langchain_core.messages import HumanMessage
         >>> messages_key("a", messages=[HumanMessage("x", id="1")]) == messages_key("a", messages=[HumanMessage("x")])
         True

@@ -82,7 +82,7 @@ def alone_method(agent: str) -> str:
 def alone_agent(method: str) -> str | None:
     """The agent an `alone_<agent>` method runs, or None for every other method.
 
-    Example:
+    Examples:
         >>> alone_agent(alone_method("qwen-1.5b")), alone_agent("sale")
         ('qwen-1.5b', None)
     """

@@ -48,7 +48,7 @@ __all__ = ["PublishedRun", "load_spec", "replay", "render_document", "publish", 
            "ReportDiffers"]
 
 SPEC = Path("docs/results/published.json")
-DOCUMENTS = (Path("docs/RESULTS.md"), Path("README.md"))
+DOCUMENTS = (Path("docs/RESULTS.md"), Path("docs/benchmark.md"), Path("README.md"))
 PUBLISHED_FILES = ("results.md", "summary.json")
 PLOTS = ("pareto.png", "win_share.png")
 MARKER = re.compile(

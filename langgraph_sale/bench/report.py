@@ -80,7 +80,7 @@ def order_metrics(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     """The metrics of one method over one task order (see the module docstring). Sums are exact (`math.fsum`), so
     the order of the rows changes no digit.
 
-    Example:
+    Examples:
         >>> row = {"passed": True, "f1": 1.0, "cost_usd": {"execute": 2e-6, "bid": 1e-6}, "paper_mt": 0.05,
         ...        "largest_ran": False, "tokens": {"execute": 30, "bid": 10}, "seconds": {"execute": 3.0}}
         >>> m = order_metrics([row])
@@ -135,7 +135,7 @@ def aggregate(rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> dict[tu
 def pareto_front(points: Mapping[str, tuple[float, float]]) -> list[str]:
     """The names whose (cost, pass) no other point beats on both (lower cost, higher pass), cheapest first.
 
-    Example:
+    Examples:
         >>> pareto_front({"a": (1.0, 0.5), "b": (2.0, 0.4), "c": (3.0, 0.9)})
         ['a', 'c']
     """
@@ -162,7 +162,7 @@ def plan_forecast(rows: Sequence[Mapping[str, Any]], prices: Mapping[str, float]
       forecast named the cheaper execution (a tie counts half): by price × plan tokens (the cost term), by price
       alone, and by plan tokens alone.
 
-    Example:
+    Examples:
         >>> rows = [{"domain": "d", "method": "sale", "task_id": t, "extra": {"bids": [
         ...             {"bidder": "s", "plan_tokens": 10 + i}, {"bidder": "l", "plan_tokens": 30 - i}]}}
         ...         for i, t in enumerate("abc")]
@@ -239,7 +239,7 @@ def cap_shares(rows: Sequence[Mapping[str, Any]], domain: str) -> dict[str, dict
     """Per method and bin: `[tasks whose execution ran a model call into the execution cap, tasks]` (a bin decided by
     truncation measures the cap, not the agents).
 
-    Example:
+    Examples:
         >>> rows = [{"domain": "coding", "method": "alone_a", "bin": "easy", "exec_calls_capped": c} for c in (0, 2)]
         >>> cap_shares(rows, "coding")
         {'alone_a': {'easy': [1, 2]}}
@@ -258,7 +258,7 @@ def jury_spread(rows: Sequence[Mapping[str, Any]], domain: str) -> dict[str, dic
     """How each juror scored the first bids of the auctions: per juror, how many plans got each score (0-5, the
     expected score rounded). Each (task, bidder) counts once, from the first SALE row that has it judged.
 
-    Example:
+    Examples:
         >>> rows = [{"domain": "d", "method": "sale", "task_id": t, "extra": {"bids": [
         ...     {"bidder": "s", "jury": {"l": 5.0}}, {"bidder": "l", "jury": {"l": 4.2}}]}} for t in "ab"]
         >>> jury_spread(rows, "d")
@@ -460,7 +460,7 @@ def complete_orders(rows: Sequence[Mapping[str, Any]], expected: Mapping[tuple[s
 
     A metric over a part of an order would be a mean over other tasks than its neighbours' in the table.
 
-    Example:
+    Examples:
         >>> rows = [{"domain": "d", "method": m, "order": 0, "task_id": t} for m, ts in (("a", "xy"), ("b", "x"))
         ...         for t in ts]
         >>> kept, missing = complete_orders(rows, {("d", "a", 0): 2, ("d", "b", 0): 2, ("d", "b", 1): 2})

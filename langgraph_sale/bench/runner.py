@@ -149,7 +149,7 @@ class BenchConfig:
         and differs from its default, and none that only says where or how (`--out`, `--reuse`, `--offline`,
         `--data`, `--stop-after`, `--fresh`, `--quiet`), so a replay of a record names the run it replays.
 
-        Example:
+        Examples:
             >>> BenchConfig(suite="bench", domains=("coding",), orders=1, plan_guidance=False).reproduce_command()
             'langgraph-sale bench --suite bench --pool fake --domains coding --orders 1 --no-plan-guidance'
         """
@@ -410,7 +410,7 @@ def _row(key: str, domain: str, method: Method, order: int, seed: int, position:
 def run_bench(config: BenchConfig, *, echo: Callable[[str], None] = print) -> BenchRun:
     """Run the benchmark (see the module docstring) and write the report when every row is done.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> out = pathlib.Path(tempfile.mkdtemp())
         >>> run = run_bench(BenchConfig(out=out, domains=("search",), methods=("alone", "oracle"), orders=1,

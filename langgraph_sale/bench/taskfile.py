@@ -104,7 +104,7 @@ def load_task_file(path: str | Path, *, domains: tuple[str, ...] = DOMAINS, limi
         AuctionConfigError: Naming the file, the line and the field: a line that is not JSON, a missing or unknown
             field, two tasks with one id, a corpus file that is missing or bad, a callable that does not import.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as handle:
         ...     _ = handle.write('{"id": "a", "task": "Add.", "judge": {"tests": "assert add(1, 1) == 2"}}\\n')

@@ -23,7 +23,7 @@ _ACCEPT, _REJECT = ("accept", "yes"), ("reject", "no")
 class ApproveNode(RunnableCallable):
     """The `approve` node.
 
-    Example:
+    Examples:
         >>> from langgraph_sale.options import Auction, AuctionOptions
         >>> from langgraph_sale.testing import fake_pool
         >>> ApproveNode(Auction(fake_pool(), AuctionOptions(approve=True))).name

@@ -24,7 +24,7 @@ __all__ = ["BidNode", "collect_bids"]
 class BidNode(RunnableCallable):
     """The `bid` node: one bidder's plan for one `BidRequest` (a first bid, or a rewrite in an outbid round).
 
-    Example:
+    Examples:
         >>> from langgraph_sale.options import Auction, AuctionOptions
         >>> from langgraph_sale.testing import fake_pool
         >>> BidNode(Auction(fake_pool(), AuctionOptions())).name

@@ -29,7 +29,7 @@ __all__ = ["CheckExecution"]
 class CheckExecution(RunnableCallable):
     """The `check_execution` node (with `escalate` only).
 
-    Example:
+    Examples:
         >>> from langgraph_sale.escalation import Escalate
         >>> from langgraph_sale.options import Auction, AuctionOptions
         >>> from langgraph_sale.testing import fake_pool

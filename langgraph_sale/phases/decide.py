@@ -24,7 +24,7 @@ __all__ = ["ScoreNode"]
 class ScoreNode(RunnableCallable):
     """The `score` node: the first decision, or, after an outbid round, the rescoring that may change it.
 
-    Example:
+    Examples:
         >>> from langgraph_sale.options import Auction, AuctionOptions
         >>> from langgraph_sale.testing import fake_pool
         >>> ScoreNode(Auction(fake_pool(), AuctionOptions(fallback=False))).fallback_choice([])

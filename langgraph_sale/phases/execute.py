@@ -30,7 +30,7 @@ __all__ = ["ExecuteNode"]
 class ExecuteNode(RunnableCallable):
     """The `execute_<bidder>` node of one bidder: its agent (or default executor) on the task and plan.
 
-    Example:
+    Examples:
         >>> from langgraph_sale.options import Auction, AuctionOptions
         >>> from langgraph_sale.testing import fake_pool
         >>> pool = fake_pool()

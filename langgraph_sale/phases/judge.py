@@ -26,7 +26,7 @@ __all__ = ["JudgeNode", "panel"]
 class JudgeNode(RunnableCallable):
     """The `judge` node: one juror's scores of the bids it was sent.
 
-    Example:
+    Examples:
         >>> from langgraph_sale.options import Auction, AuctionOptions
         >>> from langgraph_sale.testing import fake_pool
         >>> JudgeNode(Auction(fake_pool(), AuctionOptions())).name
@@ -76,7 +76,7 @@ def panel(auction: Auction, bid: Bid, task: str) -> list[str]:
     """The jurors who judge `bid`: every active juror, or, with `jury=m`, m of them drawn by a seed of the task and
     the author, always with the author (self-assessment is part of the design).
 
-    Example:
+    Examples:
         >>> from langgraph_sale.options import Auction, AuctionOptions
         >>> from langgraph_sale.testing import fake_pool
         >>> auction = Auction(fake_pool(), AuctionOptions(jury=1))

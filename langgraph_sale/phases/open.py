@@ -29,7 +29,7 @@ __all__ = ["OpenAuction", "task_of"]
 class OpenAuction(RunnableCallable):
     """The `open_auction` node: a fresh auction id, the task, the budget, and the skip decision.
 
-    Example:
+    Examples:
         >>> from langgraph_sale.options import Auction, AuctionOptions
         >>> from langgraph_sale.testing import fake_pool
         >>> node = OpenAuction(Auction(fake_pool(), AuctionOptions()))
@@ -106,7 +106,7 @@ def task_of(state: Mapping[str, Any]) -> tuple[str, str | None]:
     Raises:
         AuctionInputError: When there is no task, or it is not non-empty text.
 
-    Example:
+    Examples:
         >>> task_of({"messages": [HumanMessage("Sort a list.", id="m1")]})
         ('Sort a list.', 'm1')
     """

@@ -27,7 +27,7 @@ AUDIT = {"plan", "answer", "bids", "jury", "scores", "usage_by_phase"}
 class RecordOutcome(RunnableCallable):
     """The `record_outcome` node.
 
-    Example:
+    Examples:
         >>> from langgraph_sale.options import Auction, AuctionOptions
         >>> from langgraph_sale.testing import fake_pool
         >>> RecordOutcome(Auction(fake_pool(), AuctionOptions())).name

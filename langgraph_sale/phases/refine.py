@@ -24,7 +24,7 @@ __all__ = ["RecallNode", "leader_and_challengers", "outbid_due"]
 class RecallNode(RunnableCallable):
     """The `recall` node: the past auctions for this round, and each challenger's rewrite request.
 
-    Example:
+    Examples:
         >>> from langgraph_sale import AuctionMemory
         >>> from langgraph_sale.options import Auction, AuctionOptions
         >>> from langgraph_sale.testing import fake_pool

@@ -23,7 +23,7 @@ __all__ = ["Routes"]
 class Routes:
     """The auction's conditional edges (each method is one).
 
-    Example:
+    Examples:
         >>> from langgraph_sale.options import Auction, AuctionOptions
         >>> from langgraph_sale.testing import fake_pool
         >>> routes = Routes(Auction(fake_pool(), AuctionOptions()))
