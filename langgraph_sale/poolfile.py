@@ -17,6 +17,7 @@ price = { input = 0.15, cached_input = 0.075, output = 0.60 }
 tools = ["python"]
 timeout_s = 120
 max_concurrency = 16                     # calls in flight on this endpoint at once
+max_retries = 4                          # a rate limit (429) or dropped connection, retried with backoff
 ```
 
 `load_pool_spec(path)` reads and checks the file (an error names the file, the bidder and the field);
@@ -106,6 +107,9 @@ class BidderSpec(BaseModel):
     tools: tuple[str, ...] = ()
     timeout_s: float = Field(default=600.0, gt=0, allow_inf_nan=False)
     max_concurrency: int | None = Field(default=None, ge=1)
+    max_retries: int = Field(default=2, ge=0)
+    """Retries of a call that met a rate limit (HTTP 429), a server error or a dropped connection, with the client's
+    own exponential backoff (openai and local bidders)."""
     logprobs: bool = True
     """Ask for top-5 logprobs (the plan entropy); turn off for an endpoint without them."""
     temperature: float = Field(default=0.0, ge=0, allow_inf_nan=False)
@@ -149,7 +153,7 @@ class PoolSpec(BaseModel):
 
     def fingerprint(self) -> list[dict[str, Any]]:
         """What calls through this pool depend on, for a bench run's fingerprint (no key, no limit)."""
-        return [spec.model_dump(mode="json", exclude={"api_key_env", "timeout_s", "max_concurrency",
+        return [spec.model_dump(mode="json", exclude={"api_key_env", "timeout_s", "max_concurrency", "max_retries",
                                                       "description"}) for spec in self.bidder]
 
     def bidders(self, *, local_url: str | None = None, where: str = "pool") -> list[Bidder]:
@@ -208,7 +212,8 @@ def _chat_model(spec: BidderSpec, local_url: str) -> BaseChatModel:
             raise AuctionConfigError("api_key_env", f"the variable {spec.api_key_env} is not set")
     extra: dict[str, Any] = {"logprobs": True, "top_logprobs": 5} if spec.logprobs else {}
     return ChatOpenAI(model=spec.model, base_url=spec.base_url or local_url, api_key=key,  # type: ignore[arg-type]
-                      temperature=spec.temperature, timeout=spec.timeout_s, max_retries=2, stream_usage=True,
+                      temperature=spec.temperature, timeout=spec.timeout_s, max_retries=spec.max_retries,
+                      stream_usage=True,
                       max_tokens=spec.max_tokens, **extra)  # type: ignore[call-arg]  # alias of max_completion_tokens
 
 

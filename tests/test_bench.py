@@ -633,3 +633,54 @@ def test_sale_escalate_hands_a_rejected_answer_up_the_ladder_and_pays_for_every_
         assert row["answer"] == rows[(domain, f"alone_{row['final']}", task)]["answer"]  # the bare task, as alone
         assert sum(row["cost_usd"].values()) > sum(plain["cost_usd"].values())
     assert escalated >= 1
+
+
+def _essentials(out: Path) -> dict[str, tuple[Any, ...]]:
+    """What a row says about its task (not when or how long it ran)."""
+    return {row["key"]: (row["passed"], row["final"], row["executed"], row["answer"], row["tokens"], row["cost_usd"])
+            for row in _lines(out / "rows.jsonl")}
+
+
+def test_tasks_run_at_once_give_the_rows_they_give_one_at_a_time(tmp_path: Path) -> None:
+    from langgraph_sale.bench.runner import BenchConfig, run_bench
+
+    methods = ("alone", "random", "oracle", "router_knn", "cascade", "sale_nomem", "sale")
+    for folder, concurrency in (("one", 1), ("four", 4)):
+        config = BenchConfig(out=tmp_path / folder, methods=methods, orders=1, progress=False, concurrency=concurrency)
+        assert run_bench(config, echo=lambda text: None).status == "complete"
+    one, four = _essentials(tmp_path / "one"), _essentials(tmp_path / "four")
+    assert one == four and len(one) == 2 * 6 * (len(methods) + 2)
+
+
+def test_concurrency_is_refused_where_the_pool_serves_one_call_at_a_time(tmp_path: Path) -> None:
+    from langgraph_sale.bench.runner import BenchConfig, run_bench
+
+    config = BenchConfig(pool="local", out=tmp_path / "run", domains=("coding",), orders=1, offline=True,
+                         concurrency=2, progress=False)
+    with pytest.raises(AuctionConfigError, match="^--concurrency: the local pool"):
+        run_bench(config, echo=lambda text: None)
+
+
+def test_a_remote_pool_runs_tasks_at_once_within_its_limits(tmp_path: Path) -> None:
+    from langgraph_sale.bench.runner import BenchConfig, run_bench
+    from langgraph_sale.testing import FakeOpenAIEndpoint
+
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text("".join(json.dumps({"id": f"q{i}", "task": f"What is {i} times one?",
+                                         "judge": {"answer": str(i)}}) + "\n" for i in range(20)))
+    with FakeOpenAIEndpoint(lambda messages: "ANSWER: 3", delay_s=0.05) as endpoint:
+        pool = tmp_path / "pool.toml"
+        pool.write_text("".join(f'[[bidder]]\nname = "{name}"\nprovider = "openai"\nmodel = "{name}"\nbase_url = '
+                                f'"{endpoint.url}"\nprice = {price}\nmax_concurrency = 6\n'
+                                for name, price in (("small", 0.1), ("large", 0.5))))
+        rows = {}
+        for folder, concurrency in (("one", 1), ("eight", 8)):
+            config = BenchConfig(tasks=tasks, pool="file", pool_file=pool, out=tmp_path / folder, methods=("alone",),
+                                 orders=1, progress=False, concurrency=concurrency)
+            assert run_bench(config, echo=lambda text: None).status == "complete"
+            rows[folder] = _essentials(tmp_path / folder)
+            if concurrency == 1:
+                assert endpoint.peak == 1  # one call at a time
+        assert 1 < endpoint.peak <= 6  # calls overlapped, within the endpoint's limit
+    assert rows["one"] == rows["eight"] and len(rows["one"]) == 40
+    assert sum(row[0] for row in rows["one"].values()) == 2  # "3" is right for q3 only, for both agents

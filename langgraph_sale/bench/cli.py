@@ -111,6 +111,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stop-after", type=int, default=None,
                         help="stop after N new task rows (exit 3) and report the orders completed; rerun to resume; "
                              "0 reports the rows the folder holds and runs nothing")
+    parser.add_argument("--concurrency", type=int, default=1,
+                        help="tasks run at once for the methods without memory, on pools whose endpoints serve many "
+                             "calls at once (openai, a pool file without local bidders, fake); results do not "
+                             "depend on it (default 1)")
     parser.add_argument("--fresh", action="store_true", help="delete the run folder's files first")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -169,7 +173,7 @@ def config_from(args: argparse.Namespace, argv: Sequence[str] | None = None) -> 
         reuse=Path(args.reuse) if args.reuse else None,
         embedder=args.embedder, recall_k=args.recall_k, router_k=args.router_k,
         router_lambda=args.router_lambda, cascade_threshold=args.cascade_threshold, stop_after=args.stop_after,
-        offline=args.offline, fresh=args.fresh, progress=not args.quiet,
+        offline=args.offline, fresh=args.fresh, progress=not args.quiet, concurrency=args.concurrency,
         command=command_line(argv if argv is not None else sys.argv[2:] if sys.argv[1:2] == ["bench"]
                              else sys.argv[1:]),
     )

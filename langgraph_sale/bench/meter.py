@@ -19,6 +19,7 @@ model can report a simulated latency in `response_metadata["bench_simulated_seco
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import json
 import threading
@@ -39,8 +40,8 @@ from langgraph_sale.metrics import CHARS_PER_TOKEN, message_text
 from langgraph_sale.pricing import Pricing
 from langgraph_sale.prompts import prompt_phase
 
-__all__ = ["CallRecord", "Meter", "JsonlCache", "read_jsonl", "MeteredModel", "CallNotRecorded", "VERIFY_MARKER",
-           "phase_of", "messages_key", "SIMULATED_SECONDS"]
+__all__ = ["CallRecord", "Capture", "Meter", "JsonlCache", "read_jsonl", "MeteredModel", "CallNotRecorded",
+           "VERIFY_MARKER", "phase_of", "messages_key", "SIMULATED_SECONDS"]
 
 VERIFY_MARKER = "[bench verify]"
 """Opens the cascade's answer-verification prompt."""
@@ -86,42 +87,52 @@ class CallRecord:
         return cls(**{key: value[key] for key in cls.__dataclass_fields__ if key in value})
 
 
+@dataclass
+class Capture:
+    """What one `Meter.capture()` block collected: its records, and the model calls that failed in it."""
+
+    records: list[CallRecord]
+    failures: list[str]
+    missing: list[CallNotRecorded]
+
+
+_OPEN: contextvars.ContextVar[tuple[Capture, ...]] = contextvars.ContextVar("bench_meter_captures", default=())
+"""The captures open in this context: a call reaches those of the task that made it, also when tasks run at once
+(each in a context of its own: LangGraph's worker threads and the package's bounded calls run in a copy of it)."""
+
+
 class Meter:
-    """Collects `CallRecord`s into the captures open when they happen (tasks run one at a time)."""
+    """Collects `CallRecord`s into the captures open where they happen; counts every call of the run."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._captures: list[list[CallRecord]] = []
         self.fresh_calls = 0
         self.cached_calls = 0
-        self.failures: list[str] = []
-        """Errors raised by model calls (a server down, a timeout) since the last `clear_failures`."""
-        self.missing: list[CallNotRecorded] = []
-        """Calls an offline model could not answer from its cache since the last `clear_failures`."""
 
     def failed(self, agent: str, error: BaseException) -> None:
-        with self._lock:
+        """A model call failed (a server down, a timeout) or an offline call was not in the record: every open
+        capture of this context hears of it."""
+        for capture in _OPEN.get():
             if isinstance(error, CallNotRecorded):
-                self.missing.append(error)
+                capture.missing.append(error)
             else:
-                self.failures.append(f"{agent}: {type(error).__name__}: {error}"[:500])
-
-    def clear_failures(self) -> None:
-        with self._lock:
-            self.failures.clear()
-            self.missing.clear()
+                capture.failures.append(f"{agent}: {type(error).__name__}: {error}"[:500])
 
     @contextlib.contextmanager
     def capture(self) -> Iterator[list[CallRecord]]:
-        """Records made inside the block (nested captures all receive them)."""
-        records: list[CallRecord] = []
-        with self._lock:
-            self._captures.append(records)
+        """Records made inside the block, in this context (nested captures all receive them)."""
+        with self.scope() as scope:
+            yield scope.records
+
+    @contextlib.contextmanager
+    def scope(self) -> Iterator[Capture]:
+        """`capture`, with the failures of the calls made inside it."""
+        scope = Capture([], [], [])
+        token = _OPEN.set((*_OPEN.get(), scope))
         try:
-            yield records
+            yield scope
         finally:
-            with self._lock:
-                self._captures.remove(records)
+            _OPEN.reset(token)
 
     def add(self, record: CallRecord) -> None:
         with self._lock:
@@ -130,8 +141,8 @@ class Meter:
                     self.cached_calls += 1
                 else:
                     self.fresh_calls += 1
-            for capture in self._captures:
-                capture.append(record)
+        for capture in _OPEN.get():
+            capture.records.append(record)
 
 
 def read_jsonl(path: Path) -> dict[str, dict[str, Any]]:
@@ -283,6 +294,8 @@ class MeteredModel(BaseChatModel):
     max_tokens: int | None = None
     offline: bool = False
     connect: Any = None
+    limiter: Any = None
+    """A `CallLimiter` every live call holds a slot of (an endpoint's limit, when tasks run at once)."""
     """A callable returning the live model a miss calls (default: `inner`)."""
 
     @property
@@ -327,7 +340,8 @@ class MeteredModel(BaseChatModel):
                     if self.offline:
                         raise CallNotRecorded(self.agent, phase)
                     live = self.connect() if self.connect is not None else None
-                    answer = self._capped_inner(live).invoke(messages, stop=stop, **kwargs)
+                    with self.limiter.slot() if self.limiter is not None else contextlib.nullcontext():
+                        answer = self._capped_inner(live).invoke(messages, stop=stop, **kwargs)
                     break
                 except Exception as error:
                     if _transient(error) and attempt < len(_RETRY_AFTER_S):

@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -156,6 +157,10 @@ class Context:
         self.options = dict(options)
         self._plain: dict[tuple[str, str], Exec] = {}
         self._vectors: dict[str, list[float]] = {}
+        # Tasks may run at once (`--concurrency`): one lock per plain run, so two tasks that need the same run (the
+        # kNN router's neighbours) make it once; one for the embeddings.
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._guard = threading.Lock()
 
     @property
     def cheapest(self) -> str:
@@ -189,19 +194,26 @@ class Context:
 
     def plain(self, agent: str, task: Task) -> Exec:
         """The agent's run on the task without a plan (made once, then shared by every method)."""
-        memo = self._plain.get((agent, task.id))
-        if memo is None:
-            with self.meter.capture() as records:
-                result = self.by_name[agent].agent.invoke(execution_input(task.text, "", guided=False))
-            answer = final_answer(result["messages"])
-            passed, f1 = self.judge(task, answer)
-            memo = self._plain[(agent, task.id)] = Exec(agent, answer, list(records), passed, f1)
-            return memo
+        with self._guard:
+            lock = self._locks.setdefault((agent, task.id), threading.Lock())
+        with lock:
+            memo = self._plain.get((agent, task.id))
+            if memo is None:
+                with self.meter.capture() as records:
+                    result = self.by_name[agent].agent.invoke(execution_input(task.text, "", guided=False))
+                answer = final_answer(result["messages"])
+                passed, f1 = self.judge(task, answer)
+                memo = self._plain[(agent, task.id)] = Exec(agent, answer, list(records), passed, f1)
+                return memo
         # Every later user of the run is charged for all of it again, as a replay (as the execution cache would).
         replayed = [replace(record, cached=True) for record in memo.records]
         return Exec(memo.agent, memo.answer, replayed, memo.passed, memo.f1)
 
     def vector(self, task: Task) -> list[float]:
+        with self._guard:
+            return self._vector(task)
+
+    def _vector(self, task: Task) -> list[float]:
         if task.id not in self._vectors:
             missing = [t for t in self.tasks if t.id not in self._vectors]
             for t, v in zip(missing, self.embeddings.embed_documents([t.text for t in missing]), strict=True):

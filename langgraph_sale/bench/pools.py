@@ -49,6 +49,9 @@ class Pool:
     close: Callable[[], None] = field(default=lambda: None)
     connect: Callable[[str], Any] | None = None
     """The live model of a member by name, for a call the cache cannot answer (None: the member's own model)."""
+    concurrent: bool = False
+    """Its endpoints serve many calls at once (remote APIs, the fake pool), so tasks may run at once; the local
+    server on a few cores does not (`--concurrency`)."""
 
     @property
     def cheapest(self) -> str:
@@ -111,7 +114,8 @@ def make_pool(kind: str, suite: Suite, *, models: Sequence[str] | None = None,
         world = FakeWorld([task for tasks in suite.tasks.values() for task in tasks])
         members = [PoolMember(a.name, a.price_per_mtok, FakeBenchModel(world=world, agent=a.name),
                               f"fake agent ({a.name})") for a in FAKE_AGENTS]
-        return Pool("fake", members, {"pool": "fake", "agents": [(a.name, a.price_per_mtok) for a in FAKE_AGENTS]})
+        return Pool("fake", members, {"pool": "fake", "agents": [(a.name, a.price_per_mtok) for a in FAKE_AGENTS]},
+                    concurrent=True)
     if kind == "local":
         return _local_pool(models, prices, timeout=timeout, installed_now=not (offline or lazy))
     if kind == "openai":
@@ -130,7 +134,7 @@ def make_pool(kind: str, suite: Suite, *, models: Sequence[str] | None = None,
         if len({m.name for m in members}) != len(members):
             raise AuctionConfigError("--models", "two model ids map to the same bidder name")
         fingerprint = {"pool": "openai", "models": list(models), "prices": price_list, "logprobs": logprobs}
-        return Pool("openai", _ordered(members), fingerprint)
+        return Pool("openai", _ordered(members), fingerprint, concurrent=True)
     if kind == "file":
         if not pool_file:
             raise AuctionConfigError("--pool-file", "a file pool needs --pool-file FILE")
@@ -158,7 +162,7 @@ def _file_pool(path: str, *, installed_now: bool) -> Pool:
     return _started_on_first_miss("file", lambda url: spec.bidders(local_url=url, where=path),
                                   {"pool": "file", "bidders": spec.fingerprint()},
                                   needs_server=spec.needs_local_server, require_installed=require_installed,
-                                  own_limits=True)
+                                  own_limits=True, concurrent=not spec.needs_local_server)
 
 
 def _local_pool(models: Sequence[str] | None, prices: Sequence[float] | None, *, timeout: float,
@@ -184,8 +188,8 @@ def _local_pool(models: Sequence[str] | None, prices: Sequence[float] | None, *,
 
 
 def _started_on_first_miss(kind: str, build: Callable[[str | None], list[Any]], fingerprint: dict[str, Any], *,
-                           needs_server: bool, require_installed: Callable[[], None], own_limits: bool = False
-                           ) -> Pool:
+                           needs_server: bool, require_installed: Callable[[], None], own_limits: bool = False,
+                           concurrent: bool = False) -> Pool:
     """A pool whose bidders are built first at no server (`build(None)`) and again, live, on the first call the cache
     cannot answer (`build(url)`, the local server started first where `needs_server`). Calls are keyed by the
     models' options, never their URL: the models built before the server has a port look calls up exactly as the
@@ -209,4 +213,4 @@ def _started_on_first_miss(kind: str, build: Callable[[str | None], list[Any]], 
     members = [PoolMember(b.name, b.price_per_mtok, b.model, b.description, b.grammar,
                           pricing=None if b.pricing.flat else b.pricing, limiter=b.limiter if own_limits else None)
                for b in build(None)]
-    return Pool(kind, _ordered(members), fingerprint, close=server.stop, connect=connect)
+    return Pool(kind, _ordered(members), fingerprint, close=server.stop, connect=connect, concurrent=concurrent)

@@ -11,6 +11,8 @@ folder was made with; a rerun with different settings is refused (use another `-
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextvars
 import functools
 import hashlib
 import json
@@ -132,6 +134,10 @@ class BenchConfig:
     router_folds: int = 3
     cascade_threshold: float = 3.0
     stop_after: int | None = None
+    concurrency: int = 1
+    """Tasks of a stateless method run at once (each agent alone, the baselines, SALE without memory): for pools
+    whose endpoints serve many calls at once (`Pool.concurrent`); SALE with memory runs in order regardless. Results
+    do not depend on it."""
     offline: bool = False
     """Answer every model call and sandbox run from the caches (a replay of `reuse`): start no server, run nothing,
     and stop at the first call or run they lack, naming it (a run's measured seconds would differ each time)."""
@@ -349,15 +355,20 @@ def _members(domain: str, pool: Pool, suite: Suite, config: BenchConfig, meter: 
              calls: JsonlCache, executions: JsonlCache) -> list[Member]:
     from langgraph_sale.limits import CallLimiter
 
-    shared = CallLimiter(1) if pool.kind != "fake" else None
+    # The local server serves one call at a time best: one limiter for the whole pool, held by the auction around
+    # each bid and jury call. Where tasks run at once on a pool that serves many calls, each live call holds a slot
+    # of its endpoint's own limit instead (a pool file's `max_concurrency`), executors' calls included.
+    at_once = pool.concurrent and config.concurrency > 1
+    shared = CallLimiter(1) if pool.kind != "fake" and not at_once else None
     tasks = suite.by_text()
     tools = _prompt_tools(domain)
     members = []
     for spec in pool.members:
         price = spec.pricing or spec.price_per_mtok
-        limiter = spec.limiter or shared
+        limiter = None if at_once else spec.limiter or shared
         model = MeteredModel(inner=spec.model, agent=spec.name, price_per_mtok=price,
                              call_cache=calls, meter=meter, offline=config.offline,
+                             limiter=spec.limiter if at_once else None,
                              connect=functools.partial(pool.connect, spec.name) if pool.connect else None)
         if domain == "coding":
             graph, signature = _coding_executor(model, tasks, toolbox, spec.name, config, config.exec_max_tokens)
@@ -498,9 +509,14 @@ def _prepare_run(config: BenchConfig) -> _Run:
     config.embedder = _embedder_kind(config)
     if config.bid_timeout is None:
         config.bid_timeout = 60.0 if config.pool == "fake" else 900.0
+    if config.concurrency < 1:
+        raise AuctionConfigError("--concurrency", f"must be at least 1, got {config.concurrency}")
     pool = make_pool(config.pool, suite, models=config.models, prices=config.prices, base_url=config.base_url,
                      api_key_env=config.api_key_env, logprobs=config.logprobs, offline=config.offline,
                      lazy=config.reuse is not None, pool_file=str(config.pool_file) if config.pool_file else None)
+    if config.concurrency > 1 and not pool.concurrent:
+        raise AuctionConfigError("--concurrency", f"the {pool.kind} pool's server runs one call at a time on this "
+                                 "machine's cores: run its tasks one at a time (--concurrency 1)")
     meta = _check_meta(out, config.fingerprint(pool, root, weights, value))
     _seed_caches(out, config.reuse)
     caches = {name: JsonlCache(out / f"{name}.jsonl") for name in (*SHARED_CACHES, "rows")}
@@ -529,44 +545,83 @@ def _prepare_run(config: BenchConfig) -> _Run:
 
 
 def _run_rows(config: BenchConfig, run: _Run, progress: _Progress) -> None:
-    """Every row not yet done, in order (stateful methods are first restored from the rows that are)."""
-    prices = run.pool.prices()
+    """Every row not yet done, in order (stateful methods are first restored from the rows that are); a stateless
+    method's tasks `config.concurrency` at a time where the pool serves calls at once."""
     for domain, ctx, methods in run.plan:
         for order in range(config.orders):
             seed = config.seed * 1000 + order
             stream = run.streams[(domain, order)]
             for method in methods:
                 method.start(ctx, order, seed)
+                pending = []
                 for position, task in enumerate(stream):
                     key = _key(domain, method.name, order, stream, task.id)
                     done = run.caches["rows"].get(key)
                     if done is not None:
                         method.restore(done)
-                        continue
-                    if config.stop_after is not None and run.new_rows >= config.stop_after:
-                        raise _Stop
-                    step = _run_task(run.meter, method, task, domain, order)
-                    run.caches["rows"].put(key, _row(key, domain, method, order, seed, position, task, step, prices,
-                                                     run.pool.largest, run.pool.cheapest, exec_cap(task, config)))
-                    run.new_rows += 1
-                    progress.update(f"{domain} {method.name} order {order}")
+                    elif not method.stateful:
+                        pending.append((position, task, key))
+                    else:  # memory carries over from task to task: one at a time, in the stream's order
+                        _run_tasks(config, run, progress, method, (domain, order, seed), [(position, task, key)], 1)
+                if pending:
+                    _run_tasks(config, run, progress, method, (domain, order, seed), pending, config.concurrency)
+
+
+def _run_tasks(config: BenchConfig, run: _Run, progress: _Progress, method: Method, where: tuple[str, int, int],
+               pending: list[tuple[int, Any, str]], concurrency: int) -> None:
+    """Run `pending` tasks of one method and record each row as it finishes, `concurrency` at a time (each task in a
+    context of its own, so its calls are charged to it alone). A failed task stops the run once the tasks in flight
+    have finished and been recorded: what the others produced is kept."""
+    domain, order, seed = where
+    budget = len(pending) if config.stop_after is None else max(0, config.stop_after - run.new_rows)
+    chosen = pending[:budget]
+
+    def record(position: int, task: Any, key: str, step: Step) -> None:
+        run.caches["rows"].put(key, _row(key, domain, method, order, seed, position, task, step, run.pool.prices(),
+                                         run.pool.largest, run.pool.cheapest, exec_cap(task, config)))
+        run.new_rows += 1
+        progress.update(f"{domain} {method.name} order {order}")
+
+    if concurrency <= 1:
+        for position, task, key in chosen:
+            record(position, task, key, _run_task(run.meter, method, task, domain, order))
+    else:
+        failure: _Failed | None = None
+        with concurrent.futures.ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="bench") as pool:
+            futures = {pool.submit(contextvars.copy_context().run, _run_task, run.meter, method, task, domain,
+                                   order): (position, task, key) for position, task, key in chosen}
+            try:
+                for future in concurrent.futures.as_completed(futures):
+                    try:
+                        record(*futures[future], future.result())
+                    except _Failed as error:
+                        failure = failure or error
+                        for other in futures:
+                            other.cancel()  # no new task starts; those in flight finish and are recorded
+            except BaseException:  # Ctrl-C or SIGTERM: start nothing more, keep what finished
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+        if failure is not None:
+            raise failure
+    if len(chosen) < len(pending):
+        raise _Stop
 
 
 def _run_task(meter: Meter, method: Method, task: Any, domain: str, order: int) -> Step:
     """One method on one task; `_Failed` when it raised, or when a model call failed or was not in the record (the
     package may absorb those as a failed bid or juror: the harness must not)."""
-    meter.clear_failures()
-    try:
-        step = method.run(task)
-    except Exception as error:
-        if meter.missing:  # the executor's own calls are not absorbed as a failed bid is
-            raise _Failed(_not_recorded(meter.missing[0], domain, method.name, order, task.id), "") from error
-        raise _Failed(f"{domain} {method.name} {task.id}: {type(error).__name__}: {error}",
-                      traceback.format_exc()) from error
-    if meter.missing:
-        raise _Failed(_not_recorded(meter.missing[0], domain, method.name, order, task.id), "")
-    if meter.failures:
-        raise _Failed(f"{domain} {method.name} {task.id}: a model call failed: {'; '.join(meter.failures)}", "")
+    with meter.scope() as scope:
+        try:
+            step = method.run(task)
+        except Exception as error:
+            if scope.missing:  # the executor's own calls are not absorbed as a failed bid is
+                raise _Failed(_not_recorded(scope.missing[0], domain, method.name, order, task.id), "") from error
+            raise _Failed(f"{domain} {method.name} {task.id}: {type(error).__name__}: {error}",
+                          traceback.format_exc()) from error
+    if scope.missing:
+        raise _Failed(_not_recorded(scope.missing[0], domain, method.name, order, task.id), "")
+    if scope.failures:
+        raise _Failed(f"{domain} {method.name} {task.id}: a model call failed: {'; '.join(scope.failures)}", "")
     return step
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -77,6 +78,7 @@ async def averdict(evaluate: Evaluator, task: str, answer: str) -> bool | Except
 
 
 def verdict(evaluate: Evaluator, task: str, answer: str) -> bool | Exception:
-    """`averdict` from the sync path, in a fresh thread: this thread may run beside an event loop."""
+    """`averdict` from the sync path, in a fresh thread (this thread may run beside an event loop) that runs in a copy
+    of this context, as LangGraph's own workers do: what the hook calls sees the run's context variables."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, averdict(evaluate, task, answer)).result()
+        return pool.submit(contextvars.copy_context().run, asyncio.run, averdict(evaluate, task, answer)).result()
