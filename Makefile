@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test pool lint typecheck site docs unit bench clean
+.PHONY: demo test pool sandbox lint typecheck site docs unit bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 demo: $(STAMP)
 	$(BIN)/python examples/quickstart.py
 
-test: lint typecheck site pool unit
+test: lint typecheck site sandbox pool unit
 
 # The local model pool for the real-model tests: a cached build and cached models make this take seconds. Where it
 # cannot be installed (no registry), those tests are skipped with the reason and the rest still run; under CI=true
@@ -34,6 +34,20 @@ pool: $(STAMP)
 	  fi; \
 	  echo "make pool: the local model pool could not be installed (the reason is above): the real-model tests" \
 	    "will be skipped. To fail instead, as CI does: LANGGRAPH_SALE_REQUIRE_REAL=1 make test" >&2; \
+	}
+
+# The Python sandbox's boundary (bubblewrap, Debian's `bubblewrap` package) for the escape suite: installed where it is
+# missing and this user may install packages; else its tests are skipped with the reason, except under CI=true or
+# LANGGRAPH_SALE_REQUIRE_REAL=1, where this target fails instead.
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || apt-get install -y -q bubblewrap >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q bubblewrap >/dev/null 2>&1; } || { \
+	  if [ -n "$(REQUIRE_REAL)" ]; then \
+	    echo "make sandbox: FAILED: bubblewrap (bwrap) could not be installed (apt-get install bubblewrap); it is" \
+	      "required here (CI=true or LANGGRAPH_SALE_REQUIRE_REAL=1), so the escape suite cannot run." >&2; \
+	    exit 1; \
+	  fi; \
+	  echo "make sandbox: bubblewrap could not be installed: the escape suite's boundary tests will be skipped." >&2; \
 	}
 
 lint: $(STAMP)

@@ -19,16 +19,26 @@ closed, and its own session, so a timeout kills the whole process group. Before 
   (where the caller's environment, and so its API keys, can be read), signalling another process, raising the
   resource limits, and looking up those same calls in C libraries through `ctypes`.
 
-Where the `unshare` program can give the child its own network namespace (as root, or through an unprivileged user
-namespace), the child also runs in one, which holds only a loopback interface that is down: no network at all
-even for code that gets past the audit hook. This is detected once per process and silently skipped where it fails.
+**The boundary: bubblewrap.** Where Debian's `bwrap` is installed and works (`apt-get install bubblewrap`), the child
+runs inside it (`sandbox_layer()` says "bwrap"): namespaces of its own for PIDs (it sees only itself), the network
+(no interface but a loopback that is down), IPC, UTS, the user and the mounts; a read-only view of only what the
+interpreter needs (`/usr` and the Python installation), a fresh directory of the run as `/sandbox` (its home and
+working directory; deleted afterwards), an empty `/tmp`, a private `/proc` and `/dev`; no capabilities; killed with
+its parent (`--die-with-parent`). No file of the user (an SSH key, a cloud credentials file, another project's
+`.env`) is in view, nor any other process. The audit hook stays, as a second layer.
 
-What it does not do. It is a guard against mistakes of model-written code, not a security boundary against a
-determined attacker: audit hooks can be bypassed from C (for example through `ctypes` on raw memory addresses, or a
-compiled extension module), files are readable wherever the caller's user can read, nothing limits the number of
-processes or threads (`RLIMIT_NPROC` counts every process of the user account, so it would starve the caller's own
-work; spawning is refused by the hook instead), and without a network namespace an attacker who bypasses the hook
-reaches the network. Run untrusted code in a container or a VM.
+Where `bwrap` is missing or refused, the child runs under the audit hook, in a network namespace of its own where
+the `unshare` program gives one ("network namespace"), else with the hook alone ("audit hook"). That layer is said
+once in the log (a warning) and in every result (`PythonRun.layer`; the tool's text). `require_boundary=True`, or
+`LANGGRAPH_SALE_REQUIRE_SANDBOX=1` in the environment, refuses to run code without bwrap
+(`SandboxUnavailableError`).
+
+What the hook alone does not do. It is a guard against mistakes of model-written code, not a security boundary:
+audit hooks can be bypassed from C (for example through `ctypes` on raw system calls, or a compiled extension
+module), files are readable wherever the caller's user can read, nothing limits the number of processes or threads
+(`RLIMIT_NPROC` counts every process of the user account, so it would starve the caller's own work; spawning is
+refused by the hook instead), and without a network namespace an attacker who bypasses the hook reaches the
+network. docs/RELIABILITY.md lists what an escape suite got through under each layer.
 
 Examples:
     >>> from langgraph_sale.tools import run_python
@@ -43,6 +53,7 @@ import asyncio
 import codecs
 import functools
 import json
+import logging
 import math
 import os
 import shutil
@@ -55,14 +66,26 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
 from langgraph_sale.errors import AuctionConfigError, require_int
 
-__all__ = ["PythonRun", "run_python", "python_tool", "Hit", "SearchCorpus", "bm25_tool"]
+__all__ = ["PythonRun", "run_python", "python_tool", "Hit", "SearchCorpus", "bm25_tool", "sandbox_layer",
+           "SandboxLayer", "SandboxUnavailableError", "REQUIRE_SANDBOX_ENV"]
+
+SandboxLayer = Literal["bwrap", "network namespace", "audit hook"]
+"""The outermost layer a sandboxed run is under: bubblewrap, else a network namespace and the audit hook, else the
+audit hook alone."""
+REQUIRE_SANDBOX_ENV = "LANGGRAPH_SALE_REQUIRE_SANDBOX"
+"""With this set to 1 (or true), `run_python` refuses to run code outside bubblewrap."""
+_LOG = logging.getLogger(__name__)
+
+
+class SandboxUnavailableError(RuntimeError):
+    """The boundary was required (`require_boundary`, `LANGGRAPH_SALE_REQUIRE_SANDBOX`) and bubblewrap is not here."""
 
 # The size of one file the sandboxed code may write: enough for test fixtures, too small to fill the disk.
 _FILE_SIZE_LIMIT_BYTES = 8 * 1024 * 1024
@@ -97,6 +120,8 @@ class PythonRun:
     seconds: float
     memory_exceeded: bool = False
     timeout_s: float = 0.0
+    layer: str = ""
+    """The outermost sandbox layer the run was under (`SandboxLayer`)."""
 
     @property
     def status(self) -> str:
@@ -116,13 +141,25 @@ class PythonRun:
 
     def as_text(self) -> str:
         """The status line, then the output (or "(no output)"): what `python_tool` returns to the model."""
-        return f"status: {self.status}\noutput:\n{self.output.rstrip() or '(no output)'}"
+        sandbox = f" (sandbox: {self.layer})" if self.layer else ""
+        return f"status: {self.status}{sandbox}\noutput:\n{self.output.rstrip() or '(no output)'}"
 
 
-def run_python(code: str, *, timeout_s: float = 10.0, memory_mb: int = 512, max_output_chars: int = 4000) -> PythonRun:
+def run_python(code: str, *, timeout_s: float = 10.0, memory_mb: int = 512, max_output_chars: int = 4000,
+               require_boundary: bool | None = None) -> PythonRun:
     """Run `code` as a Python program in the sandbox described in the module docstring and wait for it.
 
     Never raises for anything the code does (an exception, a timeout, too much memory): that is in the result.
+
+    Args:
+        code: The program.
+        timeout_s: Wall-clock limit; the process group (the whole sandbox under bwrap) is killed past it.
+        memory_mb: Address-space limit.
+        max_output_chars: Output kept (its start and end).
+        require_boundary: Refuse to run outside bubblewrap (None: as `LANGGRAPH_SALE_REQUIRE_SANDBOX` says).
+
+    Raises:
+        SandboxUnavailableError: When the boundary is required and bubblewrap is missing or refused here.
 
     Examples:
         >>> from langgraph_sale.tools import run_python
@@ -133,13 +170,20 @@ def run_python(code: str, *, timeout_s: float = 10.0, memory_mb: int = 512, max_
     _check_sandbox_options(timeout_s=timeout_s, memory_mb=memory_mb, max_output_chars=max_output_chars)
     if not isinstance(code, str):
         raise AuctionConfigError("code", f"must be a string of Python source, got {type(code).__name__}")
+    layer = sandbox_layer()
+    if layer != "bwrap" and _boundary_required(require_boundary):
+        raise SandboxUnavailableError(f"the Python sandbox must run under bubblewrap here ({REQUIRE_SANDBOX_ENV} or "
+                                      f"require_boundary=True), and it is not available: {_bwrap_problem()}")
     with tempfile.TemporaryDirectory(prefix="sale-python-", ignore_cleanup_errors=True) as temporary:
-        sandbox = os.path.realpath(temporary)
-        Path(sandbox, "main.py").write_text(code, encoding="utf-8")
+        host_dir = os.path.realpath(temporary)
+        Path(host_dir, "main.py").write_text(code, encoding="utf-8")
+        # Under bwrap the run's directory is /sandbox and the bootstrap a read-only file of its own.
+        sandbox, bootstrap = (_SANDBOX_DIR, _SANDBOX_BOOTSTRAP) if layer == "bwrap" else (host_dir, str(_BOOTSTRAP))
+        prefix = _bwrap_prefix(host_dir) if layer == "bwrap" else list(_network_namespace_prefix())
         # CPU time can only run out after the wall clock does, unless the code runs on several threads.
         cpu_seconds = math.ceil(timeout_s) + 1
         command = [
-            *_network_namespace_prefix(),
+            *prefix,
             sys.executable,
             "-I",  # isolated: no user site, no PYTHON* variables, the working directory not on sys.path
             "-B",  # no .pyc files written anywhere
@@ -147,7 +191,7 @@ def run_python(code: str, *, timeout_s: float = 10.0, memory_mb: int = 512, max_
             "utf8",
             "-X",
             "faulthandler",  # a crash in C still shows the Python line it came from
-            str(_BOOTSTRAP),
+            bootstrap,
             sandbox,
             str(memory_mb * 1024 * 1024),
             str(cpu_seconds),
@@ -157,7 +201,7 @@ def run_python(code: str, *, timeout_s: float = 10.0, memory_mb: int = 512, max_
         started = time.monotonic()
         process = subprocess.Popen(
             command,
-            cwd=sandbox,
+            cwd=host_dir,
             env=_child_environment(sandbox),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -188,6 +232,7 @@ def run_python(code: str, *, timeout_s: float = 10.0, memory_mb: int = 512, max_
         seconds=seconds,
         memory_exceeded=exit_code == _MEMORY_EXIT_CODE,
         timeout_s=timeout_s,
+        layer=layer,
     )
 
 
@@ -204,8 +249,8 @@ def python_tool(
 
     Examples:
         >>> from langgraph_sale.tools import python_tool
-        >>> print(python_tool(timeout_s=5).invoke({"code": "print(1 + 1)"}))
-        status: ok
+        >>> print(python_tool(timeout_s=5).invoke({"code": "print(1 + 1)"}))  # doctest: +ELLIPSIS
+        status: ok (sandbox: ...)
         output:
         2
     """
@@ -253,6 +298,70 @@ def _child_environment(sandbox: str) -> dict[str, str]:
         "MKL_NUM_THREADS": "1",
         "MPLBACKEND": "Agg",
     }
+
+
+_SANDBOX_DIR = "/sandbox"
+_SANDBOX_BOOTSTRAP = "/opt/langgraph-sale/sandbox_bootstrap.py"
+
+
+def _boundary_required(required: bool | None) -> bool:
+    if required is not None:
+        return required
+    return os.environ.get(REQUIRE_SANDBOX_ENV, "").strip().lower() in ("1", "true")
+
+
+def _bwrap_prefix(host_dir: str) -> list[str]:
+    """bwrap's arguments for one run: a read-only view of what the interpreter needs, the run's directory as
+    /sandbox, every namespace of its own, no capabilities, killed with its parent."""
+    bwrap = shutil.which("bwrap")
+    assert bwrap is not None
+    view: list[str] = ["--ro-bind", "/usr", "/usr"]
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
+        if os.path.islink(top):  # merged /usr (Debian 12): the top-level directories are links into it
+            view += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            view += ["--ro-bind", top, top]
+    for prefix in sorted({os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), sys.prefix}):
+        if not prefix.startswith("/usr/") and os.path.isdir(prefix):
+            view += ["--ro-bind", prefix, prefix]
+    return [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", *view,
+            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--bind", host_dir, _SANDBOX_DIR,
+            "--ro-bind", str(_BOOTSTRAP), _SANDBOX_BOOTSTRAP, "--chdir", _SANDBOX_DIR]
+
+
+@functools.lru_cache(maxsize=1)
+def _bwrap_problem() -> str | None:
+    """Why bubblewrap cannot hold the sandbox here (None: it can), found once per process by running it."""
+    if shutil.which("bwrap") is None:
+        return "bwrap is not installed (Debian: apt-get install bubblewrap)"
+    with tempfile.TemporaryDirectory(prefix="sale-probe-") as probe_dir:
+        try:
+            probe = subprocess.run([*_bwrap_prefix(os.path.realpath(probe_dir)), sys.executable, "-I", "-c", "pass"],
+                                   stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=20, check=False)
+        except (OSError, subprocess.SubprocessError) as err:
+            return f"bwrap could not start: {err}"
+    if probe.returncode != 0:
+        return f"bwrap refused to start a sandbox here: {probe.stderr.strip()[:300] or probe.returncode}"
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def sandbox_layer() -> SandboxLayer:
+    """The outermost layer `run_python` runs code under on this machine, found once per process (and said once in
+    the log): "bwrap", else "network namespace" (unshare) with the audit hook, else "audit hook" alone.
+
+    Examples:
+        >>> sandbox_layer() in ("bwrap", "network namespace", "audit hook")
+        True
+    """
+    problem = _bwrap_problem()
+    if problem is None:
+        _LOG.info("Python sandbox: bubblewrap (namespaces of its own, a read-only view), with the audit hook")
+        return "bwrap"
+    layer: SandboxLayer = "network namespace" if _network_namespace_prefix() else "audit hook"
+    _LOG.warning("Python sandbox: %s only, not a security boundary (%s); set %s=1 to refuse to run without it",
+                 layer, problem, REQUIRE_SANDBOX_ENV)
+    return layer
 
 
 @functools.lru_cache(maxsize=1)

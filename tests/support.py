@@ -141,7 +141,14 @@ def _shared_data() -> str | None:
             "$LANGGRAPH_SALE_DATA")
 
 
+def _bwrap() -> str | None:
+    from langgraph_sale.tools import _bwrap_problem
+
+    return _bwrap_problem()
+
+
 REAL_PARTS: dict[str, Callable[[], str | None]] = {
+    "bwrap": _bwrap,
     "pool": _pool,
     "shared-data": _shared_data,
     "langgraph-cli": _langgraph_cli,

@@ -16,7 +16,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "langgraph_sale"
 EXTRAS = ("local", "tools", "sandbox_bootstrap", "agents", "fit", "value_fit", "stores", "studio", "testing",
-          "embeddings", "bench", "cli", "poolfile")
+          "embeddings", "bench", "cli", "poolfile", "sandbox_escapes")
 """Modules and subpackages of `langgraph_sale` that are not the core (see docs/architecture.md)."""
 
 

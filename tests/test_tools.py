@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from langgraph_sale import tools
 from langgraph_sale.errors import AuctionConfigError
-from langgraph_sale.tools import SearchCorpus, bm25_tool, python_tool, run_python
+from langgraph_sale.tools import SearchCorpus, bm25_tool, python_tool, run_python, sandbox_layer
 from tests.support import hotpotqa_dir
 
 
@@ -96,8 +97,11 @@ def test_files_are_written_only_in_a_fresh_directory_that_disappears(tmp_path: P
     workdir, notes = run.output.splitlines()[:2]
     assert notes == "kept here"
     assert "PermissionError" in run.output and not outside.exists()
-    assert not Path(workdir).exists()
-    assert run_python("import os\nprint(os.getcwd())").output.strip() != workdir
+    if run.layer == "bwrap":  # the run's own directory, mounted as /sandbox: nothing of it is left on the host
+        assert workdir == "/sandbox" and not list(Path(tempfile.gettempdir()).glob("sale-python-*/notes.txt"))
+    else:
+        assert not Path(workdir).exists()
+        assert run_python("import os\nprint(os.getcwd())").output.strip() != workdir
 
 
 def test_the_callers_environment_is_not_visible(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -117,13 +121,15 @@ def test_python_tool_takes_one_code_argument_and_returns_status_then_output() ->
     tool = python_tool(timeout_s=5, name="python")
     assert tool.name == "python"
     assert list(tool.args) == ["code"]
-    assert tool.invoke({"code": "print(2 ** 10)"}) == "status: ok\noutput:\n1024"
-    assert tool.invoke({"code": "import sys\nsys.exit(3)"}) == "status: exit code 3\noutput:\n(no output)"
+    layer = sandbox_layer()
+    assert tool.invoke({"code": "print(2 ** 10)"}) == f"status: ok (sandbox: {layer})\noutput:\n1024"
+    assert tool.invoke({"code": "import sys\nsys.exit(3)"}) == (f"status: exit code 3 (sandbox: {layer})\n"
+                                                                 "output:\n(no output)")
 
 
 async def test_python_tool_runs_through_ainvoke() -> None:
     tool = python_tool(timeout_s=5)
-    assert await tool.ainvoke({"code": "print('async')"}) == "status: ok\noutput:\nasync"
+    assert await tool.ainvoke({"code": "print('async')"}) == f"status: ok (sandbox: {sandbox_layer()})\noutput:\nasync"
 
 
 @pytest.mark.parametrize(
