@@ -498,7 +498,16 @@ class LocalServer:
         pid = recorded.get("pid")
         if not base or not isinstance(pid, int) or not _pid_alive(pid):
             return None
-        return base if _healthy(base) else None
+        # A live server that is slow to answer is busy, not gone (two cores shared with a benchmark can hold /health
+        # for seconds): wait for it rather than start a second server beside it.
+        deadline = time.monotonic() + self.startup_timeout
+        while _pid_alive(pid):
+            if _healthy(base, timeout=5.0):
+                return str(base)
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        return None
 
     def stop(self) -> None:
         """Stop the server if this object started it (and `keep` is False); a reused server is left running."""
