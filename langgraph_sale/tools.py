@@ -19,13 +19,14 @@ closed, and its own session, so a timeout kills the whole process group. Before 
   (where the caller's environment, and so its API keys, can be read), signalling another process, raising the
   resource limits, and looking up those same calls in C libraries through `ctypes`.
 
-**The boundary: bubblewrap.** Where Debian's `bwrap` is installed and works (`apt-get install bubblewrap`), the child
-runs inside it (`sandbox_layer()` says "bwrap"): namespaces of its own for PIDs (it sees only itself), the network
-(no interface but a loopback that is down), IPC, UTS, the user and the mounts; a read-only view of only what the
-interpreter needs (`/usr` and the Python installation), a fresh directory of the run as `/sandbox` (its home and
-working directory; deleted afterwards), an empty `/tmp`, a private `/proc` and `/dev`; no capabilities; killed with
-its parent (`--die-with-parent`). No file of the user (an SSH key, a cloud credentials file, another project's
-`.env`) is in view, nor any other process. The audit hook stays, as a second layer.
+**The boundary: bubblewrap.** Where Debian's `bwrap` is installed and works (`apt-get install bubblewrap`), the
+child runs inside it (`sandbox_layer()` says "bwrap"): namespaces of its own for PIDs (it sees only itself), the
+network (no interface but a loopback that is down), IPC, UTS, the user and the mounts; a read-only view of only what
+the interpreter needs (`/usr` and the Python installation), a fresh directory of the run as `/sandbox` (its home and
+working directory; deleted afterwards; a host directory rather than a tmpfs, because bubblewrap 0.8, Debian 12's,
+cannot cap a tmpfs's size and files written there would fill memory), an empty `/tmp`, a private `/proc` and `/dev`;
+no capabilities; killed with its parent (`--die-with-parent`). No file of the user (an SSH key, a cloud credentials
+file, another project's `.env`) is in view, nor any other process. The audit hook stays, as a second layer.
 
 Where `bwrap` is missing or refused, the child runs under the audit hook, in a network namespace of its own where
 the `unshare` program gives one ("network namespace"), else with the hook alone ("audit hook"). That layer is said
