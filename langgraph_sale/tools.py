@@ -312,8 +312,15 @@ def _boundary_required(required: bool | None) -> bool:
 
 
 def _bwrap_prefix(host_dir: str) -> list[str]:
-    """bwrap's arguments for one run: a read-only view of what the interpreter needs, the run's directory as
-    /sandbox, every namespace of its own, no capabilities, killed with its parent."""
+    """bwrap's arguments for one run: the fixed view (`_bwrap_view`) with the run's directory as /sandbox."""
+    return [*_bwrap_view(), "--bind", host_dir, _SANDBOX_DIR, "--ro-bind", str(_BOOTSTRAP), _SANDBOX_BOOTSTRAP,
+            "--chdir", _SANDBOX_DIR]
+
+
+@functools.lru_cache(maxsize=1)
+def _bwrap_view() -> tuple[str, ...]:
+    """What every run shares, worked out once per process: every namespace of its own, no capabilities, killed
+    with its parent, a read-only view of what the interpreter needs, a private /proc, /dev and /tmp."""
     bwrap = shutil.which("bwrap")
     assert bwrap is not None
     view: list[str] = ["--ro-bind", "/usr", "/usr"]
@@ -325,9 +332,8 @@ def _bwrap_prefix(host_dir: str) -> list[str]:
     for prefix in sorted({os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), sys.prefix}):
         if not prefix.startswith("/usr/") and os.path.isdir(prefix):
             view += ["--ro-bind", prefix, prefix]
-    return [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", *view,
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--bind", host_dir, _SANDBOX_DIR,
-            "--ro-bind", str(_BOOTSTRAP), _SANDBOX_BOOTSTRAP, "--chdir", _SANDBOX_DIR]
+    return (bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", *view,
+            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp")
 
 
 @functools.lru_cache(maxsize=1)

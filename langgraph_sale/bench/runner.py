@@ -547,9 +547,10 @@ def _run_tasks(config: BenchConfig, run: _Run, progress: ProgressBar, method: Me
     domain, order, seed = where
     budget = len(pending) if config.stop_after is None else max(0, config.stop_after - run.new_rows)
     chosen = pending[:budget]
+    prices = run.pool.prices()
 
     def record(position: int, task: Any, key: str, step: Step) -> None:
-        run.caches["rows"].put(key, _row(key, domain, method, order, seed, position, task, step, run.pool.prices(),
+        run.caches["rows"].put(key, _row(key, domain, method, order, seed, position, task, step, prices,
                                          run.pool.largest, run.pool.cheapest, exec_cap(task, config)))
         run.new_rows += 1
         progress.update(f"{domain} {method.name} order {order}")
