@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from langgraph_sale.errors import AuctionConfigError
@@ -93,6 +93,15 @@ def _add_fit(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                      help="fit the learned value instead (langgraph_sale.value: a logistic model of each bidder's "
                           "success, cross-fitted, scikit-learn) and write the ValueModel JSON")
     fit.add_argument("--folds", type=int, default=5, help="with --value: cross-fitting folds (default 5)")
+    fit.add_argument("--features", default=None,
+                     help="with --value: comma-separated features of the model (default: the bid's own, "
+                          "entropy,plan_tokens,task_chars; also self_score, peer_score)")
+    fit.add_argument("--ablation", action="store_true",
+                     help="with --value: fit each feature set of the ablation (value_fit.ABLATION_SETS), print what "
+                          "each predicts and how it routes, and write the table as JSON to --out")
+    fit.add_argument("--memory-k", type=int, default=None, metavar="K",
+                     help="with --from-bench --value: fill the memory feature from the K most similar other tasks "
+                          "(for --ablation)")
     fit.set_defaults(handler=_run_fit)
 
 
@@ -104,8 +113,10 @@ def _run_fit(args: argparse.Namespace) -> int:
     if args.from_bench is not None:
         from langgraph_sale.bench.fitdata import fit_examples
 
-        examples = fit_examples(args.from_bench, split=args.split, method=args.method)
+        examples = fit_examples(args.from_bench, split=args.split, method=args.method, memory_k=args.memory_k)
     else:
+        if args.memory_k is not None:
+            raise AuctionConfigError("--memory-k", "needs --from-bench: the memory feature is read from a bench run")
         examples = load_examples(args.examples)
     if args.value:
         return _run_value_fit(args, examples)
@@ -155,13 +166,14 @@ def _run_fit(args: argparse.Namespace) -> int:
 
 
 def _run_value_fit(args: argparse.Namespace, examples: Sequence[Any]) -> int:
+    from langgraph_sale.value import BID_FEATURES
     from langgraph_sale.value_fit import fit_value_model
 
-    fitted = fit_value_model(examples, lam=args.lam, folds=args.folds)
-    try:
-        fitted.model.save(args.out)
-    except OSError as err:
-        raise AuctionConfigError("--out", f"cannot write {args.out}: {err}") from err
+    if args.ablation:
+        return _run_value_ablation(args, examples)
+    features = BID_FEATURES if args.features is None else tuple(f.strip() for f in args.features.split(",") if f)
+    fitted = fit_value_model(examples, lam=args.lam, folds=args.folds, features=features)
+    _written(args.out, lambda: fitted.model.save(args.out))
     print(f"Value model written to {args.out}: w_value {fitted.model.w_value:.4g}, features "
           f"{', '.join(fitted.model.features)}")
     print(f"{len(examples)} tasks, {args.folds}-fold cross-fitted; lam {fitted.lam:.6g} successes per $")
@@ -174,6 +186,32 @@ def _run_value_fit(args: argparse.Namespace, examples: Sequence[Any]) -> int:
     for key, summary in fitted.routing.items():
         print(f"{key:<24} {summary.passed:>4}/{summary.tasks:<3} {summary.pass_rate:>10.3f} "
               f"{summary.total_cost_usd:>12.6g} {summary.mean_loss:>10.4f}")
+    return 0
+
+
+def _written(path: str, write: Callable[[], None]) -> None:
+    try:
+        write()
+    except OSError as err:
+        raise AuctionConfigError("--out", f"cannot write {path}: {err}") from err
+
+
+def _run_value_ablation(args: argparse.Namespace, examples: Sequence[Any]) -> int:
+    from langgraph_sale.value_fit import ablate_value
+
+    if args.features is not None:
+        raise AuctionConfigError("--features", "--ablation fits its own feature sets (value_fit.ABLATION_SETS)")
+    ablation = ablate_value(examples, lam=args.lam, folds=args.folds, memory_k=args.memory_k)
+    _written(args.out, lambda: ablation.save(args.out))
+    names = [c.bidder for c in examples[0].candidates]
+    print(f"{len(examples)} tasks, {args.folds}-fold cross-fitted; ablation written to {args.out}")
+    print(f"{'features':<14} " + " ".join(f"{'AUC ' + n:>22}" for n in names)
+          + f" {'AUC gain':>9} {'pass rate':>10} {'cost $':>11} {'mean loss':>10}")
+    for row in ablation.rows:
+        aucs = " ".join(f"{'-' if row.auc_success[n] is None else f'{row.auc_success[n]:.3f}':>22}" for n in names)
+        gain = "-" if row.auc_gain is None else f"{row.auc_gain:.3f}"
+        print(f"{row.name:<14} {aucs} {gain:>9} {row.routing.pass_rate:>10.3f} "
+              f"{row.routing.total_cost_usd:>11.5g} {row.routing.mean_loss:>10.4f}")
     return 0
 
 

@@ -6,6 +6,7 @@ run starts) instead of deep inside a parallel branch.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Collection
 from pathlib import Path
@@ -117,3 +118,8 @@ def load_model(model: type[_Model], path: str | Path, *, field: str, missing: st
         raise AuctionConfigError(field, f"{missing} at {path}") from err
     except ValueError as err:
         raise AuctionConfigError(field, f"{path} does not hold valid {model.__name__}: {err}") from err
+
+
+def save_model(model: BaseModel, path: str | Path) -> None:
+    """A pydantic model written as indented JSON, the file `load_model` reads back."""
+    Path(path).write_text(json.dumps(model.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")

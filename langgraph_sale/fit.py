@@ -135,6 +135,9 @@ class FitCandidate(BaseModel):
     price_per_mtok: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
     plan_tokens: int | None = Field(default=None, ge=0)
     """The plan's length in tokens (a feature of the learned value, `langgraph_sale.value`)."""
+    memory_rate: float | None = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False)
+    """This bidder's success rate on the most similar other training tasks (`value_fit.memory_rates`): the learned
+    value's memory feature, for its ablation."""
 
 
 class FitExample(BaseModel):

@@ -22,14 +22,13 @@ sign; a fitted negative `w_entropy` reverses it).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from langgraph_sale.errors import AuctionConfigError, load_model
+from langgraph_sale.errors import AuctionConfigError, load_model, save_model
 from langgraph_sale.types import Bid, JuryScore, ScoreBreakdown
 
 __all__ = ["AuctionWeights", "CostValueScorer"]
@@ -99,7 +98,7 @@ class AuctionWeights(BaseModel):
 
     def save(self, path: str | Path) -> None:
         """Write the weights as JSON."""
-        Path(path).write_text(json.dumps(self.model_dump(), indent=2) + "\n", encoding="utf-8")
+        save_model(self, path)
 
 
 class CostValueScorer:

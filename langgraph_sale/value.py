@@ -14,45 +14,71 @@ the training tasks' outcomes with the fit's loss `lam * cost - success`). The co
 the plan's length is one of the model's features instead of a multiplier.
 
 Features (`VALUE_FEATURES`), each standardised with the training mean and scale; a feature the auction lacks (no
-logprobs, say) is read at its training mean, i.e. it moves nothing:
+logprobs, say) is read at its training mean, i.e. it moves nothing. The bid's own (`BID_FEATURES`, the default,
+free: the auction has them anyway):
 
 - `entropy`: the bid's mean top-k token entropy over ln(k) (`ScoreBreakdown.entropy_feature`);
 - `plan_tokens`: the plan's length in tokens;
 - `task_chars`: log(1 + characters of the task).
 
-The jury's scores are left out: at this pool's size they are nearly constant and cost more than the execution they
-decide (docs/RESULTS.md); the scorer asks no juror.
+The jury's (`JURY_FEATURES`; a model that uses one makes the scorer ask every juror, and pays for it):
+
+- `self_score`: the bidder's own expected 0-5 score of its plan, read from its logprobs, over 5 (a self-assessment);
+- `peer_score`: the other jurors' mean expected score of the plan, over 5.
+
+And memory's (`MEMORY_FEATURES`), for the fit's ablation only:
+
+- `memory_rate`: the bidder's success rate on the most similar other training tasks (`value_fit.memory_rates`), what
+  a memory holding every bidder's outcome on every past task would say. It is measured at that best case and not
+  read by the scorer: docs/method.md §6.3 has the ablation, in which it does not pay.
+
+By default the jury is not asked: at this pool's size its scores are nearly constant and cost more than the
+execution they decide (docs/RESULTS.md), and the ablation finds no jury feature that pays for its calls.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from langgraph_sale.errors import AuctionConfigError, load_model
+from langgraph_sale.errors import AuctionConfigError, load_model, save_model
 from langgraph_sale.scoring import AuctionWeights, CostValueScorer
 from langgraph_sale.types import Bid, JuryScore, ScoreBreakdown
 
-__all__ = ["VALUE_FEATURES", "BidderValue", "ValueModel", "ValueScorer", "value_features"]
+__all__ = ["BID_FEATURES", "JURY_FEATURES", "MEMORY_FEATURES", "VALUE_FEATURES", "BidderValue", "ValueModel",
+           "ValueScorer", "value_features"]
 
-VALUE_FEATURES = ("entropy", "plan_tokens", "task_chars")
+BID_FEATURES = ("entropy", "plan_tokens", "task_chars")
+JURY_FEATURES = ("self_score", "peer_score")
+MEMORY_FEATURES = ("memory_rate",)
+VALUE_FEATURES = (*BID_FEATURES, *JURY_FEATURES, *MEMORY_FEATURES)
 
 
-def value_features(*, entropy_feature: float | None, plan_tokens: int | None, task: str | int | None
-                   ) -> dict[str, float | None]:
+def value_features(*, entropy_feature: float | None, plan_tokens: int | None, task: str | int | None,
+                   bidder: str = "", jury: Mapping[str, float | None] | None = None,
+                   memory_rate: float | None = None) -> dict[str, float | None]:
     """The features of one bid as `ValueModel` reads them (None: not known for this bid).
 
+    `jury` is each juror's 0-5 score of this bid (the bidder itself among them for `self_score`).
+
     Examples:
-        >>> value_features(entropy_feature=0.25, plan_tokens=40, task="Add two numbers.")
-        {'entropy': 0.25, 'plan_tokens': 40.0, 'task_chars': 2.833213344056216}
+        >>> value_features(entropy_feature=0.25, plan_tokens=40, task="Add two numbers.", bidder="small",
+        ...                jury={"small": 4.0, "large": 3.0, "medium": None})
+        {'entropy': 0.25, 'plan_tokens': 40.0, 'task_chars': 2.833213344056216, 'self_score': 0.8, \
+'peer_score': 0.6, 'memory_rate': None}
     """
     chars = len(task) if isinstance(task, str) else task
+    scores = {juror: score for juror, score in (jury or {}).items() if score is not None and math.isfinite(score)}
+    own = scores.get(bidder) if bidder else None
+    peers = [score for juror, score in scores.items() if juror != bidder]
     return {"entropy": entropy_feature, "plan_tokens": None if plan_tokens is None else float(plan_tokens),
-            "task_chars": None if chars is None else math.log1p(chars)}
+            "task_chars": None if chars is None else math.log1p(chars),
+            "self_score": None if own is None else own / 5.0,
+            "peer_score": sum(peers) / (5.0 * len(peers)) if peers else None,
+            "memory_rate": memory_rate}
 
 
 class BidderValue(BaseModel):
@@ -95,7 +121,7 @@ class ValueModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    features: tuple[str, ...] = VALUE_FEATURES
+    features: tuple[str, ...] = BID_FEATURES
     bidders: dict[str, BidderValue] = Field(min_length=1)
     w_value: float = Field(ge=0.0, allow_inf_nan=False)
     """How many "largest prices" of cost one certain success is worth: the scorer's value weight."""
@@ -120,7 +146,7 @@ class ValueModel(BaseModel):
         return load_model(cls, path, field="value", missing="no value model")
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
+        save_model(self, path)
 
     def probability(self, bidder: str, features: Mapping[str, float | None]) -> float:
         """The bidder's predicted probability of success.
@@ -156,9 +182,17 @@ class ValueScorer(CostValueScorer):
     def __init__(self, model: ValueModel) -> None:
         if not isinstance(model, ValueModel):
             raise AuctionConfigError("scorer.model", f"must be a ValueModel, got {type(model).__name__}")
-        # No juror is asked: the model reads no jury score (the module docstring says why).
+        offline = [name for name in model.features if name in MEMORY_FEATURES]
+        if offline:
+            raise AuctionConfigError("scorer.model", f"reads {', '.join(offline)}, which the fit measures for its "
+                                     "ablation only (what a memory of every bidder's outcome would say): fit the "
+                                     "model without it")
         super().__init__(AuctionWeights(w_cost=1.0, w_entropy=0.0, jury_default=0.0))
         self.model = model
+
+    def active_jurors(self, pool: Sequence[str]) -> list[str]:
+        """Every juror when the model reads the jury's scores, else none (the module docstring says why)."""
+        return list(pool) if any(name in JURY_FEATURES for name in self.model.features) else []
 
     def score(self, bids: Sequence[Bid], jury: Sequence[JuryScore], *, prices: Mapping[str, float],
               max_bid_tokens: int, entropy_bids: Sequence[Bid] | None = None, task: str = ""
@@ -171,7 +205,9 @@ class ValueScorer(CostValueScorer):
             bid = by_id[row.bid_id]
             top_k = bid.entropy_top_k or 0
             entropy = bid.entropy / math.log(top_k) if bid.entropy is not None and top_k >= 2 else None
-            features = value_features(entropy_feature=entropy, plan_tokens=bid.plan_tokens, task=task or None)
+            judged = {record.juror: record.score for record in jury if record.bid_id == bid.id}
+            features = value_features(entropy_feature=entropy, plan_tokens=bid.plan_tokens, task=task or None,
+                                      bidder=name, jury=judged)
             probability = self.model.probability(name, {f: features[f] for f in self.model.features})
             c_term = row.price_per_mtok / top_price if top_price > 0 else 0.0
             v_term = self.model.w_value * probability

@@ -15,7 +15,13 @@ From training tasks on which every bidder bid and executed once (`langgraph_sale
 
 The AUC that matters is the **gain**'s: the tasks where the largest bidder succeeds and the cheapest fails are the
 only ones where paying more helps, and `P(largest) - P(cheapest)` is what the scorer compares with the price gap.
-docs/method.md §6.3 describes the method; the bench reports put its routing beside the baselines'.
+A model that reads the jury's scores (`value.JURY_FEATURES`) makes the scorer ask every juror, so its routing is
+charged the jury's calls on every task (`FitExample.jury_cost_usd`).
+
+`ablate_value` fits the model on each of several feature sets and measures each the same way (`langgraph-sale fit
+--value --ablation`): what each feature contributes, and whether it pays for its calls. `memory_rates` fills the
+memory feature for it. docs/method.md §6.3 describes the method and has the ablation; the bench reports put its
+routing beside the baselines'.
 """
 
 from __future__ import annotations
@@ -23,15 +29,17 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from langgraph_sale.errors import AuctionConfigError
+from langgraph_sale.errors import AuctionConfigError, load_model, save_model
 from langgraph_sale.fit import FitExample, RoutingSummary, routing_summary
-from langgraph_sale.value import VALUE_FEATURES, BidderValue, ValueModel, value_features
+from langgraph_sale.value import BID_FEATURES, JURY_FEATURES, VALUE_FEATURES, BidderValue, ValueModel, value_features
 
-__all__ = ["ValueFit", "fit_value_model", "W_VALUE_GRID"]
+__all__ = ["ABLATION_SETS", "AblationRow", "ValueAblation", "ValueFit", "ablate_value", "fit_value_model",
+           "memory_rates", "W_VALUE_GRID"]
 
 W_VALUE_GRID = (0.0, *(round(0.05 * 1.1**k, 6) for k in range(80)))
 """The exchange rates tried, from 0 (price alone decides: the cheapest bidder always wins) to about 95 (the predicted
@@ -68,9 +76,50 @@ def _rows(examples: Sequence[FitExample], bidder: str, features: Sequence[str]) 
     for example in examples:
         candidate = next(c for c in example.candidates if c.bidder == bidder)
         known = value_features(entropy_feature=candidate.entropy_feature, plan_tokens=candidate.plan_tokens,
-                               task=example.task_chars)
+                               task=example.task_chars, bidder=bidder, jury=candidate.jury,
+                               memory_rate=candidate.memory_rate)
         rows.append([known[name] for name in features])
     return rows
+
+
+def memory_rates(examples: Sequence[FitExample], vectors: Sequence[Sequence[float]], *, k: int = 5
+                 ) -> list[FitExample]:
+    """The examples with each candidate's `memory_rate`: its success rate on the `k` tasks most similar to this one
+    (cosine of `vectors`, one per example, e.g. the task's embedding), the task itself left out.
+
+    That is what a memory holding every bidder's outcome on every other training task would say: the best case of
+    the feature (a SALE memory knows only each past auction's winner's outcome).
+
+    Raises:
+        AuctionConfigError: When `vectors` and `examples` differ in number, or `k` is not positive.
+
+    Examples:
+        >>> from langgraph_sale.fit import FitCandidate
+        >>> def task(i, ok):
+        ...     return FitExample(task_id=f"t{i}", candidates=[FitCandidate(bidder="a", cost_feature=0.1, success=ok,
+        ...                                                                 cost_usd=1e-5)])
+        >>> filled = memory_rates([task(0, True), task(1, True), task(2, False)], [[1, 0], [1, 0.1], [0, 1]], k=1)
+        >>> [e.candidates[0].memory_rate for e in filled]
+        [1.0, 1.0, 1.0]
+    """
+    if len(vectors) != len(examples):
+        raise AuctionConfigError("vectors", f"{len(vectors)} vectors for {len(examples)} examples")
+    if k < 1:
+        raise AuctionConfigError("memory_k", f"must be at least 1, got {k}")
+
+    def cosine(a: Sequence[float], b: Sequence[float]) -> float:
+        norm = math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
+        return sum(x * y for x, y in zip(a, b, strict=True)) / norm if norm else 0.0
+
+    filled = []
+    for index, example in enumerate(examples):
+        others = sorted((j for j in range(len(examples)) if j != index),
+                        key=lambda j: (-cosine(vectors[index], vectors[j]), j))[:k]
+        filled.append(example.model_copy(update={"candidates": [
+            candidate.model_copy(update={"memory_rate": sum(
+                examples[j].candidates[position].success for j in others) / len(others) if others else None})
+            for position, candidate in enumerate(example.candidates)]}))
+    return filled
 
 
 def _fit_one(rows: Sequence[Sequence[float | None]], labels: Sequence[bool], features: Sequence[str], c: float
@@ -113,32 +162,17 @@ def _oracle(example: FitExample, lam: float) -> int:
     return min(example.tie_order(), key=lambda i: losses[i])
 
 
-def fit_value_model(examples: Sequence[FitExample], *, lam: float | None = None,
-                    features: Sequence[str] = VALUE_FEATURES, folds: int = 5, c: float = 1.0) -> ValueFit:
-    """Fit the learned value on `examples` (see the module docstring).
+class _CrossFit(BaseModel):
+    """Out-of-fold probabilities of every bidder on every task, and what they were fitted on."""
 
-    Args:
-        examples: Training tasks; every task has the same bidders, with prices.
-        lam: Successes per dollar in the loss; None: `0.5 / (largest cost_usd)`, as `fit_weights`.
-        features: Which of `VALUE_FEATURES` to use.
-        folds: Cross-fitting folds (tasks hashed on their id).
-        c: The inverse L2 strength of each logistic regression (scikit-learn's `C`).
+    bidders: list[str]
+    labels: dict[str, list[bool]]
+    rows: dict[str, list[list[float | None]]]
+    out_of_fold: list[dict[str, float]]
+    lam: float
 
-    Raises:
-        AuctionConfigError: On too few tasks, tasks with different bidders, or a bidder without a price.
 
-    Examples:
-        >>> from langgraph_sale.fit import FitCandidate
-        >>> def task(i, small_ok, large_ok):
-        ...     return FitExample(task_id=f"t{i}", task_chars=50 + 40 * i, candidates=[
-        ...         FitCandidate(bidder="small", cost_feature=0.1, entropy_feature=0.2, plan_tokens=30,
-        ...                      success=small_ok, cost_usd=1e-5, price_per_mtok=0.1),
-        ...         FitCandidate(bidder="large", cost_feature=0.3, entropy_feature=0.2, plan_tokens=30,
-        ...                      success=large_ok, cost_usd=3e-5, price_per_mtok=0.3)])
-        >>> fitted = fit_value_model([task(i, i < 10, i < 16) for i in range(20)], folds=4)
-        >>> fitted.model.bidders["small"].coef["task_chars"] < 0  # longer tasks: the small model fails
-        True
-    """
+def _check_examples(examples: Sequence[FitExample], folds: int) -> list[str]:
     if len(examples) < max(4, folds):
         raise AuctionConfigError("examples", f"{len(examples)} tasks: the learned value needs at least "
                                  f"{max(4, folds)} (one per fold)")
@@ -149,7 +183,16 @@ def fit_value_model(examples: Sequence[FitExample], *, lam: float | None = None,
                                      f"differ from the first task's {bidders}")
         if any(c.price_per_mtok is None for c in example.candidates):
             raise AuctionConfigError(f"examples[{index}]", "every candidate needs price_per_mtok")
-    features = tuple(features)
+    return bidders
+
+
+def _cross_fit(examples: Sequence[FitExample], features: Sequence[str], *, lam: float | None, folds: int, c: float
+               ) -> _CrossFit:
+    bidders = _check_examples(examples, folds)
+    unknown = [name for name in features if name not in VALUE_FEATURES]
+    if unknown or not features:
+        raise AuctionConfigError("features", f"unknown features {unknown}; known: {', '.join(VALUE_FEATURES)}"
+                                 if unknown else "at least one feature is needed")
     max_cost = max(c.cost_usd for e in examples for c in e.candidates)
     lam_used = float(lam) if lam is not None else (0.5 / max_cost if max_cost > 0 else 0.0)
     rows = {b: _rows(examples, b, features) for b in bidders}
@@ -163,30 +206,161 @@ def fit_value_model(examples: Sequence[FitExample], *, lam: float | None = None,
             for i, f in enumerate(fold_of):
                 if f == fold:
                     out_of_fold[i][bidder] = model.probability(dict(zip(features, rows[bidder][i], strict=True)))
-    losses = {w: routing_summary(examples, _picks(examples, out_of_fold, w), lam_used).mean_loss
-              for w in W_VALUE_GRID}
-    w_value = min(W_VALUE_GRID, key=lambda w: (round(losses[w], 12), w))
-    final = ValueModel(features=features, w_value=w_value, bidders={
-        b: _fit_one(rows[b], labels[b], features, c) for b in bidders})
+    return _CrossFit(bidders=bidders, labels=labels, rows=rows, out_of_fold=out_of_fold, lam=lam_used)
+
+
+def _jury_charge(examples: Sequence[FitExample], features: Sequence[str]) -> list[float] | None:
+    """Per task, what the jury costs a model that reads its scores (the scorer then asks every juror)."""
+    if not any(name in JURY_FEATURES for name in features):
+        return None
+    return [sum(e.jury_cost_usd.values()) for e in examples]
+
+
+def _area(truth: Sequence[bool], score: Sequence[float]) -> float | None:
     _, auc = _sklearn()
+    return float(auc([int(t) for t in truth], list(score))) if len(set(truth)) == 2 else None
 
-    def area(truth: Sequence[bool], score: Sequence[float]) -> float | None:
-        return float(auc([int(t) for t in truth], list(score))) if len(set(truth)) == 2 else None
 
-    cheapest = min(bidders, key=lambda b: examples[0].candidates[bidders.index(b)].price_per_mtok or 0.0)
-    largest = max(bidders, key=lambda b: examples[0].candidates[bidders.index(b)].price_per_mtok or 0.0)
+def _measured(examples: Sequence[FitExample], features: Sequence[str], crossed: _CrossFit, model: ValueModel
+              ) -> ValueFit:
+    bidders, labels, out_of_fold, lam = crossed.bidders, crossed.labels, crossed.out_of_fold, crossed.lam
+    prices = {c.bidder: c.price_per_mtok or 0.0 for c in examples[0].candidates}
+    cheapest, largest = min(bidders, key=prices.__getitem__), max(bidders, key=prices.__getitem__)
     gain = [labels[largest][i] and not labels[cheapest][i] for i in range(len(examples))]
-    fit = ValueFit(
-        model=final, lam=lam_used,
-        auc_success={b: area(labels[b], [p[b] for p in out_of_fold]) for b in bidders},
-        auc_gain=area(gain, [p[largest] - p[cheapest] for p in out_of_fold]),
+    return ValueFit(
+        model=model, lam=lam,
+        auc_success={b: _area(labels[b], [p[b] for p in out_of_fold]) for b in bidders},
+        auc_gain=_area(gain, [p[largest] - p[cheapest] for p in out_of_fold]),
         brier={b: sum((p[b] - labels[b][i]) ** 2 for i, p in enumerate(out_of_fold)) / len(examples)
                for b in bidders},
         routing={
-            "value": routing_summary(examples, _picks(examples, out_of_fold, w_value), lam_used),
-            "always_largest": routing_summary(examples, [bidders.index(largest)] * len(examples), lam_used),
-            "always_cheapest": routing_summary(examples, [bidders.index(cheapest)] * len(examples), lam_used),
-            "oracle": routing_summary(examples, [_oracle(e, lam_used) for e in examples], lam_used)})
-    final.fitted = {"tasks": len(examples), "folds": folds, "c": c, "lam": lam_used,
+            "value": routing_summary(examples, _picks(examples, out_of_fold, model.w_value), lam,
+                                     _jury_charge(examples, features)),
+            "always_largest": routing_summary(examples, [bidders.index(largest)] * len(examples), lam),
+            "always_cheapest": routing_summary(examples, [bidders.index(cheapest)] * len(examples), lam),
+            "oracle": routing_summary(examples, [_oracle(e, lam) for e in examples], lam)})
+
+
+def fit_value_model(examples: Sequence[FitExample], *, lam: float | None = None,
+                    features: Sequence[str] = BID_FEATURES, folds: int = 5, c: float = 1.0) -> ValueFit:
+    """Fit the learned value on `examples` (see the module docstring).
+
+    Args:
+        examples: Training tasks; every task has the same bidders, with prices.
+        lam: Successes per dollar in the loss; None: `0.5 / (largest cost_usd)`, as `fit_weights`.
+        features: Which of `VALUE_FEATURES` to use (default: the bid's own, `BID_FEATURES`).
+        folds: Cross-fitting folds (tasks hashed on their id).
+        c: The inverse L2 strength of each logistic regression (scikit-learn's `C`).
+
+    Raises:
+        AuctionConfigError: On too few tasks, tasks with different bidders, a bidder without a price, or an unknown
+            feature.
+
+    Examples:
+        >>> from langgraph_sale.fit import FitCandidate
+        >>> def task(i, small_ok, large_ok):
+        ...     return FitExample(task_id=f"t{i}", task_chars=50 + 40 * i, candidates=[
+        ...         FitCandidate(bidder="small", cost_feature=0.1, entropy_feature=0.2, plan_tokens=30,
+        ...                      success=small_ok, cost_usd=1e-5, price_per_mtok=0.1),
+        ...         FitCandidate(bidder="large", cost_feature=0.3, entropy_feature=0.2, plan_tokens=30,
+        ...                      success=large_ok, cost_usd=3e-5, price_per_mtok=0.3)])
+        >>> fitted = fit_value_model([task(i, i < 10, i < 16) for i in range(20)], folds=4)
+        >>> fitted.model.bidders["small"].coef["task_chars"] < 0  # longer tasks: the small model fails
+        True
+    """
+    features = tuple(features)
+    crossed = _cross_fit(examples, features, lam=lam, folds=folds, c=c)
+    charge = _jury_charge(examples, features)
+    losses = {w: routing_summary(examples, _picks(examples, crossed.out_of_fold, w), crossed.lam, charge).mean_loss
+              for w in W_VALUE_GRID}
+    w_value = min(W_VALUE_GRID, key=lambda w: (round(losses[w], 12), w))
+    final = ValueModel(features=features, w_value=w_value, bidders={
+        b: _fit_one(crossed.rows[b], crossed.labels[b], features, c) for b in crossed.bidders})
+    fit = _measured(examples, features, crossed, final)
+    final.fitted = {"tasks": len(examples), "folds": folds, "c": c, "lam": crossed.lam,
                     "auc_success": fit.auc_success, "auc_gain": fit.auc_gain}
     return fit
+
+
+ABLATION_SETS: dict[str, tuple[str, ...]] = {
+    "bid": BID_FEATURES,
+    "self": ("self_score",),
+    "peer": ("peer_score",),
+    "memory": ("memory_rate",),
+    "bid + self": (*BID_FEATURES, "self_score"),
+    "bid + jury": (*BID_FEATURES, *JURY_FEATURES),
+    "bid + memory": (*BID_FEATURES, "memory_rate"),
+    "all": VALUE_FEATURES,
+}
+"""The feature sets `ablate_value` compares by default: each family alone and added to the bid's own."""
+
+
+class AblationRow(BaseModel):
+    """One feature set of an ablation: what its cross-fitted model predicts and how it routes."""
+
+    name: str
+    features: tuple[str, ...]
+    auc_success: dict[str, float | None]
+    auc_gain: float | None
+    w_value: float
+    routing: RoutingSummary
+    """The out-of-fold routing with the chosen `w_value`, the jury's calls charged where the set reads them."""
+
+
+class ValueAblation(BaseModel):
+    """An ablation of the learned value's features (`langgraph-sale fit --value --ablation` writes it as JSON)."""
+
+    tasks: int
+    folds: int
+    lam: float
+    memory_k: int | None = None
+    """How many similar tasks the memory feature read (None: no memory feature, its sets left out)."""
+    rows: list[AblationRow]
+    reference: dict[str, RoutingSummary] = {}
+    """The same tasks routed with no model: "always_cheapest", "always_largest", "oracle"."""
+
+    def save(self, path: str | Path) -> None:
+        save_model(self, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> ValueAblation:
+        """Load an ablation from JSON.
+
+        Raises:
+            AuctionConfigError: When the file is missing or does not hold a valid ablation.
+        """
+        return load_model(cls, path, field="ablation", missing="no ablation file")
+
+
+def ablate_value(examples: Sequence[FitExample], sets: dict[str, tuple[str, ...]] | None = None, *,
+                 lam: float | None = None, folds: int = 5, c: float = 1.0, memory_k: int | None = None
+                 ) -> ValueAblation:
+    """Fit the learned value on each feature set and measure each on its out-of-fold predictions.
+
+    A set that needs the memory feature is measured only when `memory_rates` filled it in (`memory_k`: how many
+    similar tasks it read, for the record).
+
+    Examples:
+        >>> from langgraph_sale.fit import FitCandidate
+        >>> def task(i, small_ok, large_ok):
+        ...     return FitExample(task_id=f"t{i}", task_chars=50 + 40 * i, candidates=[
+        ...         FitCandidate(bidder=name, cost_feature=0.1, entropy_feature=0.2, plan_tokens=30, success=ok,
+        ...                      cost_usd=cost, price_per_mtok=price, jury={"small": 3.0, "large": 4.0})
+        ...         for name, ok, cost, price in (("small", small_ok, 1e-5, 0.1), ("large", large_ok, 3e-5, 0.3))])
+        >>> ablation = ablate_value([task(i, i < 10, i < 16) for i in range(20)], folds=4)
+        >>> [row.name for row in ablation.rows]
+        ['bid', 'self', 'peer', 'bid + self', 'bid + jury']
+    """
+    chosen = ABLATION_SETS if sets is None else sets
+    has_memory = all(c.memory_rate is not None for e in examples for c in e.candidates)
+    rows, last = [], None
+    for name, features in chosen.items():
+        if "memory_rate" in features and not has_memory:
+            continue
+        last = fit_value_model(examples, lam=lam, features=features, folds=folds, c=c)
+        rows.append(AblationRow(name=name, features=features, auc_success=last.auc_success,
+                                auc_gain=last.auc_gain, w_value=last.model.w_value, routing=last.routing["value"]))
+    if last is None:
+        raise AuctionConfigError("sets", "no feature set to measure (a memory set needs memory_rates first)")
+    return ValueAblation(tasks=len(examples), folds=folds, lam=last.lam, memory_k=memory_k if has_memory else None,
+                         rows=rows, reference={k: v for k, v in last.routing.items() if k != "value"})

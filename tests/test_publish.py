@@ -42,7 +42,16 @@ stale text, made again
 <!-- /report -->
 <!-- report:commands runs=smoke -->
 <!-- /report -->
+<!-- report:ablation file=ablation.json -->
+<!-- /report -->
 """
+
+
+_ROUTED = {"tasks": 4, "passed": 3, "pass_rate": 0.75, "total_cost_usd": 4e-4, "mean_loss": -0.5, "worst_loss": 0.1,
+           "picks": {"small": 2, "large": 2}}
+ABLATION = {"tasks": 4, "folds": 2, "lam": 100.0, "reference": {"always_largest": {**_ROUTED, "passed": 2}},
+            "rows": [{"name": "bid", "features": ["entropy"], "auc_success": {"small": 0.61, "large": None},
+                      "auc_gain": 0.55, "w_value": 2.0, "routing": _ROUTED}]}
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +63,7 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "langgraph_sale" / "weights").mkdir(parents=True)
     (root / "langgraph_sale" / "weights" / "local_pool.json").write_text(
         json.dumps({"w_cost": 0.0, "w_entropy": -1.0, "w_jury": {"small": 0.0}, "jury_default": 0.0}))
+    (root / "ablation.json").write_text(json.dumps(ABLATION))
     written = publish(root=root, docs=False, say=lambda _: None)
     folder = root / "docs" / "results" / "smoke"
     assert {path.name for path in written} == {"results.md", "summary.json", "pareto.png", "win_share.png"}
@@ -84,6 +94,7 @@ def test_every_kind_of_block_is_rendered_from_the_summaries(published: Path) -> 
     assert "| large alone |" in text and "1.00×" in text  # the baseline against itself
     assert "langgraph-sale bench --suite smoke --pool fake" in text and "--out bench-results/smoke" in text
     assert "| `w_entropy` | +1 | -1 |" in text
+    assert "| bid | 0.61 | - | 0.55 | 3/4 | 100 | -0.500 |" in text and "| *always largest* |" in text
     # A second rendering changes nothing, and the check agrees.
     assert publish(root=published, replays=False, say=lambda _: None) == []
     publish(root=published, replays=False, check=True, say=lambda _: None)

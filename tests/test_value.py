@@ -12,9 +12,9 @@ from langgraph_sale import create_auction
 from langgraph_sale.errors import AuctionConfigError
 from langgraph_sale.fit import FitCandidate, FitExample
 from langgraph_sale.testing import fake_pool
-from langgraph_sale.types import Bid
-from langgraph_sale.value import BidderValue, ValueModel, ValueScorer
-from langgraph_sale.value_fit import fit_value_model
+from langgraph_sale.types import Bid, JuryScore
+from langgraph_sale.value import BidderValue, ValueModel, ValueScorer, value_features
+from langgraph_sale.value_fit import ValueAblation, ablate_value, fit_value_model, memory_rates
 
 PRICES = {"small": 0.1, "large": 0.3}
 
@@ -158,3 +158,125 @@ def test_the_bench_fits_a_value_model_and_runs_sale_value_with_it(tmp_path: Path
     assert fingerprint["value"]["w_value"] == model.w_value
     with pytest.raises(AuctionConfigError, match="--value"):
         bench("no-model", ("sale_value",))
+
+
+def test_the_jury_features_read_the_bidders_own_score_and_its_peers() -> None:
+    features = value_features(entropy_feature=None, plan_tokens=None, task=None, bidder="small",
+                              jury={"small": 5.0, "large": 2.0, "medium": 3.0, "late": None})
+    assert features["self_score"] == pytest.approx(1.0) and features["peer_score"] == pytest.approx(0.5)
+    alone = value_features(entropy_feature=None, plan_tokens=None, task=None, bidder="small", jury={"small": 4.0})
+    assert alone["self_score"] == pytest.approx(0.8) and alone["peer_score"] is None
+
+
+def test_a_model_that_reads_its_self_assessment_asks_every_juror_and_is_moved_by_it() -> None:
+    # Each bidder's success rises with its own expected score of its plan.
+    trusting = {name: BidderValue(intercept=0.0, coef={"self_score": 4.0}, mean={"self_score": 0.5},
+                                  scale={"self_score": 0.25}) for name in PRICES}
+    scorer = ValueScorer(ValueModel(features=("self_score",), bidders=trusting, w_value=2.0))
+    assert scorer.active_jurors(list(PRICES)) == list(PRICES)
+    bids = _bids()
+
+    def judged(small: float, large: float) -> list[JuryScore]:
+        own = {"small": small, "large": large}
+        return [JuryScore(auction_id="a", juror=bid.bidder, bidder=bid.bidder, bid_id=bid.id, score=own[bid.bidder])
+                for bid in bids]
+
+    doubtful_small = scorer.score(bids, judged(small=1.0, large=5.0), prices=PRICES, max_bid_tokens=128, task="t")
+    assert scorer.winner(doubtful_small, prices=PRICES, order=list(PRICES)) == "large"
+    sure_small = scorer.score(bids, judged(small=5.0, large=1.0), prices=PRICES, max_bid_tokens=128, task="t")
+    assert scorer.winner(sure_small, prices=PRICES, order=list(PRICES)) == "small"
+    assert ValueScorer(_length_model(w_value=1.0)).active_jurors(list(PRICES)) == []
+
+
+def test_the_memory_feature_is_measured_by_the_fit_and_refused_by_the_scorer() -> None:
+    flat = {"coef": {"memory_rate": 1.0}, "mean": {"memory_rate": 0.5}, "scale": {"memory_rate": 0.2}}
+    model = ValueModel(features=("memory_rate",), w_value=1.0, bidders={n: BidderValue(intercept=0.0, **flat)
+                                                                         for n in PRICES})
+    with pytest.raises(AuctionConfigError, match="memory_rate.*ablation only"):
+        ValueScorer(model)
+    with pytest.raises(AuctionConfigError, match="unknown features"):
+        fit_value_model(_examples(20), features=("entropy", "luck"), folds=4)
+
+
+def test_memory_rates_read_the_nearest_other_tasks_never_the_task_itself() -> None:
+    examples = _examples(6)
+    vectors = [[1.0, 0.0], [0.9, 0.1], [0.8, 0.2], [0.0, 1.0], [0.1, 0.9], [0.2, 0.8]]
+    filled = memory_rates(examples, vectors, k=2)
+    for index, example in enumerate(filled):
+        group = range(3) if index < 3 else range(3, 6)
+        others = [j for j in group if j != index]
+        for position, candidate in enumerate(example.candidates):
+            expected = sum(examples[j].candidates[position].success for j in others) / 2
+            assert candidate.memory_rate == pytest.approx(expected)
+    with pytest.raises(AuctionConfigError, match="5 vectors for 6"):
+        memory_rates(examples, vectors[:5])
+    with pytest.raises(AuctionConfigError, match="at least 1"):
+        memory_rates(examples, vectors, k=0)
+
+
+def test_the_ablation_measures_each_set_and_charges_the_jury_where_a_set_reads_it() -> None:
+    examples = [e.model_copy(update={"jury_cost_usd": {"small": 1e-5, "large": 2e-5}, "candidates": [
+        c.model_copy(update={"jury": {"small": 3.0, "large": 4.0}}) for c in e.candidates]})
+        for e in _examples(40)]
+    plain = ablate_value(examples, folds=4)
+    assert [row.name for row in plain.rows] == ["bid", "self", "peer", "bid + self", "bid + jury"]
+    assert plain.memory_k is None and set(plain.reference) == {"always_largest", "always_cheapest", "oracle"}
+    by_name = {row.name: row for row in plain.rows}
+    bid, self_only = by_name["bid"], by_name["self"]
+    assert bid.auc_gain is not None and bid.auc_gain > 0.8  # the length feature finds who gains
+    # A constant self-assessment cannot tell tasks apart, and its jury is paid for on every task.
+    jury_usd = 40 * 3e-5
+    executions = sum(e.candidates[0 if self_only.w_value == 0 else 1].cost_usd for e in examples)
+    assert self_only.routing.total_cost_usd >= jury_usd + min(executions, 40 * 1e-5) - 1e-12
+    assert self_only.routing.mean_loss > bid.routing.mean_loss
+    with_memory = ablate_value(memory_rates(examples, [[float(i % 2), 1.0] for i in range(40)], k=3), folds=4,
+                               memory_k=3)
+    assert "bid + memory" in [row.name for row in with_memory.rows] and with_memory.memory_k == 3
+
+
+def test_the_committed_value_model_and_ablation_are_what_the_record_gives(tmp_path: Path) -> None:
+    # The record replayed offline, then the same fits as the committed files: every figure of docs/method.md §6.3.
+    from langgraph_sale.bench.fitdata import fit_examples
+    from langgraph_sale.bench.publish import load_spec, replay
+
+    run = replay(load_spec()["coding80-steps"], tmp_path)
+    committed = ValueModel.load("docs/results/weights/coding80-steps-value.json")
+    refitted = fit_value_model(fit_examples(run, split="train"), folds=committed.fitted["folds"])  # type: ignore[arg-type]
+    _assert_close(json.loads(refitted.model.model_dump_json()), json.loads(committed.model_dump_json()))
+    ablation = ValueAblation.load("docs/results/weights/coding80-steps-value-ablation.json")
+    again = ablate_value(fit_examples(run, split="all", memory_k=ablation.memory_k), folds=ablation.folds,
+                         memory_k=ablation.memory_k)
+    _assert_close(json.loads(again.model_dump_json()), json.loads(ablation.model_dump_json()))
+
+
+def _assert_close(got: object, want: object, where: str = "") -> None:
+    """Equal JSON, floats to 1e-6 relative (the solver's last digits may differ between machines)."""
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and got.keys() == want.keys(), where
+        for key in want:
+            _assert_close(got[key], want[key], f"{where}.{key}")
+    elif isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want), where
+        for index, (a, b) in enumerate(zip(got, want, strict=True)):
+            _assert_close(a, b, f"{where}[{index}]")
+    elif isinstance(want, float) and not isinstance(got, bool):
+        assert got == pytest.approx(want, rel=1e-6, abs=1e-12), where
+    else:
+        assert got == want, where
+
+
+def test_the_command_line_ablation_names_what_it_cannot_do(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from langgraph_sale.cli import main as cli_main
+
+    examples = tmp_path / "examples.jsonl"
+    examples.write_text("".join(e.model_dump_json() + "\n" for e in _examples(10)))
+    assert cli_main(["fit", str(examples), "--value", "--ablation", "--memory-k", "3", "--out",
+                     str(tmp_path / "a")]) != 0
+    assert "--memory-k: needs --from-bench" in capsys.readouterr().err
+    assert cli_main(["fit", str(examples), "--value", "--ablation", "--features", "entropy", "--out",
+                     str(tmp_path / "a")]) != 0
+    assert "--features: --ablation fits its own" in capsys.readouterr().err
+    assert cli_main(["fit", str(examples), "--value", "--ablation", "--folds", "2", "--out",
+                     str(tmp_path / "a.json")]) == 0
+    assert [row.name for row in ValueAblation.load(tmp_path / "a.json").rows][0] == "bid"

@@ -9,14 +9,18 @@ the juror a weight). The execution is the agent's plain run, not the plan-guided
 execution every agent makes of every task in a bench run, and the outcome a routing decision is about.
 
     langgraph-sale fit --from-bench bench-results/coding-local --split train --out weights.json
+
+With `memory_k`, each candidate also gets the learned value's memory feature (`value_fit.memory_rates`): its success
+rate on the `memory_k` most similar other tasks of the split, by the run's own task embeddings.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
-from langgraph_sale.bench.data import split_name, split_of
+from langgraph_sale.bench.data import DOMAINS, load_suite, split_name, split_of
 from langgraph_sale.bench.meter import read_jsonl
 from langgraph_sale.bench.methods import alone_agent
 from langgraph_sale.errors import AuctionConfigError
@@ -43,8 +47,25 @@ def _jury_cost_by_juror(row: dict[str, Any]) -> dict[str, float]:
     return {juror: total * prices[juror] / paid for juror in sorted(asked)} if paid > 0 else {}
 
 
+def _task_vectors(run: Path, task_ids: list[str], domain: str | None) -> list[list[float]]:
+    """The tasks' embeddings, by the suite and the embedder the run recorded in its meta.json."""
+    from langgraph_sale.bench.runner import make_embeddings
+
+    try:
+        fingerprint = json.loads((run / "meta.json").read_text(encoding="utf-8"))["fingerprint"]
+    except (OSError, ValueError, KeyError) as err:
+        raise AuctionConfigError("--memory-k", f"{run}/meta.json does not say the run's suite and embedder: {err}"
+                                 ) from err
+    suite = load_suite(fingerprint["suite"], domains=DOMAINS if domain is None else (domain,))
+    texts = {task.id: task.text for tasks in suite.tasks.values() for task in tasks}
+    missing = [task_id for task_id in task_ids if task_id not in texts]
+    if missing:
+        raise AuctionConfigError("--memory-k", f"the {fingerprint['suite']} suite has no task {missing[0]!r}")
+    return make_embeddings(fingerprint.get("embedder", "hashing")).embed_documents([texts[t] for t in task_ids])
+
+
 def fit_examples(run: str | Path, *, split: str = "train", method: str = "sale_nomem",
-                 domain: str | None = None) -> list[FitExample]:
+                 domain: str | None = None, memory_k: int | None = None) -> list[FitExample]:
     """One `FitExample` per task of `split` on which `method` held an auction and every bidder ran alone.
 
     Raises:
@@ -88,4 +109,8 @@ def fit_examples(run: str | Path, *, split: str = "train", method: str = "sale_n
     if not examples:
         raise AuctionConfigError("--from-bench", f"no task of split {split!r} in {run} has both a {method} auction "
                                  "and every bidder's alone run: run the bench with --methods alone," + method)
+    if memory_k is not None:
+        from langgraph_sale.value_fit import memory_rates
+
+        return memory_rates(examples, _task_vectors(run, [e.task_id for e in examples], domain), k=memory_k)
     return examples

@@ -48,7 +48,7 @@ __all__ = ["PublishedRun", "load_spec", "replay", "render_document", "publish", 
            "ReportDiffers"]
 
 SPEC = Path("docs/results/published.json")
-DOCUMENTS = (Path("docs/RESULTS.md"), Path("docs/benchmark.md"), Path("README.md"))
+DOCUMENTS = (Path("docs/RESULTS.md"), Path("docs/benchmark.md"), Path("docs/method.md"), Path("README.md"))
 PUBLISHED_FILES = ("results.md", "summary.json")
 PLOTS = ("pareto.png", "win_share.png")
 MARKER = re.compile(
@@ -421,6 +421,28 @@ def block_weights(summaries: Summaries, files: str) -> str:
     return markdown_table(["weight", *[label for label, _ in columns]], lines)
 
 
+def block_ablation(summaries: Summaries, file: str) -> str:
+    """The learned value's feature ablation (`langgraph-sale fit --value --ablation`): `file` from the repository
+    root. Per feature set, the out-of-fold AUCs and the routing with the chosen `w_value`."""
+    from langgraph_sale.value_fit import ValueAblation
+
+    ablation = ValueAblation.load(summaries.root / file)
+    bidders = list(ablation.rows[0].auc_success) if ablation.rows else []
+
+    def auc(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    lines = [[row.name, *[auc(row.auc_success[b]) for b in bidders], auc(row.auc_gain),
+              f"{row.routing.passed}/{row.routing.tasks}",
+              f"{row.routing.total_cost_usd * 1e6 / row.routing.tasks:.0f}", f"{row.routing.mean_loss:.3f}"]
+             for row in ablation.rows]
+    lines += [[f"*{name.replace('_', ' ')}*", *["" for _ in bidders], "", f"{ref.passed}/{ref.tasks}",
+               f"{ref.total_cost_usd * 1e6 / ref.tasks:.0f}", f"{ref.mean_loss:.3f}"]
+              for name, ref in ablation.reference.items()]
+    return markdown_table(["features", *[f"AUC, {b} succeeds" for b in bidders], "AUC, gain", "passed",
+                           "µ$ a task", "mean loss"], lines)
+
+
 def block_commands(summaries: Summaries, runs: str) -> str:
     """The commands that replay the runs from the record (no pool needed), one a line."""
     names = runs.split(",")
@@ -433,6 +455,7 @@ BLOCKS: dict[str, Callable[..., str]] = {
     "table": block_table, "bins": block_bins, "goals": block_goals, "skip": block_skip, "phases": block_phases,
     "forecast": block_forecast, "weights": block_weights, "commands": block_commands, "jury": block_jury,
     "break-even": block_break_even, "sessions": block_sessions, "dominance": block_dominance,
+    "ablation": block_ablation,
 }
 
 
