@@ -22,7 +22,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from langgraph_sale.local import BUILDS, LLAMA_CPP_BIN, _free_port, home, models_dir
+from langgraph_sale.local import _free_port
+from langgraph_sale.local_install import BUILDS, LLAMA_CPP_BIN, home, models_dir
 
 MODELS = ("qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct")
 PROMPT = " ".join(f"Line {i}: the quick brown fox jumps over the lazy dog and counts {i * 7} sheep." for i in range(60))

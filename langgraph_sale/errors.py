@@ -66,6 +66,13 @@ class BidTimeoutError(Exception):
         super().__init__(f"{bidder} did not answer within {timeout_s} s")
 
 
+def require_name(field: str, value: Any) -> str:
+    """`value` as non-empty text (a tool's name, say), else `AuctionConfigError` naming `field`."""
+    if not isinstance(value, str) or not value.strip():
+        raise AuctionConfigError(field, f"must be a non-empty tool name, got {value!r}")
+    return value
+
+
 def require_int(field: str, value: Any, *, minimum: int = 1) -> int:
     """`value` as an int of at least `minimum` (a bool is not an int here), else `AuctionConfigError` naming `field`.
 

@@ -1,4 +1,4 @@
-"""The sandbox's first code in the child process (`langgraph_sale.tools.run_python` runs this file as a script):
+"""The sandbox's first code in the child process (`langgraph_sale.sandbox.run_python` runs this file as a script):
 resource limits, an audit hook that refuses what model-written code must not do, then the code in `main.py`
 as `__main__`.
 

@@ -1,5 +1,5 @@
 """The escape suite: programs that try what hostile model-written code would, run in the Python sandbox
-(`langgraph_sale.tools.run_python`), each with what stopped it.
+(`langgraph_sale.sandbox.run_python`), each with what stopped it.
 
 `python -m langgraph_sale.sandbox_escapes` runs every case under the layer this machine gives (bubblewrap where it
 works) and again without bubblewrap, and prints a Markdown table (docs/RELIABILITY.md has the one measured here).
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from langgraph_sale import tools
+from langgraph_sale import sandbox
 
 __all__ = ["EscapeCase", "EscapeResult", "CASES", "run_case", "run_suite", "without_bwrap", "markdown_table", "main"]
 
@@ -265,10 +265,10 @@ CASES = (
 
 
 def run_case(case: EscapeCase, *, timeout_s: float = 2.0) -> EscapeResult:
-    """Run one case in the sandbox (under whatever layer `tools.sandbox_layer` gives) and judge it from outside."""
+    """Run one case in the sandbox (under whatever layer `sandbox.sandbox_layer` gives) and judge it from outside."""
     with tempfile.TemporaryDirectory(prefix="sale-escape-") as folder:
         program, check = case.setup(Path(folder))
-        run = tools.run_python(program, timeout_s=timeout_s, memory_mb=256)
+        run = sandbox.run_python(program, timeout_s=timeout_s, memory_mb=256)
         escaped, stopped_by = check(run)
         return EscapeResult(case.name, run.layer, escaped, stopped_by, run.status)
 
@@ -281,13 +281,13 @@ def run_suite(*, timeout_s: float = 2.0) -> list[EscapeResult]:
 @contextlib.contextmanager
 def without_bwrap() -> Iterator[str]:
     """Run the sandbox as a machine without bubblewrap would: the next layer down, for the comparison."""
-    lower = "network namespace" if tools._network_namespace_prefix() else "audit hook"
-    original = tools.sandbox_layer
-    tools.sandbox_layer = lambda: lower  # type: ignore[assignment]
+    lower = "network namespace" if sandbox._network_namespace_prefix() else "audit hook"
+    original = sandbox.sandbox_layer
+    sandbox.sandbox_layer = lambda: lower  # type: ignore[assignment]
     try:
         yield lower
     finally:
-        tools.sandbox_layer = original  # type: ignore[assignment]
+        sandbox.sandbox_layer = original  # type: ignore[assignment]
 
 
 def markdown_table(with_bwrap: list[EscapeResult], without: list[EscapeResult]) -> str:

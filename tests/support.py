@@ -142,7 +142,7 @@ def _shared_data() -> str | None:
 
 
 def _bwrap() -> str | None:
-    from langgraph_sale.tools import _bwrap_problem
+    from langgraph_sale.sandbox import _bwrap_problem
 
     return _bwrap_problem()
 

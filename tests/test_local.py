@@ -67,7 +67,7 @@ def test_a_real_auction_between_two_local_models() -> None:
 
 
 def test_the_build_follows_the_cpu_flags_and_the_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from langgraph_sale.local import AVX512_VNNI_FLAGS, BUILDS, build_for, cpu_flags
+    from langgraph_sale.local_install import AVX512_VNNI_FLAGS, BUILDS, build_for, cpu_flags
 
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu " + " ".join(sorted(AVX512_VNNI_FLAGS)) + " amx_tile\n")

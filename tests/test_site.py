@@ -50,8 +50,9 @@ def test_the_api_reference_covers_every_public_name(site: Path) -> None:
 def test_every_module_a_user_imports_is_in_the_reference() -> None:
     user_facing = {"langgraph_sale.graph", "langgraph_sale.node", "langgraph_sale.options", "langgraph_sale.memory",
                    "langgraph_sale.types", "langgraph_sale.testing", "langgraph_sale.local", "langgraph_sale.poolfile",
-                   "langgraph_sale.escalation", "langgraph_sale.agents", "langgraph_sale.tools",
-                   "langgraph_sale.stores", "langgraph_sale.fit", "langgraph_sale.bench.taskfile"}
+                   "langgraph_sale.escalation", "langgraph_sale.agents", "langgraph_sale.sandbox",
+                   "langgraph_sale.search", "langgraph_sale.stores", "langgraph_sale.fit",
+                   "langgraph_sale.bench.taskfile", "langgraph_sale.local_install"}
     assert user_facing <= set(documented_modules())
 
 
