@@ -44,6 +44,12 @@ stale text, made again
 <!-- /report -->
 <!-- report:ablation file=ablation.json -->
 <!-- /report -->
+<!-- report:intervals rows="smoke:alone_*;smoke:sale=the auction" -->
+<!-- /report -->
+<!-- report:caps rows="smoke:alone_*" -->
+<!-- /report -->
+<!-- report:table rows="smoke:sale" columns=exec,auction,exec_ratio -->
+<!-- /report -->
 """
 
 
@@ -95,6 +101,15 @@ def test_every_kind_of_block_is_rendered_from_the_summaries(published: Path) -> 
     assert "langgraph-sale bench --suite smoke --pool fake" in text and "--out bench-results/smoke" in text
     assert "| `w_entropy` | +1 | -1 |" in text
     assert "| bid | 0.61 | - | 0.55 | 3/4 | 100 | -0.500 |" in text and "| *always largest* |" in text
+    sale = summary["intervals"]["coding"]["sale"]["pass"]
+    assert (f"| the auction | {100 * sale['mean']:.1f} [{100 * sale['low']:.1f}, {100 * sale['high']:.1f}] |"
+            in text)
+    assert "pass@1 vs large alone (points, paired)" in text
+    caps = summary["cap_shares"]["coding"]["alone_small"]
+    first_bin = next(b for b in ("easy", "medium", "hard", "xhard") if b in caps)
+    hits, of = caps[first_bin]
+    assert f"| small alone | {hits} of {of} ({hits / of:.0%}) |" in text
+    assert f"| sale | {summary['summary']['coding']['sale']['exec_tokens']['mean']:,.0f}" in text
     # A second rendering changes nothing, and the check agrees.
     assert publish(root=published, replays=False, say=lambda _: None) == []
     publish(root=published, replays=False, check=True, say=lambda _: None)

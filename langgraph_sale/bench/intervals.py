@@ -124,6 +124,12 @@ def _span(value: Interval, percent: bool, signed: bool = False) -> str:
     return f"{scale * value.mean:{sign}.1f} [{scale * value.low:{sign}.1f}, {scale * value.high:{sign}.1f}]"
 
 
+def interval_header(largest: str) -> list[str]:
+    """The header of an interval table (`interval_rows`), the largest agent named."""
+    return ["method", "pass@1 %", "µ$ / task", "largest share %", f"pass@1 vs {largest} alone (points, paired)",
+            f"µ$ vs {largest} alone (paired)"]
+
+
 def interval_rows(intervals: Mapping[str, Mapping[str, Interval]]) -> list[list[str]]:
     """The rows of a report's interval table: method, pass@1 %, µ$ a task, largest share %, and the paired
     differences against the largest agent alone (points of pass@1, µ$), each as `mean [low, high]`.

@@ -40,8 +40,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from langgraph_sale.bench.intervals import Interval, interval_header, interval_rows
 from langgraph_sale.bench.methods import alone_agent
-from langgraph_sale.bench.report import markdown_table, money
+from langgraph_sale.bench.report import BIN_ORDER, markdown_table, money, share_cell
 from langgraph_sale.errors import AuctionConfigError
 
 __all__ = ["PublishedRun", "load_spec", "replay", "render_document", "publish", "add_parser", "BLOCKS",
@@ -253,6 +254,7 @@ COLUMNS: dict[str, tuple[str, Callable[[Row], str]]] = {
     "overhead_tokens": ("overhead tokens", lambda r: _pct(r.cell, "overhead_tokens")),
     "exec": ("exec tokens / task", lambda r: _count_cell(r.cell, "exec_tokens")),
     "auction": ("auction tokens / task", lambda r: f"{r.cell['tokens']['mean'] - r.cell['exec_tokens']['mean']:,.0f}"),
+    "exec_ratio": ("exec tokens per auction token", lambda r: f"{r.cell['exec_per_auction_token']['mean']:.1f}"),
 }
 
 
@@ -269,6 +271,25 @@ def block_table(summaries: Summaries, rows: str, columns: str | None = None, dom
     picked, names = _picked_rows(rows, summaries, domain), _columns(columns, "pass,cost,paper_mt,largest,overhead")
     return markdown_table(["method", *[COLUMNS[n][0] for n in names]], [[r.label, *[COLUMNS[n][1](r) for n in names]]
                                                                 for r in picked])
+
+
+def block_intervals(summaries: Summaries, rows: str, domain: str | None = None) -> str:
+    """pass@1, µ$ a task and the largest agent's share of each row with its 95% bootstrap interval over tasks, and the
+    paired differences against the largest agent alone (`langgraph_sale.bench.intervals`)."""
+    picked = _picked_rows(rows, summaries, domain)
+    table = {row.label: {name: Interval(**value) for name, value in
+                         row.summary["intervals"][row.domain][row.method].items()} for row in picked}
+    return markdown_table(interval_header(picked[0].summary["largest"]), interval_rows(table))
+
+
+def block_caps(summaries: Summaries, rows: str, domain: str | None = None) -> str:
+    """Per row and bin, the executions that ran into the output cap (a bin decided by truncation measures the cap)."""
+    picked = _picked_rows(rows, summaries, domain)
+    counts = picked[0].summary["tasks"][picked[0].domain]["bins"]
+    bins = [b for b in BIN_ORDER if b in counts] + [b for b in counts if b not in BIN_ORDER]
+    return markdown_table(["method", *[f"{b} ({counts[b]})" for b in bins]], [
+        [row.label, *[share_cell(row.summary["cap_shares"][row.domain].get(row.method, {}).get(b)) for b in bins]]
+        for row in picked])
 
 
 def block_bins(summaries: Summaries, rows: str, domain: str | None = None) -> str:
@@ -455,7 +476,7 @@ BLOCKS: dict[str, Callable[..., str]] = {
     "table": block_table, "bins": block_bins, "goals": block_goals, "skip": block_skip, "phases": block_phases,
     "forecast": block_forecast, "weights": block_weights, "commands": block_commands, "jury": block_jury,
     "break-even": block_break_even, "sessions": block_sessions, "dominance": block_dominance,
-    "ablation": block_ablation,
+    "ablation": block_ablation, "intervals": block_intervals, "caps": block_caps,
 }
 
 

@@ -46,11 +46,12 @@ from typing import Any
 
 from langgraph_sale.bench.dominance import as_json as dominance_json
 from langgraph_sale.bench.dominance import dominance, dominance_rows
-from langgraph_sale.bench.intervals import RESAMPLES, interval_rows, method_intervals
+from langgraph_sale.bench.intervals import RESAMPLES, interval_header, interval_rows, method_intervals
 from langgraph_sale.bench.methods import SALE_METHODS, alone_agent, alone_method
 
 __all__ = ["write_report", "complete_orders", "aggregate", "order_metrics", "pareto_front", "plan_forecast",
-           "jury_spread", "jury_table", "break_even_table", "markdown_table", "money", "METRICS"]
+           "jury_spread", "jury_table", "break_even_table", "markdown_table", "money", "share_cell", "METRICS",
+           "BIN_ORDER"]
 
 METRICS: tuple[tuple[str, str], ...] = (
     ("pass", "pass@1"), ("f1", "F1"), ("cost_udollars", "µ$ / task"), ("paper_mt", "$/Mt (paper)"),
@@ -346,7 +347,8 @@ def _phase_cell(cell: Mapping[str, Any], phase: str) -> str:
     return f"{tokens:,.0f} / {seconds:,.1f} s" if tokens or seconds else "-"
 
 
-def _share_cell(cell: Sequence[int] | None) -> str:
+def share_cell(cell: Sequence[int] | None) -> str:
+    """`[hits, of]` as "hits of of (share)"; "-" for none."""
     return f"{cell[0]} of {cell[1]} ({cell[0] / cell[1]:.0%})" if cell and cell[1] else "-"
 
 
@@ -541,9 +543,7 @@ def write_report(out: Path, rows: Sequence[Mapping[str, Any]], *, config: Any, p
                                   for name in methods[domain])))
         md.append("")
         md += [f"### {domain}: 95% bootstrap intervals over tasks", "",
-               markdown_table(["method", "pass@1 %", "µ$ / task", "largest share %",
-                               f"pass@1 vs {largest} alone (points, paired)", f"µ$ vs {largest} alone (paired)"],
-                              interval_rows(intervals[domain])), ""]
+               markdown_table(interval_header(largest), interval_rows(intervals[domain])), ""]
         if verdicts[domain]:
             md += [f"### {domain}: is SALE dominated?", "",
                    "A baseline dominates a SALE method when it is both better and cheaper beyond the paired 95% "
@@ -564,7 +564,7 @@ def write_report(out: Path, rows: Sequence[Mapping[str, Any]], *, config: Any, p
         if caps[domain]:
             md += [f"### {domain}: executions that ran into the output cap, by bin (all orders)", "",
                    markdown_table(["method", *domain_bins], (
-                       [name, *[_share_cell(caps[domain][name].get(b)) for b in domain_bins]]
+                       [name, *[share_cell(caps[domain][name].get(b)) for b in domain_bins]]
                        for name in methods[domain] if name in caps[domain])), ""]
         auctions = [m for m in methods[domain] if m.startswith("sale")]
         if auctions:
