@@ -50,6 +50,8 @@ stale text, made again
 <!-- /report -->
 <!-- report:table rows="smoke:sale" columns=exec,auction,exec_ratio -->
 <!-- /report -->
+<!-- report:pareto rows="smoke:alone_*;smoke:oracle;smoke:sale" file=figures/pareto.png link=figures/pareto.png -->
+<!-- /report -->
 """
 
 
@@ -110,6 +112,8 @@ def test_every_kind_of_block_is_rendered_from_the_summaries(published: Path) -> 
     hits, of = caps[first_bin]
     assert f"| small alone | {hits} of {of} ({hits / of:.0%}) |" in text
     assert f"| sale | {summary['summary']['coding']['sale']['exec_tokens']['mean']:,.0f}" in text
+    assert "![pass@1 against cost, with 95% intervals over tasks](figures/pareto.png)" in text
+    assert (published / "figures" / "pareto.png").read_bytes().startswith(b"\x89PNG")
     # A second rendering changes nothing, and the check agrees.
     assert publish(root=published, replays=False, say=lambda _: None) == []
     publish(root=published, replays=False, check=True, say=lambda _: None)

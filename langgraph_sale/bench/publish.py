@@ -153,6 +153,8 @@ class Summaries:
     def __init__(self, runs: Mapping[str, PublishedRun], root: Path) -> None:
         self.runs, self.root = runs, root
         self._loaded: dict[str, dict[str, Any]] = {}
+        self.figures: dict[str, bytes] = {}
+        """Figures the blocks drew (PNG bytes), by path from the repository root: `publish` writes them."""
 
     def __call__(self, name: str) -> dict[str, Any]:
         if name not in self._loaded:
@@ -280,6 +282,53 @@ def block_intervals(summaries: Summaries, rows: str, domain: str | None = None) 
     table = {row.label: {name: Interval(**value) for name, value in
                          row.summary["intervals"][row.domain][row.method].items()} for row in picked}
     return markdown_table(interval_header(picked[0].summary["largest"]), interval_rows(table))
+
+
+def block_pareto(summaries: Summaries, rows: str, file: str, link: str, domain: str | None = None) -> str:
+    """pass@1 against µ$ a task of each row, with their 95% bootstrap intervals over tasks as bars and the Pareto
+    front (the hindsight oracle left out of it), drawn into `file` (from the repository root) and shown by `link`
+    (from the document)."""
+    picked = _picked_rows(rows, summaries, domain)
+    summaries.figures[file] = _pareto_png(picked)
+    return f"![pass@1 against cost, with 95% intervals over tasks]({link})"
+
+
+def _pareto_png(picked: Sequence[Row]) -> bytes:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from langgraph_sale.bench.report import pareto_front
+
+    fig, ax = plt.subplots(figsize=(8.5, 5.0))
+    colours = plt.get_cmap("tab20")
+    points: dict[str, tuple[float, float]] = {}
+    for index, row in enumerate(picked):
+        spans = row.summary["intervals"][row.domain][row.method]
+        cost, passed = spans["cost_udollars"], spans["pass"]
+        hindsight = row.method == "oracle"
+        style = "o" if row.method.startswith("sale") else "s" if alone_agent(row.method) is not None else "^"
+        colour = "grey" if hindsight else colours(index % 20)
+        ax.errorbar(cost["mean"], passed["mean"], xerr=[[cost["mean"] - cost["low"]], [cost["high"] - cost["mean"]]],
+                    yerr=[[passed["mean"] - passed["low"]], [passed["high"] - passed["mean"]]], fmt=style,
+                    color=colour, mfc="none" if hindsight else colour, capsize=2, markersize=7, label=row.label)
+        if not hindsight:
+            points[row.label] = (cost["mean"], passed["mean"])
+    front = pareto_front(points)
+    ax.step([points[n][0] for n in front], [points[n][1] for n in front], where="post", color="black", linewidth=1,
+            alpha=0.6, label="Pareto front (oracle excluded)")
+    ax.set_xlabel("cost per task (µ$, every call); bars: 95% bootstrap interval over tasks")
+    ax.set_ylabel("pass@1")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    return buffer.getvalue()
 
 
 def block_caps(summaries: Summaries, rows: str, domain: str | None = None) -> str:
@@ -476,7 +525,7 @@ BLOCKS: dict[str, Callable[..., str]] = {
     "table": block_table, "bins": block_bins, "goals": block_goals, "skip": block_skip, "phases": block_phases,
     "forecast": block_forecast, "weights": block_weights, "commands": block_commands, "jury": block_jury,
     "break-even": block_break_even, "sessions": block_sessions, "dominance": block_dominance,
-    "ablation": block_ablation, "intervals": block_intervals, "caps": block_caps,
+    "ablation": block_ablation, "intervals": block_intervals, "caps": block_caps, "pareto": block_pareto,
 }
 
 
@@ -531,6 +580,13 @@ def publish(*, root: Path = Path("."), names: Sequence[str] | None = None, check
                 continue
             text = path.read_text(encoding="utf-8")
             changed += _write(path, render_document(text, summaries, where=str(document)), text, check=check)
+        if not check:  # figures are made again, never checked: a matplotlib release may change a pixel
+            for file, image in summaries.figures.items():
+                target = root / file
+                if not (target.is_file() and target.read_bytes() == image):
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(image)
+                    changed.append(target)
     return changed
 
 
