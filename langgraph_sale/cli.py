@@ -99,6 +99,9 @@ def _add_fit(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     fit.add_argument("--ablation", action="store_true",
                      help="with --value: fit each feature set of the ablation (value_fit.ABLATION_SETS), print what "
                           "each predicts and how it routes, and write the table as JSON to --out")
+    fit.add_argument("--evaluate", default=None, metavar="MODEL",
+                     help="with --value: measure this fitted ValueModel on the examples (tasks it never saw) instead "
+                          "of fitting one, and write the measurements as JSON to --out")
     fit.add_argument("--memory-k", type=int, default=None, metavar="K",
                      help="with --from-bench --value: fill the memory feature from the K most similar other tasks "
                           "(for --ablation)")
@@ -171,6 +174,8 @@ def _run_value_fit(args: argparse.Namespace, examples: Sequence[Any]) -> int:
 
     if args.ablation:
         return _run_value_ablation(args, examples)
+    if args.evaluate is not None:
+        return _run_value_evaluation(args, examples)
     features = BID_FEATURES if args.features is None else tuple(f.strip() for f in args.features.split(",") if f)
     fitted = fit_value_model(examples, lam=args.lam, folds=args.folds, features=features)
     _written(args.out, lambda: fitted.model.save(args.out))
@@ -203,8 +208,23 @@ def _run_value_ablation(args: argparse.Namespace, examples: Sequence[Any]) -> in
         raise AuctionConfigError("--features", "--ablation fits its own feature sets (value_fit.ABLATION_SETS)")
     ablation = ablate_value(examples, lam=args.lam, folds=args.folds, memory_k=args.memory_k)
     _written(args.out, lambda: ablation.save(args.out))
-    names = [c.bidder for c in examples[0].candidates]
     print(f"{len(examples)} tasks, {args.folds}-fold cross-fitted; ablation written to {args.out}")
+    return _print_value_rows(ablation, [c.bidder for c in examples[0].candidates])
+
+
+def _run_value_evaluation(args: argparse.Namespace, examples: Sequence[Any]) -> int:
+    from langgraph_sale.value import ValueModel
+    from langgraph_sale.value_fit import evaluate_value
+
+    if args.features is not None:
+        raise AuctionConfigError("--features", "--evaluate measures the model as it was fitted")
+    measured = evaluate_value(ValueModel.load(args.evaluate), examples, lam=args.lam)
+    _written(args.out, lambda: measured.save(args.out))
+    print(f"{args.evaluate} measured on {len(examples)} tasks it was not fitted on; written to {args.out}")
+    return _print_value_rows(measured, [c.bidder for c in examples[0].candidates])
+
+
+def _print_value_rows(ablation: Any, names: Sequence[str]) -> int:
     print(f"{'features':<14} " + " ".join(f"{'AUC ' + n:>22}" for n in names)
           + f" {'AUC gain':>9} {'pass rate':>10} {'cost $':>11} {'mean loss':>10}")
     for row in ablation.rows:

@@ -38,8 +38,8 @@ from langgraph_sale.errors import AuctionConfigError, load_model, save_model
 from langgraph_sale.fit import FitExample, RoutingSummary, routing_summary
 from langgraph_sale.value import BID_FEATURES, JURY_FEATURES, VALUE_FEATURES, BidderValue, ValueModel, value_features
 
-__all__ = ["ABLATION_SETS", "AblationRow", "ValueAblation", "ValueFit", "ablate_value", "fit_value_model",
-           "memory_rates", "W_VALUE_GRID"]
+__all__ = ["ABLATION_SETS", "AblationRow", "ValueAblation", "ValueFit", "ablate_value", "evaluate_value",
+           "fit_value_model", "memory_rates", "W_VALUE_GRID"]
 
 W_VALUE_GRID = (0.0, *(round(0.05 * 1.1**k, 6) for k in range(80)))
 """The exchange rates tried, from 0 (price alone decides: the cheapest bidder always wins) to about 95 (the predicted
@@ -364,3 +364,47 @@ def ablate_value(examples: Sequence[FitExample], sets: dict[str, tuple[str, ...]
         raise AuctionConfigError("sets", "no feature set to measure (a memory set needs memory_rates first)")
     return ValueAblation(tasks=len(examples), folds=folds, lam=last.lam, memory_k=memory_k if has_memory else None,
                          rows=rows, reference={k: v for k, v in last.routing.items() if k != "value"})
+
+
+def evaluate_value(model: ValueModel, examples: Sequence[FitExample], *, lam: float | None = None,
+                   name: str | None = None) -> ValueAblation:
+    """Measure a fitted model on tasks it never saw (a dev half, the holdout): each bidder's AUC, the gain's AUC and
+    the routing with the model's own `w_value`, in the ablation's form (one row, named `name` or by the model's
+    features; `folds` 0: nothing is refitted).
+
+    `lam` defaults to the one the model was fitted with, so the losses compare with the fit's.
+
+    Raises:
+        AuctionConfigError: When the tasks' bidders are not the model's, or a bid lacks a price.
+
+    Examples:
+        >>> from langgraph_sale.fit import FitCandidate
+        >>> def task(i, small_ok, large_ok):
+        ...     return FitExample(task_id=f"t{i}", task_chars=50 + 40 * i, candidates=[
+        ...         FitCandidate(bidder="small", cost_feature=0.1, entropy_feature=0.2, plan_tokens=30,
+        ...                      success=small_ok, cost_usd=1e-5, price_per_mtok=0.1),
+        ...         FitCandidate(bidder="large", cost_feature=0.3, entropy_feature=0.2, plan_tokens=30,
+        ...                      success=large_ok, cost_usd=3e-5, price_per_mtok=0.3)])
+        >>> model = fit_value_model([task(i, i < 10, i < 16) for i in range(20)], folds=4).model
+        >>> held_out = evaluate_value(model, [task(i, i < 11, i < 17) for i in range(5, 25, 2)])
+        >>> held_out.rows[0].auc_gain > 0.5, held_out.folds
+        (True, 0)
+    """
+    bidders = _check_examples(examples, 1)
+    unknown = [b for b in bidders if b not in model.bidders]
+    if unknown:
+        raise AuctionConfigError("examples", f"bidders {unknown} are not the model's ({', '.join(model.bidders)})")
+    features = model.features
+    fitted_lam = model.fitted.get("lam")
+    lam_used = float(lam) if lam is not None else float(fitted_lam) if isinstance(fitted_lam, int | float) else (
+        0.5 / max(c.cost_usd for e in examples for c in e.candidates))
+    rows = {b: _rows(examples, b, features) for b in bidders}
+    labels = {b: [next(c for c in e.candidates if c.bidder == b).success for e in examples] for b in bidders}
+    predicted = [{b: model.probability(b, dict(zip(features, rows[b][i], strict=True))) for b in bidders}
+                 for i in range(len(examples))]
+    measured = _measured(examples, features, _CrossFit(bidders=bidders, labels=labels, rows=rows,
+                                                       out_of_fold=predicted, lam=lam_used), model)
+    row = AblationRow(name=name or ", ".join(features), features=features, auc_success=measured.auc_success, auc_gain=measured.auc_gain,
+                      w_value=model.w_value, routing=measured.routing["value"])
+    return ValueAblation(tasks=len(examples), folds=0, lam=lam_used, rows=[row],
+                         reference={k: v for k, v in measured.routing.items() if k != "value"})

@@ -14,7 +14,7 @@ from langgraph_sale.fit import FitCandidate, FitExample
 from langgraph_sale.testing import fake_pool
 from langgraph_sale.types import Bid, JuryScore
 from langgraph_sale.value import BidderValue, ValueModel, ValueScorer, value_features
-from langgraph_sale.value_fit import ValueAblation, ablate_value, fit_value_model, memory_rates
+from langgraph_sale.value_fit import ValueAblation, ablate_value, evaluate_value, fit_value_model, memory_rates
 
 PRICES = {"small": 0.1, "large": 0.3}
 
@@ -243,6 +243,9 @@ def test_the_committed_value_model_and_ablation_are_what_the_record_gives(tmp_pa
     committed = ValueModel.load("docs/results/weights/coding80-steps-value.json")
     refitted = fit_value_model(fit_examples(run, split="train"), folds=committed.fitted["folds"])  # type: ignore[arg-type]
     _assert_close(json.loads(refitted.model.model_dump_json()), json.loads(committed.model_dump_json()))
+    on_dev = ValueAblation.load("docs/results/weights/coding80-steps-value-dev.json")
+    _assert_close(json.loads(evaluate_value(committed, fit_examples(run, split="dev")).model_dump_json()),
+                  json.loads(on_dev.model_dump_json()))
     ablation = ValueAblation.load("docs/results/weights/coding80-steps-value-ablation.json")
     again = ablate_value(fit_examples(run, split="all", memory_k=ablation.memory_k), folds=ablation.folds,
                          memory_k=ablation.memory_k)
@@ -280,3 +283,26 @@ def test_the_command_line_ablation_names_what_it_cannot_do(tmp_path: Path,
     assert cli_main(["fit", str(examples), "--value", "--ablation", "--folds", "2", "--out",
                      str(tmp_path / "a.json")]) == 0
     assert [row.name for row in ValueAblation.load(tmp_path / "a.json").rows][0] == "bid"
+
+
+def test_a_fitted_model_is_measured_on_tasks_it_never_saw(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from langgraph_sale.cli import main as cli_main
+
+    fitted = fit_value_model(_examples(60), folds=5)
+    unseen = _examples(40, seed=3)
+    measured = evaluate_value(fitted.model, unseen)
+    (row,) = measured.rows
+    assert measured.folds == 0 and measured.tasks == 40 and measured.lam == fitted.lam
+    assert row.auc_gain is not None and row.auc_gain > 0.8  # the length rule holds on new tasks too
+    assert row.routing.mean_loss < measured.reference["always_largest"].mean_loss
+    model_file, examples_file, out = tmp_path / "value.json", tmp_path / "unseen.jsonl", tmp_path / "eval.json"
+    fitted.model.save(model_file)
+    examples_file.write_text("".join(e.model_dump_json() + "\n" for e in unseen))
+    assert cli_main(["fit", str(examples_file), "--value", "--evaluate", str(model_file), "--out", str(out)]) == 0
+    assert "measured on 40 tasks it was not fitted on" in capsys.readouterr().out
+    assert ValueAblation.load(out) == measured
+    other = [e.model_copy(update={"candidates": [c.model_copy(update={"bidder": "medium"}) for c in e.candidates[:1]]
+                                  + e.candidates[1:]}) for e in unseen]
+    with pytest.raises(AuctionConfigError, match="'medium'.*not the model's"):
+        evaluate_value(fitted.model, other)
