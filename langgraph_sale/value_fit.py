@@ -404,7 +404,7 @@ def evaluate_value(model: ValueModel, examples: Sequence[FitExample], *, lam: fl
                  for i in range(len(examples))]
     measured = _measured(examples, features, _CrossFit(bidders=bidders, labels=labels, rows=rows,
                                                        out_of_fold=predicted, lam=lam_used), model)
-    row = AblationRow(name=name or ", ".join(features), features=features, auc_success=measured.auc_success, auc_gain=measured.auc_gain,
-                      w_value=model.w_value, routing=measured.routing["value"])
+    row = AblationRow(name=name or ", ".join(features), features=features, auc_success=measured.auc_success,
+                      auc_gain=measured.auc_gain, w_value=model.w_value, routing=measured.routing["value"])
     return ValueAblation(tasks=len(examples), folds=0, lam=lam_used, rows=[row],
                          reference={k: v for k, v in measured.routing.items() if k != "value"})

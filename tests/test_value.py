@@ -235,7 +235,8 @@ def test_the_ablation_measures_each_set_and_charges_the_jury_where_a_set_reads_i
 
 
 def test_the_committed_value_model_and_ablation_are_what_the_record_gives(tmp_path: Path) -> None:
-    # The record replayed offline, then the same fits as the committed files: every figure of docs/method.md §6.3.
+    # The records replayed offline, then the same fits and measurements as the committed files: every figure of
+    # docs/method.md §6.3 and the learned value's line of the held-out verdict (docs/RESULTS.md).
     from langgraph_sale.bench.fitdata import fit_examples
     from langgraph_sale.bench.publish import load_spec, replay
 
@@ -246,6 +247,10 @@ def test_the_committed_value_model_and_ablation_are_what_the_record_gives(tmp_pa
     on_dev = ValueAblation.load("docs/results/weights/coding80-steps-value-dev.json")
     _assert_close(json.loads(evaluate_value(committed, fit_examples(run, split="dev")).model_dump_json()),
                   json.loads(on_dev.model_dump_json()))
+    held_out_run = replay(load_spec()["holdout-coding"], tmp_path)
+    on_holdout = ValueAblation.load("docs/results/weights/holdout-coding-value.json")
+    _assert_close(json.loads(evaluate_value(committed, fit_examples(held_out_run, split="all")).model_dump_json()),
+                  json.loads(on_holdout.model_dump_json()))
     ablation = ValueAblation.load("docs/results/weights/coding80-steps-value-ablation.json")
     again = ablate_value(fit_examples(run, split="all", memory_k=ablation.memory_k), folds=ablation.folds,
                          memory_k=ablation.memory_k)
