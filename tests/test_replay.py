@@ -24,9 +24,9 @@ from langgraph_sale.bench.runner import BenchConfig, run_bench
 
 REPO = Path(__file__).resolve().parents[1]
 SLICE = ("coding80-test-default", "coding80-test-fitted", "search200-test-fitted", "holdout-coding-default",
-         "holdout-coding-fitted", "holdout-coding-value")
-"""Every method (coding80-test-fitted runs them all), default and fitted weights, coding and search, and every
-configuration of the held-out verdict."""
+         "holdout-coding-fitted", "holdout-coding-value", "search-long-pilot")
+"""Every method (coding80-test-fitted runs them all), default and fitted weights, coding and search, every
+configuration of the held-out verdict, and the long-horizon search pilot."""
 
 
 @pytest.fixture
