@@ -69,6 +69,7 @@ __all__ = [
     "score_example",
     "choose",
     "routing_summary",
+    "loss_lam",
 ]
 
 _TIE_DECIMALS = 12  # as the scorer rounds before its tie-break
@@ -403,6 +404,15 @@ def _jury_costs(examples: Sequence[FitExample], weights: AuctionWeights) -> list
     return [sum(cost for juror, cost in e.jury_cost_usd.items() if juror in asked) for e in examples]
 
 
+def loss_lam(examples: Sequence[FitExample], lam: float | None = None) -> float:
+    """The loss's successes per dollar: `lam` if given, else 0.5 / the dearest run (it costs half a success, so a
+    success always beats a failure); 0 when every run was free."""
+    if lam is not None:
+        return float(lam)
+    max_cost = max(c.cost_usd for e in examples for c in e.candidates)
+    return 0.5 / max_cost if max_cost > 0 else 0.0
+
+
 def routing_summary(examples: Sequence[FitExample], picks: Sequence[int], lam: float,
              jury_costs: Sequence[float] | None = None) -> RoutingSummary:
     """The routing's outcome; `jury_costs` (per task, in dollars) are the calls it makes on top of the executions."""
@@ -496,8 +506,7 @@ def fit_weights(
     except ImportError as err:  # pragma: no cover - scipy is the `fit` extra
         raise AuctionConfigError("fit", "needs scipy: pip install 'langgraph-sale[fit]'") from err
 
-    max_cost = max(c.cost_usd for e in examples for c in e.candidates)
-    lam_used = float(lam) if lam is not None else (0.5 / max_cost if max_cost > 0 else 0.0)
+    lam_used = loss_lam(examples, lam)
     losses = [example.losses(lam_used) for example in examples]
     jurors = list(dict.fromkeys(c.bidder for e in examples for c in e.candidates))
     scored = {j for e in examples for c in e.candidates for j, v in c.jury.items() if v is not None}

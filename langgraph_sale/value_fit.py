@@ -35,7 +35,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from langgraph_sale.errors import AuctionConfigError, load_model, save_model
-from langgraph_sale.fit import FitExample, RoutingSummary, routing_summary
+from langgraph_sale.fit import FitExample, RoutingSummary, loss_lam, routing_summary
 from langgraph_sale.value import BID_FEATURES, JURY_FEATURES, VALUE_FEATURES, BidderValue, ValueModel, value_features
 
 __all__ = ["ABLATION_SETS", "AblationRow", "ValueAblation", "ValueFit", "ablate_value", "evaluate_value",
@@ -193,8 +193,7 @@ def _cross_fit(examples: Sequence[FitExample], features: Sequence[str], *, lam: 
     if unknown or not features:
         raise AuctionConfigError("features", f"unknown features {unknown}; known: {', '.join(VALUE_FEATURES)}"
                                  if unknown else "at least one feature is needed")
-    max_cost = max(c.cost_usd for e in examples for c in e.candidates)
-    lam_used = float(lam) if lam is not None else (0.5 / max_cost if max_cost > 0 else 0.0)
+    lam_used = loss_lam(examples, lam)
     rows = {b: _rows(examples, b, features) for b in bidders}
     labels = {b: [next(c for c in e.candidates if c.bidder == b).success for e in examples] for b in bidders}
     fold_of = [_fold(e, i, folds) for i, e in enumerate(examples)]
@@ -396,8 +395,9 @@ def evaluate_value(model: ValueModel, examples: Sequence[FitExample], *, lam: fl
         raise AuctionConfigError("examples", f"bidders {unknown} are not the model's ({', '.join(model.bidders)})")
     features = model.features
     fitted_lam = model.fitted.get("lam")
-    lam_used = float(lam) if lam is not None else float(fitted_lam) if isinstance(fitted_lam, int | float) else (
-        0.5 / max(c.cost_usd for e in examples for c in e.candidates))
+    if lam is None and isinstance(fitted_lam, int | float):
+        lam = fitted_lam  # the fit's own, so the losses compare with the fit's
+    lam_used = loss_lam(examples, lam)
     rows = {b: _rows(examples, b, features) for b in bidders}
     labels = {b: [next(c for c in e.candidates if c.bidder == b).success for e in examples] for b in bidders}
     predicted = [{b: model.probability(b, dict(zip(features, rows[b][i], strict=True))) for b in bidders}
