@@ -9,6 +9,14 @@ index). A task's thread id is its id, and it runs in the scope of one of four us
 SIGKILL `--kills` times, mid-run, and started again; the task it held is claimed by another worker once its lease
 runs out, and resumed from its checkpoint (`invoke(None)`) rather than started again.
 
+Each step is checkpointed before the next begins (`durability="sync"`): under the default ("async") a SIGKILL can
+lose the last steps' checkpoints, and a resumed run that opens the auction again writes its memory record under a
+new auction id beside the first.
+
+A worker renews the lease of the task it holds while it lives (a heartbeat), so only a dead worker's task is claimed
+again: a slow worker on a loaded machine is not, which would run one thread in two processes at once. The killer
+stops worker 0 with SIGSTOP before it looks at what worker 0 holds, so that the task it kills in is the one it saw.
+
 Afterwards, from the database alone:
 
 - every task has exactly one outcome (its queue row, done, with its auction id) and exactly one memory record,
@@ -38,7 +46,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -54,6 +64,7 @@ USERS = ("ada", "bo", "cy", "dee")
 NAMESPACE = ("many_workers",)
 PRICES = {"tiny": 0.02, "small": 0.06, "large": 0.54}
 LEASE_S = 8.0
+HEARTBEAT_S = LEASE_S / 4
 DIMS = 64
 
 
@@ -123,6 +134,29 @@ def claim(conn: Any, table: str, worker: int) -> tuple[str, str, str, bool] | No
     return None if row is None else (row[0], row[1], row[2], bool(row[3]))
 
 
+@contextlib.contextmanager
+def heartbeat(uri: str, table: str, task_id: str, worker: int) -> Iterator[None]:
+    """Renew the lease of the task this worker holds every HEARTBEAT_S until the block ends: only a worker that died
+    (its heartbeat with it) lets its lease run out."""
+    import psycopg
+
+    stop = threading.Event()
+
+    def renew() -> None:
+        with psycopg.connect(uri, autocommit=True) as conn:
+            while not stop.wait(HEARTBEAT_S):
+                conn.execute(f"UPDATE {table} SET lease_until = now() + make_interval(secs => %s) "
+                             "WHERE task_id = %s AND worker = %s AND state = 'claimed'", (LEASE_S, task_id, worker))
+
+    beating = threading.Thread(target=renew, name=f"lease-{task_id}", daemon=True)
+    beating.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        beating.join()
+
+
 def work(uri: str, table: str, worker: int, latency_s: float) -> int:
     """One worker: claim, run (or resume) the task's auction, record its outcome; until the queue is empty."""
     import psycopg
@@ -139,13 +173,17 @@ def work(uri: str, table: str, worker: int, latency_s: float) -> int:
                 continue
             task_id, scope, task, _ = claimed
             config = {"configurable": {"thread_id": task_id}}
-            state = app.get_state(config)
-            if state.next:  # a run that a killed worker left half done: resume it from its checkpoint
-                how, result = "resumed", app.invoke(None, config, context={"user_id": scope})
-            elif state.values.get("auction_outcome"):  # finished, but its outcome was not recorded
-                how, result = "finished", state.values
-            else:
-                how, result = "new", app.invoke({"auction_task": task}, config, context={"user_id": scope})
+            with heartbeat(uri, table, task_id, worker):
+                state = app.get_state(config)
+                if state.values.get("auction_outcome"):  # finished, but its outcome was not recorded
+                    how, result = "finished", state.values
+                elif state.created_at is not None:
+                    # A run that a killed worker left half done: resume it from its checkpoint. `state.next` is no
+                    # test of that: it is empty once every task of the last checkpoint has saved its writes.
+                    how, result = "resumed", app.invoke(None, config, context={"user_id": scope}, durability="sync")
+                else:
+                    how, result = "new", app.invoke({"auction_task": task}, config, context={"user_id": scope},
+                                                    durability="sync")
             outcome = result["auction_outcome"]
             conn.execute(f"UPDATE {table} SET state = 'done', auction_id = %s, outcome = %s, done_by = %s, how = %s "
                          "WHERE task_id = %s AND worker = %s AND state = 'claimed'",
@@ -186,13 +224,18 @@ def run_queue(uri: str, table: str, *, tasks: int, workers: int, kills: int, lat
     killed: list[dict[str, Any]] = []
     while any(p.poll() is None for p in processes.values()):
         done = done_count(uri, table)
-        if kill_at and done >= kill_at[0] and mid_auction(uri, table, pid=processes[0].pid):
-            kill_at.pop(0)
-            victim = processes[0]
-            os.kill(victim.pid, signal.SIGKILL)
-            victim.wait()
-            killed.append({"pid": victim.pid, "after_done": done})
-            processes[0] = spawn(uri, table, 0, latency_s)  # the slot gets a new process
+        victim = processes[0]
+        if kill_at and done >= kill_at[0] and victim.poll() is None:
+            # Stopped first, so that it cannot finish the task it is seen holding and take the next before the kill.
+            os.kill(victim.pid, signal.SIGSTOP)
+            if mid_auction(uri, table, pid=victim.pid):
+                kill_at.pop(0)
+                os.kill(victim.pid, signal.SIGKILL)
+                victim.wait()
+                killed.append({"pid": victim.pid, "after_done": done})
+                processes[0] = spawn(uri, table, 0, latency_s)  # the slot gets a new process
+            else:
+                os.kill(victim.pid, signal.SIGCONT)
         time.sleep(0.05)
     wall = time.perf_counter() - started
     failed = [(w, p.returncode, (p.stderr.read() if p.stderr else b"").decode()[-800:])
@@ -207,12 +250,13 @@ def verify(uri: str, table: str, tasks: int) -> dict[str, Any]:
     import psycopg
 
     with psycopg.connect(uri, autocommit=True) as conn:
-        rows = conn.execute(f"SELECT task_id, scope, task, state, auction_id, outcome, claims, resumed FROM {table}"
-                            ).fetchall()
-        how = dict(conn.execute(f"SELECT how, count(*) FROM {table} GROUP BY how").fetchall())
+        rows = conn.execute(f"SELECT task_id, scope, task, state, auction_id, outcome, claims, resumed, how FROM "
+                            f"{table}").fetchall()
+    hows = {r[0]: r[8] for r in rows}
+    how = Counter(hows.values())
     outcomes = {r[0]: r for r in rows}
     problems: dict[str, list[str]] = {"outcome": [], "memory": [], "scope": [], "ledger": [], "recall": []}
-    for task_id, _, _, state, auction_id, outcome, _, _ in rows:
+    for task_id, _, _, state, auction_id, outcome, _, _, _ in rows:
         if state != "done" or not auction_id or not outcome or outcome.get("auction_id") != auction_id:
             problems["outcome"].append(task_id)
             continue
@@ -229,8 +273,13 @@ def verify(uri: str, table: str, tasks: int) -> dict[str, Any]:
         auction_ids = [item.value.get("auction_id") for items in by_scope.values() for item in items]
         expected = {r[4] for r in rows if r[4]}
         if sorted(auction_ids) != sorted(expected):
+            # Which tasks the records no outcome points to are of, and how those tasks were done: the first clue.
+            task_of = {r[2]: r[0] for r in rows}
+            orphans = sorted({task_of.get(item.value.get("task"), "?") for items in by_scope.values() for item in items
+                              if item.value.get("auction_id") not in expected})
             problems["memory"].append(f"{len(auction_ids)} records for {len(expected)} outcomes "
-                                      f"({len(auction_ids) - len(set(auction_ids))} duplicated)")
+                                      f"({len(auction_ids) - len(set(auction_ids))} duplicated); records no outcome "
+                                      f"points to, of tasks {orphans}, done as {[hows.get(t) for t in orphans]}")
         for user, items in by_scope.items():
             own = {r[2] for r in rows if r[1] == user}
             stray = [item.key for item in items if item.value.get("task") not in own]
