@@ -97,8 +97,8 @@ def _add_fit(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                      help="with --value: comma-separated features of the model (default: the bid's own, "
                           "entropy,plan_tokens,task_chars; also self_score, peer_score)")
     fit.add_argument("--ablation", action="store_true",
-                     help="with --value: fit each feature set of the ablation (value_fit.ABLATION_SETS), print what "
-                          "each predicts and how it routes, and write the table as JSON to --out")
+                     help="with --value: fit each feature set of the ablation (value_ablation.ABLATION_SETS), print "
+                          "what each predicts and how it routes, and write the table as JSON to --out")
     fit.add_argument("--evaluate", default=None, metavar="MODEL",
                      help="with --value: measure this fitted ValueModel on the examples (tasks it never saw) instead "
                           "of fitting one, and write the measurements as JSON to --out")
@@ -202,10 +202,10 @@ def _written(path: str, write: Callable[[], None]) -> None:
 
 
 def _run_value_ablation(args: argparse.Namespace, examples: Sequence[Any]) -> int:
-    from langgraph_sale.value_fit import ablate_value
+    from langgraph_sale.value_ablation import ablate_value
 
     if args.features is not None:
-        raise AuctionConfigError("--features", "--ablation fits its own feature sets (value_fit.ABLATION_SETS)")
+        raise AuctionConfigError("--features", "--ablation fits its own feature sets (value_ablation.ABLATION_SETS)")
     ablation = ablate_value(examples, lam=args.lam, folds=args.folds, memory_k=args.memory_k)
     _written(args.out, lambda: ablation.save(args.out))
     print(f"{len(examples)} tasks, {args.folds}-fold cross-fitted; ablation written to {args.out}")
@@ -214,7 +214,7 @@ def _run_value_ablation(args: argparse.Namespace, examples: Sequence[Any]) -> in
 
 def _run_value_evaluation(args: argparse.Namespace, examples: Sequence[Any]) -> int:
     from langgraph_sale.value import ValueModel
-    from langgraph_sale.value_fit import evaluate_value
+    from langgraph_sale.value_ablation import evaluate_value
 
     if args.features is not None:
         raise AuctionConfigError("--features", "--evaluate measures the model as it was fitted")

@@ -17,8 +17,8 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.embeddings import Embeddings
@@ -35,8 +35,11 @@ from langgraph_sale.fake_endpoint import FakeOpenAIEndpoint
 from langgraph_sale.metrics import CHARS_PER_TOKEN, message_text
 from langgraph_sale.prompts import prompt_phase
 
+if TYPE_CHECKING:
+    from langgraph_sale.fit import FitExample
+
 __all__ = ["ScriptedChatModel", "HashingEmbeddings", "CallKind", "call_kind", "fake_pool", "ScriptedFailure",
-           "FakeOpenAIEndpoint"]
+           "FakeOpenAIEndpoint", "toy_fit_examples"]
 
 CallKind = Literal["bid", "refine", "jury", "execute"]
 
@@ -371,3 +374,26 @@ def fake_pool(*, latency_s: float = 0.0) -> list[Bidder]:
         Bidder("small", small, price_per_mtok=0.06, description="a small coding model"),
         Bidder("large", large, price_per_mtok=0.54, description="the largest model of the pool"),
     ]
+
+
+def toy_fit_examples(indices: Iterable[int], *, small_below: int, large_below: int, jury: bool = False
+                     ) -> list[FitExample]:
+    """Toy training tasks for the fits (`langgraph_sale.fit`, `langgraph_sale.value_fit`): on task `i`, 50 + 40 i
+    characters long, "small" (price 0.1, its plan's cost feature 0.1) succeeds where `i < small_below` and "large"
+    (price 0.3, cost feature 0.3) where `i < large_below`; both plans are 30 tokens with entropy feature 0.2, and an
+    execution costs 10 and 30 µ$. With `jury`, each bid carries the jurors' scores (small 3, large 4).
+
+    Examples:
+        >>> [[c.success for c in e.candidates] for e in toy_fit_examples(range(2, 5), small_below=3, large_below=4)]
+        [[True, True], [False, True], [False, False]]
+    """
+    from langgraph_sale.fit import FitCandidate, FitExample
+
+    def candidate(name: str, success: bool, price: float) -> FitCandidate:
+        return FitCandidate(bidder=name, cost_feature=price, entropy_feature=0.2, plan_tokens=30, success=success,
+                            cost_usd=price * 1e-4, price_per_mtok=price,
+                            jury={"small": 3.0, "large": 4.0} if jury else {})
+
+    return [FitExample(task_id=f"t{i}", task_chars=50 + 40 * i,
+                       candidates=[candidate("small", i < small_below, 0.1), candidate("large", i < large_below, 0.3)])
+            for i in indices]

@@ -18,10 +18,10 @@ only ones where paying more helps, and `P(largest) - P(cheapest)` is what the sc
 A model that reads the jury's scores (`value.JURY_FEATURES`) makes the scorer ask every juror, so its routing is
 charged the jury's calls on every task (`FitExample.jury_cost_usd`).
 
-`ablate_value` fits the model on each of several feature sets and measures each the same way (`langgraph-sale fit
---value --ablation`): what each feature contributes, and whether it pays for its calls. `memory_rates` fills the
-memory feature for it. docs/method.md §6.3 describes the method and has the ablation; the bench reports put its
-routing beside the baselines'.
+`measure_value` measures a fitted model the same way on tasks it never saw. `memory_rates` fills the memory feature
+(for the fit only). The ablation and the held-out evaluation, in the form the reports read, are in
+`langgraph_sale.value_ablation`. docs/method.md §6.3 describes the method and has the ablation; the bench reports put
+its routing beside the baselines'.
 """
 
 from __future__ import annotations
@@ -29,17 +29,15 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from langgraph_sale.errors import AuctionConfigError, load_model, save_model
+from langgraph_sale.errors import AuctionConfigError
 from langgraph_sale.fit import FitExample, RoutingSummary, loss_lam, routing_summary
 from langgraph_sale.value import BID_FEATURES, JURY_FEATURES, VALUE_FEATURES, BidderValue, ValueModel, value_features
 
-__all__ = ["ABLATION_SETS", "AblationRow", "ValueAblation", "ValueFit", "ablate_value", "evaluate_value",
-           "fit_value_model", "memory_rates", "W_VALUE_GRID"]
+__all__ = ["ValueFit", "W_VALUE_GRID", "fit_value_model", "measure_value", "memory_rates"]
 
 W_VALUE_GRID = (0.0, *(round(0.05 * 1.1**k, 6) for k in range(80)))
 """The exchange rates tried, from 0 (price alone decides: the cheapest bidder always wins) to about 95 (the predicted
@@ -256,14 +254,8 @@ def fit_value_model(examples: Sequence[FitExample], *, lam: float | None = None,
             feature.
 
     Examples:
-        >>> from langgraph_sale.fit import FitCandidate
-        >>> def task(i, small_ok, large_ok):
-        ...     return FitExample(task_id=f"t{i}", task_chars=50 + 40 * i, candidates=[
-        ...         FitCandidate(bidder="small", cost_feature=0.1, entropy_feature=0.2, plan_tokens=30,
-        ...                      success=small_ok, cost_usd=1e-5, price_per_mtok=0.1),
-        ...         FitCandidate(bidder="large", cost_feature=0.3, entropy_feature=0.2, plan_tokens=30,
-        ...                      success=large_ok, cost_usd=3e-5, price_per_mtok=0.3)])
-        >>> fitted = fit_value_model([task(i, i < 10, i < 16) for i in range(20)], folds=4)
+        >>> from langgraph_sale.testing import toy_fit_examples
+        >>> fitted = fit_value_model(toy_fit_examples(range(20), small_below=10, large_below=16), folds=4)
         >>> fitted.model.bidders["small"].coef["task_chars"] < 0  # longer tasks: the small model fails
         True
     """
@@ -281,95 +273,10 @@ def fit_value_model(examples: Sequence[FitExample], *, lam: float | None = None,
     return fit
 
 
-ABLATION_SETS: dict[str, tuple[str, ...]] = {
-    "bid": BID_FEATURES,
-    "self": ("self_score",),
-    "peer": ("peer_score",),
-    "memory": ("memory_rate",),
-    "bid + self": (*BID_FEATURES, "self_score"),
-    "bid + jury": (*BID_FEATURES, *JURY_FEATURES),
-    "bid + memory": (*BID_FEATURES, "memory_rate"),
-    "all": VALUE_FEATURES,
-}
-"""The feature sets `ablate_value` compares by default: each family alone and added to the bid's own."""
-
-
-class AblationRow(BaseModel):
-    """One feature set of an ablation: what its cross-fitted model predicts and how it routes."""
-
-    name: str
-    features: tuple[str, ...]
-    auc_success: dict[str, float | None]
-    auc_gain: float | None
-    w_value: float
-    routing: RoutingSummary
-    """The out-of-fold routing with the chosen `w_value`, the jury's calls charged where the set reads them."""
-
-
-class ValueAblation(BaseModel):
-    """An ablation of the learned value's features (`langgraph-sale fit --value --ablation` writes it as JSON)."""
-
-    tasks: int
-    folds: int
-    lam: float
-    memory_k: int | None = None
-    """How many similar tasks the memory feature read (None: no memory feature, its sets left out)."""
-    rows: list[AblationRow]
-    reference: dict[str, RoutingSummary] = {}
-    """The same tasks routed with no model: "always_cheapest", "always_largest", "oracle"."""
-
-    def save(self, path: str | Path) -> None:
-        save_model(self, path)
-
-    @classmethod
-    def load(cls, path: str | Path) -> ValueAblation:
-        """Load an ablation from JSON.
-
-        Raises:
-            AuctionConfigError: When the file is missing or does not hold a valid ablation.
-        """
-        return load_model(cls, path, field="ablation", missing="no ablation file")
-
-
-def ablate_value(examples: Sequence[FitExample], sets: dict[str, tuple[str, ...]] | None = None, *,
-                 lam: float | None = None, folds: int = 5, c: float = 1.0, memory_k: int | None = None
-                 ) -> ValueAblation:
-    """Fit the learned value on each feature set and measure each on its out-of-fold predictions.
-
-    A set that needs the memory feature is measured only when `memory_rates` filled it in (`memory_k`: how many
-    similar tasks it read, for the record).
-
-    Examples:
-        >>> from langgraph_sale.fit import FitCandidate
-        >>> def task(i, small_ok, large_ok):
-        ...     return FitExample(task_id=f"t{i}", task_chars=50 + 40 * i, candidates=[
-        ...         FitCandidate(bidder=name, cost_feature=0.1, entropy_feature=0.2, plan_tokens=30, success=ok,
-        ...                      cost_usd=cost, price_per_mtok=price, jury={"small": 3.0, "large": 4.0})
-        ...         for name, ok, cost, price in (("small", small_ok, 1e-5, 0.1), ("large", large_ok, 3e-5, 0.3))])
-        >>> ablation = ablate_value([task(i, i < 10, i < 16) for i in range(20)], folds=4)
-        >>> [row.name for row in ablation.rows]
-        ['bid', 'self', 'peer', 'bid + self', 'bid + jury']
-    """
-    chosen = ABLATION_SETS if sets is None else sets
-    has_memory = all(c.memory_rate is not None for e in examples for c in e.candidates)
-    rows, last = [], None
-    for name, features in chosen.items():
-        if "memory_rate" in features and not has_memory:
-            continue
-        last = fit_value_model(examples, lam=lam, features=features, folds=folds, c=c)
-        rows.append(AblationRow(name=name, features=features, auc_success=last.auc_success,
-                                auc_gain=last.auc_gain, w_value=last.model.w_value, routing=last.routing["value"]))
-    if last is None:
-        raise AuctionConfigError("sets", "no feature set to measure (a memory set needs memory_rates first)")
-    return ValueAblation(tasks=len(examples), folds=folds, lam=last.lam, memory_k=memory_k if has_memory else None,
-                         rows=rows, reference={k: v for k, v in last.routing.items() if k != "value"})
-
-
-def evaluate_value(model: ValueModel, examples: Sequence[FitExample], *, lam: float | None = None,
-                   name: str | None = None) -> ValueAblation:
-    """Measure a fitted model on tasks it never saw (a dev half, the holdout): each bidder's AUC, the gain's AUC and
-    the routing with the model's own `w_value`, in the ablation's form (one row, named `name` or by the model's
-    features; `folds` 0: nothing is refitted).
+def measure_value(model: ValueModel, examples: Sequence[FitExample], *, lam: float | None = None) -> ValueFit:
+    """Measure a fitted model on tasks it never saw (a dev half, the holdout): each bidder's AUC, the gain's AUC, the
+    calibration and the routing with the model's own `w_value`, as `fit_value_model` measures its out-of-fold
+    probabilities (nothing is refitted).
 
     `lam` defaults to the one the model was fitted with, so the losses compare with the fit's.
 
@@ -377,17 +284,10 @@ def evaluate_value(model: ValueModel, examples: Sequence[FitExample], *, lam: fl
         AuctionConfigError: When the tasks' bidders are not the model's, or a bid lacks a price.
 
     Examples:
-        >>> from langgraph_sale.fit import FitCandidate
-        >>> def task(i, small_ok, large_ok):
-        ...     return FitExample(task_id=f"t{i}", task_chars=50 + 40 * i, candidates=[
-        ...         FitCandidate(bidder="small", cost_feature=0.1, entropy_feature=0.2, plan_tokens=30,
-        ...                      success=small_ok, cost_usd=1e-5, price_per_mtok=0.1),
-        ...         FitCandidate(bidder="large", cost_feature=0.3, entropy_feature=0.2, plan_tokens=30,
-        ...                      success=large_ok, cost_usd=3e-5, price_per_mtok=0.3)])
-        >>> model = fit_value_model([task(i, i < 10, i < 16) for i in range(20)], folds=4).model
-        >>> held_out = evaluate_value(model, [task(i, i < 11, i < 17) for i in range(5, 25, 2)])
-        >>> held_out.rows[0].auc_gain > 0.5, held_out.folds
-        (True, 0)
+        >>> from langgraph_sale.testing import toy_fit_examples
+        >>> model = fit_value_model(toy_fit_examples(range(20), small_below=10, large_below=16), folds=4).model
+        >>> measure_value(model, toy_fit_examples(range(5, 25, 2), small_below=11, large_below=17)).auc_gain > 0.5
+        True
     """
     bidders = _check_examples(examples, 1)
     unknown = [b for b in bidders if b not in model.bidders]
@@ -397,14 +297,9 @@ def evaluate_value(model: ValueModel, examples: Sequence[FitExample], *, lam: fl
     fitted_lam = model.fitted.get("lam")
     if lam is None and isinstance(fitted_lam, int | float):
         lam = fitted_lam  # the fit's own, so the losses compare with the fit's
-    lam_used = loss_lam(examples, lam)
     rows = {b: _rows(examples, b, features) for b in bidders}
     labels = {b: [next(c for c in e.candidates if c.bidder == b).success for e in examples] for b in bidders}
     predicted = [{b: model.probability(b, dict(zip(features, rows[b][i], strict=True))) for b in bidders}
                  for i in range(len(examples))]
-    measured = _measured(examples, features, _CrossFit(bidders=bidders, labels=labels, rows=rows,
-                                                       out_of_fold=predicted, lam=lam_used), model)
-    row = AblationRow(name=name or ", ".join(features), features=features, auc_success=measured.auc_success,
-                      auc_gain=measured.auc_gain, w_value=model.w_value, routing=measured.routing["value"])
-    return ValueAblation(tasks=len(examples), folds=0, lam=lam_used, rows=[row],
-                         reference={k: v for k, v in measured.routing.items() if k != "value"})
+    return _measured(examples, features, _CrossFit(bidders=bidders, labels=labels, rows=rows, out_of_fold=predicted,
+                                                   lam=loss_lam(examples, lam)), model)

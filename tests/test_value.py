@@ -14,7 +14,8 @@ from langgraph_sale.fit import FitCandidate, FitExample
 from langgraph_sale.testing import fake_pool
 from langgraph_sale.types import Bid, JuryScore
 from langgraph_sale.value import BidderValue, ValueModel, ValueScorer, value_features
-from langgraph_sale.value_fit import ValueAblation, ablate_value, evaluate_value, fit_value_model, memory_rates
+from langgraph_sale.value_ablation import ValueAblation, ablate_value, evaluate_value
+from langgraph_sale.value_fit import fit_value_model, memory_rates
 
 PRICES = {"small": 0.1, "large": 0.3}
 

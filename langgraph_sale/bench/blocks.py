@@ -384,7 +384,7 @@ def block_weights(summaries: Summaries, files: str) -> str:
 def block_ablation(summaries: Summaries, file: str) -> str:
     """The learned value's feature ablation (`langgraph-sale fit --value --ablation`): `file` from the repository
     root. Per feature set, the out-of-fold AUCs and the routing with the chosen `w_value`."""
-    from langgraph_sale.value_fit import ValueAblation
+    from langgraph_sale.value_ablation import ValueAblation
 
     ablation = ValueAblation.load(summaries.root / file)
     bidders = list(ablation.rows[0].auc_success) if ablation.rows else []
