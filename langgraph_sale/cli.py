@@ -109,7 +109,8 @@ def _add_fit(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _run_fit(args: argparse.Namespace) -> int:
-    from langgraph_sale.fit import fit_weights, load_examples
+    from langgraph_sale.fit import fit_weights
+    from langgraph_sale.fit_examples import load_examples
 
     if (args.examples is None) == (args.from_bench is None):
         raise AuctionConfigError("examples", "give an examples file or --from-bench RUN (one of the two)")

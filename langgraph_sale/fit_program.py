@@ -51,7 +51,7 @@ from pydantic import BaseModel
 from langgraph_sale.errors import AuctionConfigError
 
 if TYPE_CHECKING:
-    from langgraph_sale.fit import FitExample
+    from langgraph_sale.fit_examples import FitExample
 
 __all__ = ["SolvedProgram", "objective_value", "solve_program"]
 

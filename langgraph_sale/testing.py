@@ -36,7 +36,7 @@ from langgraph_sale.metrics import CHARS_PER_TOKEN, message_text
 from langgraph_sale.prompts import prompt_phase
 
 if TYPE_CHECKING:
-    from langgraph_sale.fit import FitExample
+    from langgraph_sale.fit_examples import FitExample
 
 __all__ = ["ScriptedChatModel", "HashingEmbeddings", "CallKind", "call_kind", "fake_pool", "ScriptedFailure",
            "FakeOpenAIEndpoint", "toy_fit_examples"]
@@ -387,7 +387,7 @@ def toy_fit_examples(indices: Iterable[int], *, small_below: int, large_below: i
         >>> [[c.success for c in e.candidates] for e in toy_fit_examples(range(2, 5), small_below=3, large_below=4)]
         [[True, True], [False, True], [False, False]]
     """
-    from langgraph_sale.fit import FitCandidate, FitExample
+    from langgraph_sale.fit_examples import FitCandidate, FitExample
 
     def candidate(name: str, success: bool, price: float) -> FitCandidate:
         return FitCandidate(bidder=name, cost_feature=price, entropy_feature=0.2, plan_tokens=30, success=success,

@@ -15,7 +15,8 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from langgraph_sale.errors import AuctionConfigError, load_model, save_model
-from langgraph_sale.fit import FitExample, RoutingSummary
+from langgraph_sale.fit import RoutingSummary
+from langgraph_sale.fit_examples import FitExample
 from langgraph_sale.value import BID_FEATURES, JURY_FEATURES, VALUE_FEATURES, ValueModel
 from langgraph_sale.value_fit import ValueFit, fit_value_model, measure_value
 

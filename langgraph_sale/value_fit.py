@@ -1,6 +1,6 @@
 """Fitting the learned value (`langgraph_sale.value`) on bidders' outcomes, with scikit-learn (the `fit` extra).
 
-From training tasks on which every bidder bid and executed once (`langgraph_sale.fit.FitExample`, as
+From training tasks on which every bidder bid and executed once (`langgraph_sale.fit_examples.FitExample`, as
 `langgraph_sale.bench.fitdata` makes them from a bench run), `fit_value_model`:
 
 1. fits one L2-regularised logistic regression per bidder on its standardised features (`VALUE_FEATURES`; a
@@ -34,7 +34,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from langgraph_sale.errors import AuctionConfigError
-from langgraph_sale.fit import FitExample, RoutingSummary, loss_lam, routing_summary
+from langgraph_sale.fit import RoutingSummary, loss_lam, routing_summary
+from langgraph_sale.fit_examples import FitExample
 from langgraph_sale.value import BID_FEATURES, JURY_FEATURES, VALUE_FEATURES, BidderValue, ValueModel, value_features
 
 __all__ = ["ValueFit", "W_VALUE_GRID", "fit_value_model", "measure_value", "memory_rates"]
@@ -92,7 +93,7 @@ def memory_rates(examples: Sequence[FitExample], vectors: Sequence[Sequence[floa
         AuctionConfigError: When `vectors` and `examples` differ in number, or `k` is not positive.
 
     Examples:
-        >>> from langgraph_sale.fit import FitCandidate
+        >>> from langgraph_sale.fit_examples import FitCandidate
         >>> def task(i, ok):
         ...     return FitExample(task_id=f"t{i}", candidates=[FitCandidate(bidder="a", cost_feature=0.1, success=ok,
         ...                                                                 cost_usd=1e-5)])

@@ -13,15 +13,8 @@ import pytest
 
 from langgraph_sale.cli import main
 from langgraph_sale.errors import AuctionConfigError, AuctionInputError
-from langgraph_sale.fit import (
-    FitCandidate,
-    FitExample,
-    choose,
-    example_from_scores,
-    fit_weights,
-    load_examples,
-    score_example,
-)
+from langgraph_sale.fit import choose, fit_weights, score_example
+from langgraph_sale.fit_examples import FitCandidate, FitExample, example_from_scores, load_examples
 from langgraph_sale.scoring import AuctionWeights, CostValueScorer
 from langgraph_sale.types import Bid, JuryScore
 

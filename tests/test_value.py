@@ -10,7 +10,7 @@ import pytest
 
 from langgraph_sale import create_auction
 from langgraph_sale.errors import AuctionConfigError
-from langgraph_sale.fit import FitCandidate, FitExample
+from langgraph_sale.fit_examples import FitCandidate, FitExample
 from langgraph_sale.testing import fake_pool
 from langgraph_sale.types import Bid, JuryScore
 from langgraph_sale.value import BidderValue, ValueModel, ValueScorer, value_features

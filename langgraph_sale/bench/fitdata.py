@@ -24,7 +24,7 @@ from langgraph_sale.bench.data import DOMAINS, load_suite, split_name, split_of
 from langgraph_sale.bench.meter import read_jsonl
 from langgraph_sale.bench.methods import alone_agent
 from langgraph_sale.errors import AuctionConfigError
-from langgraph_sale.fit import FitCandidate, FitExample
+from langgraph_sale.fit_examples import FitCandidate, FitExample
 
 __all__ = ["fit_examples"]
 
