@@ -14,6 +14,11 @@ executors with them).
   `max_searches` searches it reads the question and everything found and answers. Searching first is what made
   small models use the corpus at all (docs/RESULTS.md, search).
 
+**When the conversation outgrows the model's context window** (`errors.is_context_overflow` reads the provider's
+error), neither agent throws away what it did: the coding agent ends with its last attempt as the answer, and the
+search agent answers from what it found, leaving out the oldest results, one at a time, until the reading fits. A
+task that does not fit even alone still raises.
+
 Both take and return `{"messages": [...]}` (the task is the first human message; an auction's guidance, the
 winner's plan, arrives as the system message before it), so they run alone or as a bidder's executor.
 
@@ -38,7 +43,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from typing_extensions import TypedDict
 
-from langgraph_sale.errors import AuctionConfigError, require_int, require_seconds
+from langgraph_sale.errors import AuctionConfigError, is_context_overflow, require_int, require_seconds
 from langgraph_sale.metrics import message_text
 
 __all__ = ["coding_agent", "search_agent", "examples_check", "passes_examples", "extract_code", "parse_search_step",
@@ -188,7 +193,13 @@ def coding_agent(model: Any, *, check: CodeCheck | None = None, max_attempts: in
     check = check if check is not None else examples_check()
 
     def write(state: _AgentState) -> dict[str, Any]:
-        answer = model.invoke(_with_system(state["messages"], CODE_SYSTEM))
+        try:
+            answer = model.invoke(_with_system(state["messages"], CODE_SYSTEM))
+        except Exception as err:
+            if not is_context_overflow(err) or not any(isinstance(m, AIMessage) for m in state["messages"]):
+                raise
+            # The failures read back outgrew the model's context window: the last attempt stands as the answer.
+            return {"done": True}
         return {"messages": [answer], "steps": state.get("steps", 0) + 1}
 
     def test(state: _AgentState) -> dict[str, Any]:
@@ -206,7 +217,7 @@ def coding_agent(model: Any, *, check: CodeCheck | None = None, max_attempts: in
     graph.add_node("write", write)
     graph.add_node("test", test)
     graph.add_edge(START, "write")
-    graph.add_edge("write", "test")
+    graph.add_conditional_edges("write", lambda s: END if s.get("done") else "test", ["test", END])
     graph.add_conditional_edges("test", lambda s: END if s.get("done") else "write", ["write", END])
     return graph.compile(name=name)
 
@@ -226,13 +237,14 @@ def parse_search_step(text: str) -> tuple[str, str]:
     return match.group(1).lower(), match.group(2).strip()
 
 
-def _reading(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
-    """The final answer's input: any guidance, the task, then one message with every search result."""
+def _reading(messages: Sequence[BaseMessage], *, drop: int = 0) -> list[BaseMessage]:
+    """The final answer's input: any guidance, the task, then one message with every search result but the `drop`
+    oldest."""
     guidance = [m for m in messages[:1] if isinstance(m, SystemMessage)]
     humans = [m for m in messages if isinstance(m, HumanMessage)]
     # Each result without its reply instruction, which offered a search the model no longer has.
     results = [message_text(m).removesuffix(SEARCH_OR_ANSWER).rstrip() for m in humans[1:]]
-    return [*guidance, *humans[:1], HumanMessage("\n\n".join([*results, ANSWER_NOW]))]
+    return [*guidance, *humans[:1], HumanMessage("\n\n".join([*results[drop:], ANSWER_NOW]))]
 
 
 def _searcher(search: Search | BaseTool) -> Search:
@@ -283,15 +295,33 @@ def search_agent(model: Any, *, search: Search | BaseTool, first_query: Callable
         return {"messages": [HumanMessage(f"Search results for {query[:200]!r}:\n{results}\n\n{SEARCH_OR_ANSWER}")],
                 "steps": state.get("steps", 0) + 1}
 
+    def answer_from_findings(messages: Sequence[BaseMessage]) -> BaseMessage:
+        # The model reads the question and everything found, without its own earlier turns: the 0.5B, shown its
+        # SEARCH lines, kept writing more of them even when told to answer. Where that outgrows the model's context
+        # window, the oldest results are left out, one at a time, until it fits.
+        results = sum(isinstance(m, HumanMessage) for m in messages) - 1
+        drop = 0
+        while True:
+            try:
+                answer: BaseMessage = model.invoke(_with_system(_reading(messages, drop=drop), ANSWER_SYSTEM))
+                return answer
+            except Exception as err:
+                if drop >= results or not is_context_overflow(err):
+                    raise
+                drop += 1
+
     def step(state: _AgentState) -> dict[str, Any]:
         searches = state.get("steps", 0)
         if searches < max_searches:
-            answer = model.invoke(_with_system(state["messages"], SEARCH_SYSTEM))
+            try:
+                answer = model.invoke(_with_system(state["messages"], SEARCH_SYSTEM))
+            except Exception as err:
+                if not is_context_overflow(err):
+                    raise
+                # The conversation outgrew the model's context window: it answers from what it found so far.
+                return {"messages": [answer_from_findings(state["messages"])], "done": True}
             return {"messages": [answer], "done": parse_search_step(message_text(answer))[0] != "search"}
-        # Once the searches are spent the model reads the question and everything found, without its own earlier
-        # turns: the 0.5B, shown its SEARCH lines, kept writing more of them even when told to answer.
-        answer = model.invoke(_with_system(_reading(state["messages"]), ANSWER_SYSTEM))
-        return {"messages": [answer], "done": True}
+        return {"messages": [answer_from_findings(state["messages"])], "done": True}
 
     graph = StateGraph(_AgentState)
     graph.add_node("search", search_step)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,7 +18,7 @@ from pydantic import BaseModel
 _Model = TypeVar("_Model", bound=BaseModel)
 
 __all__ = ["AuctionConfigError", "AuctionInputError", "BidTimeoutError", "load_model", "require_int", "require_seconds",
-           "require_choice"]
+           "require_choice", "is_context_overflow"]
 
 
 class AuctionConfigError(ValueError):
@@ -130,3 +131,29 @@ def load_model(model: type[_Model], path: str | Path, *, field: str, missing: st
 def save_model(model: BaseModel, path: str | Path) -> None:
     """A pydantic model written as indented JSON, the file `load_model` reads back."""
     Path(path).write_text(json.dumps(model.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
+
+
+# How providers say a request is longer than the model's context window: llama.cpp's server ("Context size has been
+# exceeded", "exceeds the available context size"), OpenAI and vLLM ("maximum context length",
+# "context_length_exceeded"), Anthropic ("prompt is too long").
+_OVERFLOW = re.compile(r"context size has been exceeded|exceeds? the available context|exceed_context_size|"
+                       r"maximum context length|context_length_exceeded|prompt is too long", re.I)
+
+
+def is_context_overflow(error: BaseException | str) -> bool:
+    """Whether a model call failed because its prompt does not fit the model's context window (or an error's text,
+    as a failed bid or juror records it, says so): no retry helps, a shorter prompt may.
+
+    Examples:
+        >>> is_context_overflow(RuntimeError("Error code: 500 - Context size has been exceeded."))
+        True
+        >>> is_context_overflow("TimeoutError: no answer in 30 s")
+        False
+    """
+    seen: set[int] = set()
+    while isinstance(error, BaseException) and id(error) not in seen:  # the error, then what it was raised from
+        seen.add(id(error))
+        if _OVERFLOW.search(str(error)):
+            return True
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    return isinstance(error, str) and _OVERFLOW.search(error) is not None

@@ -15,6 +15,7 @@ from langgraph_sale.bench.data import load_suite
 from langgraph_sale.bench.meter import Meter
 from langgraph_sale.errors import AuctionConfigError
 from langgraph_sale.executor import execution_input
+from langgraph_sale.metrics import message_text
 from langgraph_sale.testing import ScriptedChatModel
 from langgraph_sale.tools import SearchCorpus, bm25_tool
 
@@ -98,6 +99,64 @@ def test_a_users_search_agent_and_the_benchmarks_make_the_same_execution() -> No
     user = search_agent(ScriptedChatModel(answers=script), search=bm25_tool(corpus, k=3, max_chars_per_doc=600),
                         first_query=lambda text: task.question, max_searches=2)
     assert produced(user.invoke(sent), sent["messages"]) == produced(bench.invoke(sent), sent["messages"])
+
+
+class WindowedModel:
+    """A scripted model with a context window: a prompt of more than `window` characters fails as llama.cpp's server
+    fails it; every prompt it was sent is kept."""
+
+    def __init__(self, answers: list[str], window: int, error: str = "Error code: 500 - Context size has been "
+                 "exceeded.") -> None:
+        self.inner = ScriptedChatModel(answers=answers)
+        self.window, self.error = window, error
+        self.prompts: list[str] = []
+
+    def invoke(self, messages: list[Any], config: Any = None, **kwargs: Any) -> Any:
+        prompt = "\n".join(message_text(m) for m in messages)
+        self.prompts.append(prompt)
+        if len(prompt) > self.window:
+            raise RuntimeError(self.error)
+        return self.inner.invoke(messages)
+
+
+def search_results(task: str, query: str) -> str:
+    return f"[{query}] " + "passage text " * 30  # about 400 characters a search
+
+
+def test_a_search_that_outgrows_the_window_answers_from_the_latest_findings_that_fit() -> None:
+    model = WindowedModel(["SEARCH: second", "SEARCH: third", "ANSWER: Paris"], window=1500)
+    result = search_agent(model, search=search_results, max_searches=6).invoke(
+        {"messages": [HumanMessage("Which city?")]})
+    assert result["messages"][-1].content == "ANSWER: Paris"
+    # It stopped searching when its turn no longer fit, then read what it had found, the oldest left out first.
+    answered = model.prompts[-1]
+    assert "[Which city?]" not in answered and "[second]" in answered and "[third]" in answered
+    assert "You cannot search any more" in answered
+    assert all(len(p) > 1500 for p in model.prompts[-3:-1])  # the turn and the full reading failed first
+
+
+def test_a_search_agent_whose_question_alone_outgrows_the_window_raises() -> None:
+    model = WindowedModel(["ANSWER: Paris"], window=50)
+    with pytest.raises(RuntimeError, match="Context size"):
+        search_agent(model, search=search_results, max_searches=2).invoke(
+            {"messages": [HumanMessage("Which city is the capital of France, and why is it so famous?")]})
+
+
+def test_another_model_error_is_not_taken_for_an_overflow() -> None:
+    model = WindowedModel(["SEARCH: more", "ANSWER: Paris"], window=600, error="Error code: 500 - server on fire")
+    with pytest.raises(RuntimeError, match="on fire"):
+        search_agent(model, search=search_results, max_searches=3).invoke({"messages": [HumanMessage("Which?")]})
+
+
+def test_a_coding_fix_that_outgrows_the_window_keeps_the_last_attempt() -> None:
+    task = mbpp_task()
+    # The first attempt fits; the failure read back makes the second prompt too long.
+    model = WindowedModel([WRONG, RIGHT], window=len(task.text) + 400)
+    result = coding_agent(model, max_attempts=3).invoke({"messages": [HumanMessage(task.text)]})
+    assert [m.type for m in result["messages"]] == ["human", "ai", "human"]
+    assert [m for m in result["messages"] if isinstance(m, AIMessage)][-1].content == WRONG
+    with pytest.raises(RuntimeError, match="Context size"):  # nothing written yet: there is no answer to keep
+        coding_agent(WindowedModel([RIGHT], window=10)).invoke({"messages": [HumanMessage(task.text)]})
 
 
 @pytest.mark.parametrize(("build", "field"), [

@@ -528,6 +528,26 @@ def test_a_bid_the_model_answers_with_a_loop_is_scored_as_a_failed_bid_not_a_fau
     assert all(row["final"] != "small" for row in _lines(tmp_path / "rows.jsonl"))
 
 
+def test_a_bid_too_long_for_the_models_context_window_is_a_failed_bid_not_a_fault(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from langgraph_sale.bench.meter import phase_of
+    from langgraph_sale.bench.runner import BenchConfig, run_bench
+
+    respond = FakeWorld.respond
+
+    def overflowing(self: FakeWorld, agent: str, messages: list) -> str:
+        if agent == "small" and phase_of(messages) == "bid":
+            raise RuntimeError("Error code: 500 - Context size has been exceeded.")  # as llama.cpp's server says it
+        return respond(self, agent, messages)
+
+    monkeypatch.setattr(FakeWorld, "respond", overflowing)
+    config = BenchConfig(out=tmp_path, domains=("coding",), methods=("sale_nomem",), orders=1, progress=False)
+    run = run_bench(config, echo=lambda text: None)
+    # The prompt did not fit that agent: the method's outcome, recorded; a dead server still stops the run (above).
+    assert run.status == "complete" and run.new_rows == 6
+    assert all(row["final"] != "small" for row in _lines(tmp_path / "rows.jsonl"))
+
+
 def test_the_forecast_check_scores_plan_length_against_the_executions_it_forecasts() -> None:
     from langgraph_sale.bench.report import plan_forecast
 

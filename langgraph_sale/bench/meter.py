@@ -36,6 +36,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableSequence
 from pydantic import ConfigDict
 
+from langgraph_sale.errors import is_context_overflow
 from langgraph_sale.metrics import CHARS_PER_TOKEN, message_text
 from langgraph_sale.pricing import Pricing
 from langgraph_sale.prompts import prompt_phase
@@ -111,7 +112,10 @@ class Meter:
 
     def failed(self, agent: str, error: BaseException) -> None:
         """A model call failed (a server down, a timeout) or an offline call was not in the record: every open
-        capture of this context hears of it."""
+        capture of this context hears of it. A prompt too long for the model's context window is no failure of the
+        harness but the agent's outcome on that task (the package's agents and the auction carry on without it)."""
+        if is_context_overflow(error):
+            return
         for capture in _OPEN.get():
             if isinstance(error, CallNotRecorded):
                 capture.missing.append(error)

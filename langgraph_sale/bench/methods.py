@@ -56,6 +56,7 @@ from langgraph_sale.bench.data import Task
 from langgraph_sale.bench.judge import best_match, extract_answer, extract_code
 from langgraph_sale.bench.meter import VERIFY_MARKER, CallRecord, JsonlCache, Meter, MeteredModel
 from langgraph_sale.bidding import REJECTED_PLAN
+from langgraph_sale.errors import is_context_overflow
 from langgraph_sale.executor import execution_input
 from langgraph_sale.jury import parse_jury_answer
 from langgraph_sale.memory import AuctionRecord
@@ -445,11 +446,14 @@ class Sale(Method):
         with ctx.meter.capture() as records:
             state = self.app.invoke({"auction_task": task.text})
         outcome = state.get("auction_outcome") or {}
-        # A bid the model answered with no usable plan (empty, hostile, a loop) is the method's outcome, not a fault.
+        # A bid the model answered with no usable plan (empty, hostile, a loop), or whose prompt does not fit the
+        # model's context window (a long task with the outbid round's recalled auctions), is the method's outcome,
+        # not a fault; so is a juror's prompt that does not fit.
         problems = [f"{b['bidder']}'s bid: {b['error']}" for b in outcome.get("bids", [])
-                    if b.get("error") and not b["error"].startswith(REJECTED_PLAN)]
+                    if b.get("error") and not b["error"].startswith(REJECTED_PLAN)
+                    and not is_context_overflow(b["error"])]
         problems += [f"{j['juror']} judging {j['bidder']}: {j['error']}" for j in outcome.get("jury", [])
-                     if j.get("error") and "no 0-5 score" not in j["error"]]
+                     if j.get("error") and "no 0-5 score" not in j["error"] and not is_context_overflow(j["error"])]
         if outcome.get("execution_error"):
             problems.append(f"execution: {outcome['execution_error']}")
         if problems:
