@@ -16,20 +16,8 @@ closed, and its own session, so a timeout kills the whole process group. Before 
   (where the caller's environment, and so its API keys, can be read), signalling another process, raising the
   resource limits, and looking up those same calls in C libraries through `ctypes`.
 
-**The boundary: bubblewrap.** Where Debian's `bwrap` is installed and works (`apt-get install bubblewrap`), the
-child runs inside it (`sandbox_layer()` says "bwrap"): namespaces of its own for PIDs (it sees only itself), the
-network (no interface but a loopback that is down), IPC, UTS, the user and the mounts; a read-only view of only what
-the interpreter needs (`/usr` and the Python installation), a fresh directory of the run as `/sandbox` (its home and
-working directory; deleted afterwards; a host directory rather than a tmpfs, because bubblewrap 0.8, Debian 12's,
-cannot cap a tmpfs's size and files written there would fill memory), an empty `/tmp`, a private `/proc` and `/dev`;
-no capabilities; killed with its parent (`--die-with-parent`). No file of the user (an SSH key, a cloud credentials
-file, another project's `.env`) is in view, nor any other process. The audit hook stays, as a second layer.
-
-Where `bwrap` is missing or refused, the child runs under the audit hook, in a network namespace of its own where
-the `unshare` program gives one ("network namespace"), else with the hook alone ("audit hook"). That layer is said
-once in the log (a warning) and in every result (`PythonRun.layer`; the tool's text). `require_boundary=True`, or
-`LANGGRAPH_SALE_REQUIRE_SANDBOX=1` in the environment, refuses to run code without bwrap
-(`SandboxUnavailableError`).
+The boundary around the child (bubblewrap, else a network namespace, else the hook alone) is chosen once per process
+by `langgraph_sale.sandbox_boundary`; every result says which held it (`PythonRun.layer`).
 
 What the hook alone does not do. It is a guard against mistakes of model-written code, not a security boundary:
 audit hooks can be bypassed from C (for example through `ctypes` on raw system calls, or a compiled extension
@@ -49,11 +37,8 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import functools
-import logging
 import math
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -63,26 +48,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO
 
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
+from langgraph_sale import sandbox_boundary as boundary
 from langgraph_sale.errors import AuctionConfigError, require_int, require_name
+from langgraph_sale.sandbox_boundary import REQUIRE_SANDBOX_ENV, SandboxLayer, SandboxUnavailableError, sandbox_layer
 
 __all__ = ["PythonRun", "run_python", "python_tool", "sandbox_layer", "SandboxLayer", "SandboxUnavailableError",
            "REQUIRE_SANDBOX_ENV"]
-
-SandboxLayer = Literal["bwrap", "network namespace", "audit hook"]
-"""The outermost layer a sandboxed run is under: bubblewrap, else a network namespace and the audit hook, else the
-audit hook alone."""
-REQUIRE_SANDBOX_ENV = "LANGGRAPH_SALE_REQUIRE_SANDBOX"
-"""With this set to 1 (or true), `run_python` refuses to run code outside bubblewrap."""
-_LOG = logging.getLogger(__name__)
-
-
-class SandboxUnavailableError(RuntimeError):
-    """The boundary was required (`require_boundary`, `LANGGRAPH_SALE_REQUIRE_SANDBOX`) and bubblewrap is not here."""
 
 # The size of one file the sandboxed code may write: enough for test fixtures, too small to fill the disk.
 _FILE_SIZE_LIMIT_BYTES = 8 * 1024 * 1024
@@ -90,10 +66,6 @@ _FILE_SIZE_LIMIT_BYTES = 8 * 1024 * 1024
 _MEMORY_EXIT_CODE = 213
 # Below this the interpreter itself does not start under the address-space limit.
 _MIN_MEMORY_MB = 64
-
-# Runs in the child before the model's code: limits, audit hook, then the code from main.py as __main__
-# (`langgraph_sale/sandbox_bootstrap.py`, run as a script).
-_BOOTSTRAP = Path(__file__).with_name("sandbox_bootstrap.py")
 
 
 @dataclass(frozen=True)
@@ -167,16 +139,19 @@ def run_python(code: str, *, timeout_s: float = 10.0, memory_mb: int = 512, max_
     _check_sandbox_options(timeout_s=timeout_s, memory_mb=memory_mb, max_output_chars=max_output_chars)
     if not isinstance(code, str):
         raise AuctionConfigError("code", f"must be a string of Python source, got {type(code).__name__}")
-    layer = sandbox_layer()
-    if layer != "bwrap" and _boundary_required(require_boundary):
+    layer = boundary.sandbox_layer()
+    if layer != "bwrap" and boundary.boundary_required(require_boundary):
         raise SandboxUnavailableError(f"the Python sandbox must run under bubblewrap here ({REQUIRE_SANDBOX_ENV} or "
-                                      f"require_boundary=True), and it is not available: {_bwrap_problem()}")
+                                      f"require_boundary=True), and it is not available: {boundary.bwrap_problem()}")
     with tempfile.TemporaryDirectory(prefix="sale-python-", ignore_cleanup_errors=True) as temporary:
         host_dir = os.path.realpath(temporary)
         Path(host_dir, "main.py").write_text(code, encoding="utf-8")
         # Under bwrap the run's directory is /sandbox and the bootstrap a read-only file of its own.
-        sandbox, bootstrap = (_SANDBOX_DIR, _SANDBOX_BOOTSTRAP) if layer == "bwrap" else (host_dir, str(_BOOTSTRAP))
-        prefix = _bwrap_prefix(host_dir) if layer == "bwrap" else list(_network_namespace_prefix())
+        if layer == "bwrap":
+            sandbox, bootstrap = boundary.SANDBOX_DIR, boundary.SANDBOX_BOOTSTRAP
+        else:
+            sandbox, bootstrap = host_dir, str(boundary.BOOTSTRAP)
+        prefix = boundary.bwrap_prefix(host_dir) if layer == "bwrap" else list(boundary.network_namespace_prefix())
         # CPU time can only run out after the wall clock does, unless the code runs on several threads.
         cpu_seconds = math.ceil(timeout_s) + 1
         command = [
@@ -290,100 +265,6 @@ def _child_environment(sandbox: str) -> dict[str, str]:
         "MKL_NUM_THREADS": "1",
         "MPLBACKEND": "Agg",
     }
-
-
-_SANDBOX_DIR = "/sandbox"
-_SANDBOX_BOOTSTRAP = "/opt/langgraph-sale/sandbox_bootstrap.py"
-
-
-def _boundary_required(required: bool | None) -> bool:
-    if required is not None:
-        return required
-    return os.environ.get(REQUIRE_SANDBOX_ENV, "").strip().lower() in ("1", "true")
-
-
-def _bwrap_prefix(host_dir: str) -> list[str]:
-    """bwrap's arguments for one run: the fixed view (`_bwrap_view`) with the run's directory as /sandbox."""
-    return [*_bwrap_view(), "--bind", host_dir, _SANDBOX_DIR, "--ro-bind", str(_BOOTSTRAP), _SANDBOX_BOOTSTRAP,
-            "--chdir", _SANDBOX_DIR]
-
-
-@functools.lru_cache(maxsize=1)
-def _bwrap_view() -> tuple[str, ...]:
-    """What every run shares, worked out once per process: every namespace of its own, no capabilities, killed
-    with its parent, a read-only view of what the interpreter needs, a private /proc, /dev and /tmp."""
-    bwrap = shutil.which("bwrap")
-    assert bwrap is not None
-    view: list[str] = ["--ro-bind", "/usr", "/usr"]
-    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
-        if os.path.islink(top):  # merged /usr (Debian 12): the top-level directories are links into it
-            view += ["--symlink", os.readlink(top), top]
-        elif os.path.isdir(top):
-            view += ["--ro-bind", top, top]
-    for prefix in sorted({os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), sys.prefix}):
-        if not prefix.startswith("/usr/") and os.path.isdir(prefix):
-            view += ["--ro-bind", prefix, prefix]
-    return (bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", *view,
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp")
-
-
-@functools.lru_cache(maxsize=1)
-def _bwrap_problem() -> str | None:
-    """Why bubblewrap cannot hold the sandbox here (None: it can), found once per process by running it."""
-    if shutil.which("bwrap") is None:
-        return "bwrap is not installed (Debian: apt-get install bubblewrap)"
-    with tempfile.TemporaryDirectory(prefix="sale-probe-") as probe_dir:
-        try:
-            probe = subprocess.run([*_bwrap_prefix(os.path.realpath(probe_dir)), sys.executable, "-I", "-c", "pass"],
-                                   stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=20, check=False)
-        except (OSError, subprocess.SubprocessError) as err:
-            return f"bwrap could not start: {err}"
-    if probe.returncode != 0:
-        return f"bwrap refused to start a sandbox here: {probe.stderr.strip()[:300] or probe.returncode}"
-    return None
-
-
-@functools.lru_cache(maxsize=1)
-def sandbox_layer() -> SandboxLayer:
-    """The outermost layer `run_python` runs code under on this machine, found once per process (and said once in
-    the log): "bwrap", else "network namespace" (unshare) with the audit hook, else "audit hook" alone.
-
-    Examples:
-        >>> sandbox_layer() in ("bwrap", "network namespace", "audit hook")
-        True
-    """
-    problem = _bwrap_problem()
-    if problem is None:
-        _LOG.info("Python sandbox: bubblewrap (namespaces of its own, a read-only view), with the audit hook")
-        return "bwrap"
-    layer: SandboxLayer = "network namespace" if _network_namespace_prefix() else "audit hook"
-    _LOG.warning("Python sandbox: %s only, not a security boundary (%s); set %s=1 to refuse to run without it",
-                 layer, problem, REQUIRE_SANDBOX_ENV)
-    return layer
-
-
-@functools.lru_cache(maxsize=1)
-def _network_namespace_prefix() -> tuple[str, ...]:
-    """The `unshare` command that gives the child a network namespace of its own, or () where none works here."""
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        return ()
-    for flags in (("--net",), ("--user", "--map-root-user", "--net")):
-        prefix = (unshare, *flags)
-        try:
-            probe = subprocess.run(
-                [*prefix, sys.executable, "-I", "-c", "pass"],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                timeout=10,
-                check=False,
-            )
-        except (OSError, subprocess.SubprocessError):
-            continue
-        if probe.returncode == 0:
-            return prefix
-    return ()
 
 
 def _kill_group(pid: int) -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from langgraph_sale import sandbox
+from langgraph_sale import sandbox, sandbox_boundary
 
 __all__ = ["EscapeCase", "EscapeResult", "CASES", "run_case", "run_suite", "without_bwrap", "markdown_table", "main"]
 
@@ -265,7 +265,8 @@ CASES = (
 
 
 def run_case(case: EscapeCase, *, timeout_s: float = 2.0) -> EscapeResult:
-    """Run one case in the sandbox (under whatever layer `sandbox.sandbox_layer` gives) and judge it from outside."""
+    """Run one case in the sandbox (under whatever layer `sandbox_boundary.sandbox_layer` gives) and judge it from
+    outside."""
     with tempfile.TemporaryDirectory(prefix="sale-escape-") as folder:
         program, check = case.setup(Path(folder))
         run = sandbox.run_python(program, timeout_s=timeout_s, memory_mb=256)
@@ -281,13 +282,13 @@ def run_suite(*, timeout_s: float = 2.0) -> list[EscapeResult]:
 @contextlib.contextmanager
 def without_bwrap() -> Iterator[str]:
     """Run the sandbox as a machine without bubblewrap would: the next layer down, for the comparison."""
-    lower = "network namespace" if sandbox._network_namespace_prefix() else "audit hook"
-    original = sandbox.sandbox_layer
-    sandbox.sandbox_layer = lambda: lower  # type: ignore[assignment]
+    lower = "network namespace" if sandbox_boundary.network_namespace_prefix() else "audit hook"
+    original = sandbox_boundary.sandbox_layer
+    sandbox_boundary.sandbox_layer = lambda: lower  # type: ignore[assignment]
     try:
         yield lower
     finally:
-        sandbox.sandbox_layer = original  # type: ignore[assignment]
+        sandbox_boundary.sandbox_layer = original  # type: ignore[assignment]
 
 
 def markdown_table(with_bwrap: list[EscapeResult], without: list[EscapeResult]) -> str:

@@ -142,9 +142,9 @@ def _shared_data() -> str | None:
 
 
 def _bwrap() -> str | None:
-    from langgraph_sale.sandbox import _bwrap_problem
+    from langgraph_sale.sandbox_boundary import bwrap_problem
 
-    return _bwrap_problem()
+    return bwrap_problem()
 
 
 REAL_PARTS: dict[str, Callable[[], str | None]] = {

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from langgraph_sale import sandbox, sandbox_escapes
+from langgraph_sale import sandbox, sandbox_boundary, sandbox_escapes
 from langgraph_sale.tools import REQUIRE_SANDBOX_ENV, SandboxUnavailableError, run_python
 
 
@@ -53,10 +53,10 @@ def test_a_required_boundary_refuses_to_run_without_bwrap(monkeypatch: pytest.Mo
 
 def test_the_layer_is_said_once_in_the_log_and_in_every_result(monkeypatch: pytest.MonkeyPatch,
                                                                 caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(sandbox, "_bwrap_problem", lambda: "bwrap is not installed (for this test)")
-    sandbox.sandbox_layer.cache_clear()
+    monkeypatch.setattr(sandbox_boundary, "bwrap_problem", lambda: "bwrap is not installed (for this test)")
+    sandbox_boundary.sandbox_layer.cache_clear()
     try:
-        with caplog.at_level(logging.INFO, logger="langgraph_sale.sandbox"):
+        with caplog.at_level(logging.INFO, logger="langgraph_sale.sandbox_boundary"):
             first, second = run_python("print(1)"), run_python("print(2)")
         warnings = [r for r in caplog.records if "Python sandbox" in r.getMessage()]
         assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
@@ -64,4 +64,4 @@ def test_the_layer_is_said_once_in_the_log_and_in_every_result(monkeypatch: pyte
         assert first.layer == second.layer != "bwrap"
         assert f"(sandbox: {first.layer})" in sandbox.python_tool().invoke({"code": "print(3)"})
     finally:
-        sandbox.sandbox_layer.cache_clear()
+        sandbox_boundary.sandbox_layer.cache_clear()

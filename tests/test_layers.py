@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "langgraph_sale"
-EXTRAS = ("local", "local_install", "tools", "sandbox", "search", "sandbox_bootstrap", "agents", "fit", "fit_examples",
-          "fit_program", "value_fit", "value_ablation", "stores", "studio", "testing", "fake_endpoint", "embeddings",
-          "bench", "cli", "poolfile", "sandbox_escapes")
+EXTRAS = ("local", "local_install", "local_server", "tools", "sandbox", "sandbox_boundary", "search",
+          "sandbox_bootstrap", "agents", "fit", "fit_examples", "fit_program", "value_fit", "value_ablation",
+          "stores", "studio", "testing", "fake_endpoint", "embeddings", "bench", "cli", "poolfile",
+          "sandbox_escapes")
 """Modules and subpackages of `langgraph_sale` that are not the core (see docs/architecture.md)."""
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from langgraph_sale import sandbox
+from langgraph_sale import sandbox_boundary
 from langgraph_sale.errors import AuctionConfigError
 from langgraph_sale.tools import SearchCorpus, bm25_tool, python_tool, run_python, sandbox_layer
 from tests.support import hotpotqa_dir
@@ -60,7 +60,7 @@ def test_a_socket_connect_to_a_listening_port_is_refused(
     listener: socket.socket, network_namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if network_namespace.startswith("never"):
-        monkeypatch.setattr(sandbox, "_network_namespace_prefix", lambda: ())
+        monkeypatch.setattr(sandbox_boundary, "network_namespace_prefix", lambda: ())
     port = listener.getsockname()[1]
     code = f"import socket\ns = socket.socket()\ns.settimeout(1)\ns.connect(('127.0.0.1', {port}))\nprint('connected')"
     run = run_python(code, timeout_s=5)
