@@ -22,8 +22,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from langgraph_sale.local import _free_port
 from langgraph_sale.local_install import BUILDS, LLAMA_CPP_BIN, home, models_dir
+from langgraph_sale.local_server import free_port
 
 MODELS = ("qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct")
 PROMPT = " ".join(f"Line {i}: the quick brown fox jumps over the lazy dog and counts {i * 7} sheep." for i in range(60))
@@ -58,7 +58,7 @@ def _post(port: int, body: dict[str, Any]) -> dict[str, Any]:
 
 def measure(binary: Path, model: str) -> tuple[float, float]:
     """(prompt tokens a second, generated tokens a second) of one server of `binary` serving `model`."""
-    port = _free_port()
+    port = free_port()
     command = [str(binary), "--host", "127.0.0.1", "--port", str(port), "-m", str(models_dir() / f"{model}.gguf"),
                "-c", "4096", "-t", "2", "--poll", "0", "-np", "1"]
     with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT) as server:

@@ -25,10 +25,11 @@ from pathlib import Path
 
 from langgraph_sale.local_install import MODELS, PoolNotInstalledError, home, model_installed, models_dir, server_binary
 
-__all__ = ["LocalServer"]
+__all__ = ["LocalServer", "free_port"]
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback TCP port free at the moment of asking (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -95,7 +96,7 @@ class LocalServer:
                 f"{sys.executable} -m langgraph_sale.local install"
             )
         binary = server_binary()
-        port = _free_port()
+        port = free_port()
         log = (home() / "server.log").open("ab")
         command = [str(binary), "--host", "127.0.0.1", "--port", str(port), "--models-dir", str(models_dir()),
                    "--models-max", str(self.models_max), "-c", str(self.context), "-t", str(self.threads),
