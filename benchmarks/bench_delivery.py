@@ -124,14 +124,14 @@ def _before_the_fix(bidder: Any) -> Any:
     and its tool instructions lack their last line (what the final answer is)."""
     from unittest import mock
 
-    from langgraph_sale import executor
+    from langgraph_sale import executor, json_decision
 
-    instructions = executor._tool_instructions
+    instructions = json_decision._tool_instructions
 
     def without_the_line(tools: Any) -> str:
         return instructions(tools).rsplit("\n", 1)[0]
 
-    with mock.patch.object(executor, "_tool_instructions", without_the_line):
+    with mock.patch.object(json_decision, "_tool_instructions", without_the_line):
         graph = default_executor(bidder)
     # The deliver node reads `_undelivered` when it runs: patch it for the whole run, through a wrapper graph call.
     return _Patched(graph, mock.patch.object(executor, "_undelivered", lambda messages: None))
